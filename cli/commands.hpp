@@ -1,0 +1,14 @@
+#pragma once
+// Each subcommand of the hearth executable lives in its own file and registers itself here.
+// Handlers throw hearth::InputError for mistakes a user made; main() prints them and exits 2.
+
+namespace CLI {
+class App;
+}
+
+namespace hearth::cli {
+
+void add_policies_command(CLI::App& app);
+void add_compare_command(CLI::App& app);
+
+}  // namespace hearth::cli

@@ -1,0 +1,28 @@
+// The hearth executable: one binary, one subcommand per thing a user does.
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include <exception>
+
+#include "cli/commands.hpp"
+#include "policy/errors.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"hearth: throughput-oriented LLM inference on opportunistic GPU clusters"};
+  app.require_subcommand(1);
+  hearth::cli::add_policies_command(app);
+  hearth::cli::add_compare_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const hearth::InputError& e) {
+    fmt::print(stderr, "hearth: {}\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "hearth: error: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}

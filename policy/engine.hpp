@@ -1,0 +1,105 @@
+#pragma once
+// The scheduler engine: keeps the authoritative state, reacts to the cluster's events, consults
+// the policies at each decision point and issues commands to the cluster.
+//
+// Deterministic: the same sequence of events (with the same cluster clock readings) yields the
+// same commands, in the same order. A task counts as done exactly once, however often it ran.
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "policy/cluster.hpp"
+#include "policy/registry.hpp"
+#include "policy/scheduler_state.hpp"
+
+namespace hearth {
+
+struct EngineConfig {
+  PolicyChoice policies;
+  EstimatorConfig estimates;
+  // A task that fails this many times on live workers is given up (its inferences count as
+  // failed) instead of being retried forever.
+  int max_task_failures = 3;
+  // A worker that fails to stage a context this many times in a row stops trying that context.
+  int max_stage_failures = 3;
+};
+
+struct EngineStats {
+  std::uint64_t tasks_created = 0;
+  std::uint64_t tasks_done = 0;
+  std::uint64_t tasks_failed = 0;    // given up after max_task_failures
+  std::uint64_t attempts = 0;        // task starts, backups included
+  std::uint64_t backups = 0;         // second attempts started by the placement policy
+  std::uint64_t tasks_requeued = 0;  // lost to preemption, a failure or a notice
+  std::uint64_t inferences_done = 0;
+  std::uint64_t preemptions = 0;     // workers lost
+  std::uint64_t notices = 0;
+  std::uint64_t stage_failures = 0;
+  std::uint64_t evictions = 0;
+  // Contexts brought to GPU memory, by where the chain of stages started.
+  std::array<std::uint64_t, kLoadSourceCount> context_loads{};
+  double shared_storage_bytes = 0;  // read from shared storage by completed stages
+  double peer_bytes = 0;
+  double output_bytes = 0;
+  double finished_s = -1;  // when the last inference was done; -1 while running
+};
+
+class Engine final : public ClusterEvents, private SchedulerState {
+ public:
+  Engine(Cluster& cluster, Workload workload, EngineConfig config);
+  ~Engine() override;
+
+  bool finished() const;
+  const EngineStats& stats() const { return stats_; }
+  const SchedulerState& state() const { return *this; }
+  const EngineConfig& config() const { return config_; }
+
+  void worker_joined(const WorkerSpec& spec) override;
+  void preemption_notice(WorkerId worker, double grace_s) override;
+  void worker_lost(WorkerId worker) override;
+  void context_ready(WorkerId worker, ContextId context, Tier tier) override;
+  void stage_failed(WorkerId worker, ContextId context, Tier tier,
+                    std::string_view reason) override;
+  void task_finished(WorkerId worker, AttemptId attempt, double output_bytes) override;
+  void task_failed(WorkerId worker, AttemptId attempt, std::string_view reason) override;
+
+ private:
+  // Idle workers, fastest first (then by id), so that the best GPUs get work first.
+  using IdleKey = std::pair<double, WorkerId>;
+  static IdleKey idle_key(const WorkerState& w) { return {-w.spec.speed, w.spec.id}; }
+
+  void tick();
+  void schedule();
+  void decide(WorkerId w);
+  void make_idle(WorkerId w);
+  void unpark_all();
+
+  TaskId take_task(WorkerId w, ContextId c);
+  void start_attempt(WorkerId w, TaskId t);
+  void bind_and_load(WorkerId w, ContextId c);
+  void advance_load(WorkerId w);
+  void abandon_task(WorkerId w, bool failed);
+  void requeue(TaskId t);
+  void finish_task(TaskId t, WorkerId w);
+
+  void plan_seeds();
+  void begin_stage(WorkerId w, ContextId c, Tier tier, Source source);
+  bool make_room(WorkerId w, Tier tier, double bytes);
+  void evict(WorkerId w, ContextId c, Tier tier);
+  void set_residency(WorkerId w, ContextId c, Tier tier, Residency r);
+  void refresh_serving(WorkerId w, ContextId c);
+  void release_upload(WorkerId receiver);
+  bool in_use(const WorkerState& w, ContextId c, Tier tier) const;
+
+  Cluster& cluster_;
+  EngineConfig config_;
+  PolicySet policies_;
+  EngineStats stats_;
+  AttemptId next_attempt_ = 1;
+  std::set<IdleKey> idle_;    // idle workers to ask
+  std::set<IdleKey> parked_;  // idle workers told to wait
+  std::vector<WorkerId> seed_waiting_;  // workers awaiting a seed, in request order
+};
+
+}  // namespace hearth

@@ -1,0 +1,58 @@
+#pragma once
+// Placement: what an idle worker does next. The engine asks once per idle worker, fastest
+// workers first, and carries the answer out (binding a task, loading its context, starting it).
+
+#include <memory>
+#include <string_view>
+
+#include "policy/scheduler_state.hpp"
+
+namespace hearth {
+
+struct Decision {
+  enum class Kind : std::uint8_t {
+    wait,    // nothing worth doing now; asked again when work is requeued or a worker is lost
+    run,     // start a task of `context`, which is ready in the worker's GPU memory
+    load,    // bind a task of `context` and bring the context to GPU memory for it
+    backup,  // start a second attempt of running task `task` (its context is on this GPU)
+  };
+  Kind kind = Kind::wait;
+  ContextId context = kNoContext;
+  TaskId task = kNoTask;
+
+  static Decision wait() { return {}; }
+  static Decision run(ContextId c) { return {Kind::run, c, kNoTask}; }
+  static Decision load(ContextId c) { return {Kind::load, c, kNoTask}; }
+  static Decision backup(ContextId c, TaskId t) { return {Kind::backup, c, t}; }
+};
+
+// How a context may be seeded onto workers that need it on disk.
+struct SeedingRules {
+  bool use_peers = true;
+  // How many more workers may read the context from shared storage in this planning round.
+  int shared_storage_slots = 0;
+  // How many transfers one peer may serve at once.
+  int upload_cap = 10;
+};
+
+class Placement {
+ public:
+  virtual ~Placement() = default;
+  virtual std::string_view name() const = 0;
+
+  // What idle, non-draining worker `w` should do next. A run or backup names a context ready
+  // on w's GPU; a load names a context that fits on w and has pending work.
+  virtual Decision next_for(const SchedulerState& state, WorkerId w) = 0;
+
+  // Whether a context stays on the worker after the task that loaded it ends.
+  virtual bool keeps_contexts() const { return true; }
+
+  // Seeding for context `c` when `waiting` workers wait to get it onto their disk.
+  virtual SeedingRules seeding(const SchedulerState& state, ContextId c, int waiting) const = 0;
+};
+
+std::unique_ptr<Placement> make_naive_placement();
+std::unique_ptr<Placement> make_pcm_placement(int upload_cap);
+std::unique_ptr<Placement> make_adaptive_placement(int upload_cap);
+
+}  // namespace hearth
