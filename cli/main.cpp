@@ -1,7 +1,7 @@
 // The hearth executable: one binary, one subcommand per thing a user does.
 
-#include <CLI/CLI.hpp>
 #include <fmt/core.h>
+#include <CLI/CLI.hpp>
 
 #include <exception>
 

@@ -7,6 +7,8 @@
 
 #include <array>
 #include <cstdint>
+#include <set>
+#include <tuple>
 #include <vector>
 
 #include "policy/cluster.hpp"
@@ -33,7 +35,7 @@ struct EngineStats {
   std::uint64_t backups = 0;         // second attempts started by the placement policy
   std::uint64_t tasks_requeued = 0;  // lost to preemption, a failure or a notice
   std::uint64_t inferences_done = 0;
-  std::uint64_t preemptions = 0;     // workers lost
+  std::uint64_t preemptions = 0;  // workers lost
   std::uint64_t notices = 0;
   std::uint64_t stage_failures = 0;
   std::uint64_t evictions = 0;
@@ -65,31 +67,35 @@ class Engine final : public ClusterEvents, private SchedulerState {
   void task_failed(WorkerId worker, AttemptId attempt, std::string_view reason) override;
 
  private:
-  // Idle workers, fastest first (then by id), so that the best GPUs get work first.
-  using IdleKey = std::pair<double, WorkerId>;
-  static IdleKey idle_key(const WorkerState& w) { return {-w.spec.speed, w.spec.id}; }
+  // Idle workers are asked in this order: those with a context in GPU memory first (they can
+  // start at once), then the fastest, then by id.
+  using IdleKey = std::tuple<bool, double, WorkerId>;
 
   void tick();
   void schedule();
   void decide(WorkerId w);
   void make_idle(WorkerId w);
+  void forget_idle(WorkerId w);
+  void park(WorkerId w) { parked_.insert(idle_keys_[w]); }
+  void unpark(WorkerId w);
   void unpark_all();
 
   TaskId take_task(WorkerId w, ContextId c);
   void start_attempt(WorkerId w, TaskId t);
   void bind_and_load(WorkerId w, ContextId c);
   void advance_load(WorkerId w);
-  void abandon_task(WorkerId w, bool failed);
-  void requeue(TaskId t);
-  void finish_task(TaskId t, WorkerId w);
+  // Why a worker drops its task: the task was lost (preemption, failure) or never really began.
+  enum class Requeue : bool { lost, given_back };
+  void abandon_task(WorkerId w, Requeue why = Requeue::lost);
+  void requeue(TaskId t, Requeue why);
+  void end_attempts(TaskId t, WorkerId w);
 
   void plan_seeds();
-  void begin_stage(WorkerId w, ContextId c, Tier tier, Source source);
   bool make_room(WorkerId w, Tier tier, double bytes);
   void evict(WorkerId w, ContextId c, Tier tier);
   void set_residency(WorkerId w, ContextId c, Tier tier, Residency r);
   void refresh_serving(WorkerId w, ContextId c);
-  void release_upload(WorkerId receiver);
+  void release_upload(WorkerId receiver, ContextId c);
   bool in_use(const WorkerState& w, ContextId c, Tier tier) const;
 
   Cluster& cluster_;
@@ -97,9 +103,11 @@ class Engine final : public ClusterEvents, private SchedulerState {
   PolicySet policies_;
   EngineStats stats_;
   AttemptId next_attempt_ = 1;
-  std::set<IdleKey> idle_;    // idle workers to ask
-  std::set<IdleKey> parked_;  // idle workers told to wait
+  std::set<IdleKey> idle_;              // idle workers to ask
+  std::set<IdleKey> parked_;            // idle workers told to wait
+  std::vector<IdleKey> idle_keys_;      // the key each worker was last queued under
   std::vector<WorkerId> seed_waiting_;  // workers awaiting a seed, in request order
+  bool seeds_dirty_ = false;            // something changed that may let a seed start
 };
 
 }  // namespace hearth

@@ -12,9 +12,9 @@
 namespace hearth {
 
 struct EstimatorConfig {
-  double task_overhead_s = 1.0;    // fixed cost of one task once its context is resident
-  double inference_s = 0.05;       // seconds per inference on a worker of speed 1.0
-  double shared_storage_Bps = 1e9; // whole shared storage, split among concurrent readers
+  double task_overhead_s = 1.0;     // fixed cost of one task once its context is resident
+  double inference_s = 0.05;        // seconds per inference on a worker of speed 1.0
+  double shared_storage_Bps = 1e9;  // whole shared storage, split among concurrent readers
   // Prior belief about preemptions: as if `prior_up_s` seconds of uptime had been seen with
   // `prior_losses` losses. Keeps estimates sane before anything was observed.
   double prior_losses = 0.0;
@@ -45,15 +45,16 @@ class Estimator {
 
   void task_observed(const WorkerSpec& w, std::uint64_t count, double duration_s);
   void worker_up(const WorkerSpec& w, double now_s);
-  void worker_down(const WorkerSpec& w, double joined_s, double now_s, bool preempted);
+  // A worker that joined at joined_s was lost now.
+  void worker_lost(const WorkerSpec& w, double joined_s, double now_s);
 
  private:
   struct TypeHistory {
     double inference_s = 0;  // EWMA of observed seconds per inference at speed 1.0; 0 = none yet
     double losses = 0;
-    double closed_up_s = 0;  // uptime of workers no longer up
-    int up = 0;              // workers up now
-    double joined_sum_s = 0; // sum of their join times, so open uptime is up * now - joined_sum
+    double closed_up_s = 0;   // uptime of workers no longer up
+    int up = 0;               // workers up now
+    double joined_sum_s = 0;  // sum of their join times, so open uptime is up * now - joined_sum
     double up_s(double now_s) const { return closed_up_s + up * now_s - joined_sum_s; }
   };
 

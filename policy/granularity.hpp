@@ -15,8 +15,7 @@ class Granularity {
   virtual std::string_view name() const = 0;
   // Inferences for the next task of context `c` on worker `w`; at least 1. The engine caps it
   // at what is left.
-  virtual std::uint64_t batch_size(const SchedulerState& state, WorkerId w,
-                                   ContextId c) const = 0;
+  virtual std::uint64_t batch_size(const SchedulerState& state, WorkerId w, ContextId c) const = 0;
 };
 
 std::unique_ptr<Granularity> make_fixed_granularity(std::uint64_t batch_size);

@@ -68,7 +68,12 @@ struct Source {
 };
 
 // How context loads are counted: by the source of the step that completed.
-enum class LoadSource : std::uint8_t { shared_storage = 0, peer = 1, local_disk = 2, host_memory = 3 };
+enum class LoadSource : std::uint8_t {
+  shared_storage = 0,
+  peer = 1,
+  local_disk = 2,
+  host_memory = 3
+};
 inline constexpr int kLoadSourceCount = 4;
 const char* to_string(LoadSource source);
 

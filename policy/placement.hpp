@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string_view>
+#include <vector>
 
 #include "policy/scheduler_state.hpp"
 
@@ -31,8 +32,6 @@ struct SeedingRules {
   bool use_peers = true;
   // How many more workers may read the context from shared storage in this planning round.
   int shared_storage_slots = 0;
-  // How many transfers one peer may serve at once.
-  int upload_cap = 10;
 };
 
 class Placement {
@@ -47,12 +46,27 @@ class Placement {
   // Whether a context stays on the worker after the task that loaded it ends.
   virtual bool keeps_contexts() const { return true; }
 
-  // Seeding for context `c` when `waiting` workers wait to get it onto their disk.
-  virtual SeedingRules seeding(const SchedulerState& state, ContextId c, int waiting) const = 0;
+  // How many peer transfers one worker may serve at once.
+  virtual int upload_cap() const = 0;
+
+  // Seeding for context `c` while the workers in `waiting` (at least one) wait to get it onto
+  // their disk.
+  virtual SeedingRules seeding(const SchedulerState& state, ContextId c,
+                               const std::vector<WorkerId>& waiting) const = 0;
 };
 
 std::unique_ptr<Placement> make_naive_placement();
 std::unique_ptr<Placement> make_pcm_placement(int upload_cap);
 std::unique_ptr<Placement> make_adaptive_placement(int upload_cap);
+
+}  // namespace hearth
+
+namespace hearth {
+
+// Shared by the placement policies: the context ready on w's GPU with the most pending work, or
+// kNoContext.
+ContextId busiest_resident_context(const SchedulerState& state, WorkerId w);
+// Estimated seconds to bring context c to w's GPU from the best place it can come from now.
+double estimated_load_s(const SchedulerState& state, WorkerId w, ContextId c);
 
 }  // namespace hearth

@@ -19,8 +19,8 @@ struct SeedRequest {
 // A worker that can serve peer transfers now.
 struct SeedHolder {
   WorkerId worker = 0;
-  int free_slots = 0;                 // uploads it may still start
-  std::vector<ContextId> contexts;    // contexts it holds (sorted)
+  int free_slots = 0;               // uploads it may still start
+  std::vector<ContextId> contexts;  // contexts it holds (sorted)
 };
 
 struct SeedProblem {

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -26,8 +27,11 @@ struct ContextOnWorker {
   std::array<Residency, kTierCount> tier{};  // indexed by Tier
   double last_used_s = 0;  // when a task of it last started here, or it last became ready
   int uploads = 0;         // peer transfers reading this worker's copy now
-  int stage_failures = 0;  // consecutive failed stages; past a limit the worker stops trying
+  int stage_failures = 0;  // consecutive failed stages here
+  bool given_up = false;   // failed too often: this worker no longer tries this context
   bool serving = false;    // counted in ContextState::serving_speed
+  std::optional<Source> disk_source;  // where the disk stage in flight reads from, if one is
+  std::uint32_t disk_source_incarnation = 0;  // of the peer, if it is one
 
   Residency at(Tier t) const { return tier[static_cast<int>(t)]; }
   bool ready(Tier t) const { return at(t) == Residency::ready; }
@@ -38,7 +42,7 @@ struct ContextOnWorker {
 struct WorkerState {
   WorkerSpec spec;
   bool alive = false;
-  bool draining = false;      // got a preemption notice: takes no new work
+  bool draining = false;          // got a preemption notice: takes no new work
   std::uint32_t incarnation = 0;  // bumped at every join, so stale references can be told apart
   double joined_s = 0;
   std::array<double, kTierCount> used_bytes{};  // ready contexts plus room reserved by stages
@@ -52,8 +56,6 @@ struct WorkerState {
   ContextId loading = kNoContext;  // the context being brought to GPU memory for `task`
   LoadSource load_origin = LoadSource::shared_storage;
   bool awaiting_seed = false;  // wants `loading` on disk and waits for the replication planner
-  Source disk_source;          // where the disk stage in flight reads from
-  std::uint32_t disk_source_incarnation = 0;
 
   double capacity(Tier t) const;
   double free_bytes(Tier t) const { return capacity(t) - used_bytes[static_cast<int>(t)]; }
@@ -80,12 +82,13 @@ struct ContextState {
   std::uint64_t total = 0;       // inferences
   std::uint64_t next_fresh = 0;  // inferences [next_fresh, total) are in no task yet
   std::uint64_t done = 0;
-  std::uint64_t failed = 0;           // inferences of tasks given up after repeated failures
-  std::deque<TaskId> requeued;        // tasks to run again, oldest first
+  std::uint64_t failed = 0;     // inferences of tasks given up after repeated failures
+  std::deque<TaskId> requeued;  // tasks to run again, oldest first
   std::uint64_t requeued_inferences = 0;
-  std::set<WorkerId> holders;         // live, not draining workers with disk or host bytes
-  std::set<TaskId> running_tasks;     // tasks with at least one attempt running
-  double serving_speed = 0;           // sum of speeds of workers with it on GPU or loading it
+  std::set<WorkerId> holders;      // live, not draining workers with disk or host bytes
+  std::set<TaskId> running_tasks;  // tasks with at least one attempt running
+  double serving_speed = 0;        // sum of speeds of workers with it on GPU or loading it
+  int fetching = 0;                // disk stages of it reading from a peer or shared storage
 
   std::uint64_t pending() const { return (total - next_fresh) + requeued_inferences; }
   bool complete() const { return done + failed == total; }
@@ -105,6 +108,8 @@ class SchedulerState {
   std::size_t task_count() const { return tasks_.size(); }
   const Estimator& estimator() const { return estimator_; }
   int live_workers() const { return live_workers_; }
+  // Disk stages reading from shared storage now.
+  int shared_readers() const { return shared_readers_; }
 
   // Whether context `c` fits at all on every tier of worker `w` (else w can never run it).
   bool fits(WorkerId w, ContextId c) const;
@@ -121,6 +126,7 @@ class SchedulerState {
   std::vector<TaskRecord> tasks_;     // indexed by TaskId
   Estimator estimator_;
   int live_workers_ = 0;
+  int shared_readers_ = 0;
 };
 
 }  // namespace hearth

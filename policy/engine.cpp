@@ -1,0 +1,369 @@
+#include "policy/engine.hpp"
+
+#include <algorithm>
+#include <cassert>
+
+namespace hearth {
+
+Engine::Engine(Cluster& cluster, Workload workload, EngineConfig config)
+    : SchedulerState(std::move(workload), config.estimates),
+      cluster_(cluster),
+      config_(std::move(config)),
+      policies_(make_policies(config_.policies)) {}
+
+Engine::~Engine() = default;
+
+bool Engine::finished() const {
+  return std::all_of(contexts_.begin(), contexts_.end(),
+                     [](const ContextState& c) { return c.complete(); });
+}
+
+// ---- events -------------------------------------------------------------------------------
+
+void Engine::worker_joined(const WorkerSpec& spec) {
+  tick();
+  if (spec.id >= workers_.size()) {
+    workers_.resize(spec.id + 1);
+    idle_keys_.resize(spec.id + 1);
+  }
+  WorkerState& w = workers_[spec.id];
+  assert(!w.alive && "a worker joined twice");
+  std::uint32_t incarnation = w.incarnation + 1;
+  w = WorkerState{};
+  w.spec = spec;
+  w.alive = true;
+  w.incarnation = incarnation;
+  w.joined_s = now_;
+  w.contexts.resize(contexts_.size());
+  ++live_workers_;
+  estimator_.worker_up(spec, now_);
+  make_idle(spec.id);
+  schedule();
+}
+
+void Engine::preemption_notice(WorkerId worker, double grace_s) {
+  tick();
+  WorkerState& w = workers_[worker];
+  if (!w.alive || w.draining) return;
+  ++stats_.notices;
+  w.draining = true;
+  forget_idle(worker);
+  for (ContextId c = 0; c < contexts_.size(); ++c) {
+    if (contexts_[c].holders.erase(worker) > 0) seeds_dirty_ = true;
+    refresh_serving(worker, c);
+  }
+  // A task that cannot finish within the grace period is better restarted elsewhere now.
+  if (w.task != kNoTask && (w.attempt == 0 || remaining_s(worker) > grace_s)) {
+    if (w.attempt != 0) cluster_.cancel_task(worker, w.attempt);
+    abandon_task(worker);
+  }
+  schedule();
+}
+
+void Engine::worker_lost(WorkerId worker) {
+  tick();
+  WorkerState& w = workers_[worker];
+  if (!w.alive) return;
+  ++stats_.preemptions;
+  estimator_.worker_lost(w.spec, w.joined_s, now_);
+  if (w.task != kNoTask) abandon_task(worker);
+  forget_idle(worker);
+  w.alive = false;
+  --live_workers_;
+  for (ContextId c = 0; c < contexts_.size(); ++c) {
+    release_upload(worker, c);
+    for (Tier t : {Tier::gpu, Tier::host, Tier::disk})
+      set_residency(worker, c, t, Residency::absent);
+  }
+  // Holders and capacity changed: waiting workers may now be worth loading.
+  unpark_all();
+  schedule();
+}
+
+void Engine::context_ready(WorkerId worker, ContextId context, Tier tier) {
+  tick();
+  WorkerState& w = workers_[worker];
+  if (!w.alive || w.contexts[context].at(tier) != Residency::staging) return;
+  ContextOnWorker& on = w.contexts[context];
+  if (tier == Tier::disk) {
+    double size = contexts_[context].spec.size_bytes;
+    if (on.disk_source && on.disk_source->kind == SourceKind::peer) {
+      stats_.peer_bytes += size;
+    } else {
+      stats_.shared_storage_bytes += size;
+    }
+    release_upload(worker, context);
+  }
+  on.stage_failures = 0;
+  on.last_used_s = now_;
+  set_residency(worker, context, tier, Residency::ready);
+  if (w.loading == context) {
+    if (tier == Tier::gpu) ++stats_.context_loads[static_cast<int>(w.load_origin)];
+    advance_load(worker);
+  }
+  schedule();
+}
+
+void Engine::stage_failed(WorkerId worker, ContextId context, Tier tier, std::string_view) {
+  tick();
+  WorkerState& w = workers_[worker];
+  if (!w.alive || w.contexts[context].at(tier) != Residency::staging) return;
+  ++stats_.stage_failures;
+  ContextOnWorker& on = w.contexts[context];
+  if (tier == Tier::disk) release_upload(worker, context);
+  set_residency(worker, context, tier, Residency::absent);
+  if (++on.stage_failures >= config_.max_stage_failures) on.given_up = true;
+  if (w.loading == context) {
+    if (on.given_up) {
+      abandon_task(worker);
+      make_idle(worker);
+    } else {
+      advance_load(worker);  // try again, from another source if the planner finds one
+    }
+  }
+  schedule();
+}
+
+void Engine::task_finished(WorkerId worker, AttemptId attempt, double output_bytes) {
+  tick();
+  WorkerState& w = workers_[worker];
+  if (!w.alive || attempt == 0 || w.attempt != attempt) return;  // stale or cancelled
+  TaskId t = w.task;
+  ContextId c = tasks_[t].context;
+  estimator_.task_observed(w.spec, tasks_[t].count, now_ - w.task_started_s);
+  stats_.output_bytes += output_bytes;
+  TaskRecord& task = tasks_[t];
+  task.state = TaskState::done;
+  contexts_[c].done += task.count;
+  ++stats_.tasks_done;
+  stats_.inferences_done += task.count;
+  end_attempts(t, worker);
+  if (!policies_.placement->keeps_contexts()) {
+    for (Tier tier : {Tier::gpu, Tier::host, Tier::disk}) {
+      if (w.contexts[c].ready(tier) && !in_use(w, c, tier)) evict(worker, c, tier);
+    }
+  }
+  schedule();
+}
+
+void Engine::task_failed(WorkerId worker, AttemptId attempt, std::string_view) {
+  tick();
+  WorkerState& w = workers_[worker];
+  if (!w.alive || attempt == 0 || w.attempt != attempt) return;
+  TaskId t = w.task;
+  TaskRecord& task = tasks_[t];
+  if (++task.failures >= static_cast<std::uint32_t>(config_.max_task_failures)) {
+    // Give the task up rather than retry it forever; its inferences count as failed.
+    task.state = TaskState::failed;
+    contexts_[task.context].failed += task.count;
+    ++stats_.tasks_failed;
+    end_attempts(t, worker);
+  } else {
+    abandon_task(worker);
+    make_idle(worker);
+  }
+  schedule();
+}
+
+// ---- decisions ----------------------------------------------------------------------------
+
+void Engine::tick() {
+  now_ = cluster_.now();
+}
+
+void Engine::make_idle(WorkerId w) {
+  const WorkerState& ws = workers_[w];
+  if (!ws.alive || ws.draining || ws.task != kNoTask) return;
+  forget_idle(w);
+  bool resident = std::any_of(ws.contexts.begin(), ws.contexts.end(),
+                              [](const ContextOnWorker& on) { return on.ready(Tier::gpu); });
+  idle_keys_[w] = {!resident, -ws.spec.speed, w};
+  idle_.insert(idle_keys_[w]);
+}
+
+void Engine::forget_idle(WorkerId w) {
+  idle_.erase(idle_keys_[w]);
+  parked_.erase(idle_keys_[w]);
+}
+
+void Engine::unpark(WorkerId w) {
+  if (parked_.erase(idle_keys_[w])) idle_.insert(idle_keys_[w]);
+}
+
+void Engine::unpark_all() {
+  idle_.merge(parked_);
+  parked_.clear();
+}
+
+void Engine::schedule() {
+  while (!idle_.empty()) {
+    WorkerId w = std::get<WorkerId>(*idle_.begin());
+    idle_.erase(idle_.begin());
+    decide(w);
+  }
+  plan_seeds();
+  if (stats_.finished_s < 0 && finished()) stats_.finished_s = now_;
+}
+
+void Engine::decide(WorkerId w) {
+  if (finished()) return;
+  Decision d = policies_.placement->next_for(*this, w);
+  switch (d.kind) {
+    case Decision::Kind::wait:
+      park(w);
+      break;
+    case Decision::Kind::run:
+      assert(workers_[w].contexts[d.context].ready(Tier::gpu));
+      start_attempt(w, take_task(w, d.context));
+      break;
+    case Decision::Kind::load:
+      bind_and_load(w, d.context);
+      break;
+    case Decision::Kind::backup:
+      assert(tasks_[d.task].state == TaskState::running && tasks_[d.task].running() == 1);
+      ++stats_.backups;
+      start_attempt(w, d.task);
+      break;
+  }
+}
+
+TaskId Engine::take_task(WorkerId w, ContextId c) {
+  ContextState& cs = contexts_[c];
+  assert(cs.pending() > 0);
+  if (!cs.requeued.empty()) {
+    TaskId t = cs.requeued.front();
+    cs.requeued.pop_front();
+    cs.requeued_inferences -= tasks_[t].count;
+    return t;
+  }
+  std::uint64_t n = std::max<std::uint64_t>(1, policies_.granularity->batch_size(*this, w, c));
+  n = std::min(n, cs.total - cs.next_fresh);
+  TaskRecord task;
+  task.context = c;
+  task.first = cs.next_fresh;
+  task.count = n;
+  cs.next_fresh += n;
+  tasks_.push_back(task);
+  ++stats_.tasks_created;
+  return tasks_.size() - 1;
+}
+
+void Engine::start_attempt(WorkerId w, TaskId t) {
+  WorkerState& ws = workers_[w];
+  TaskRecord& task = tasks_[t];
+  ws.task = t;
+  ws.attempt = next_attempt_++;
+  ws.task_started_s = now_;
+  ws.contexts[task.context].last_used_s = now_;
+  task.state = TaskState::running;
+  ++task.attempts;
+  task.runners[task.runners[0] == kNoWorker ? 0 : 1] = w;
+  contexts_[task.context].running_tasks.insert(t);
+  ++stats_.attempts;
+  cluster_.start_task(w, TaskSpec{t, ws.attempt, task.context, task.first, task.count});
+}
+
+void Engine::bind_and_load(WorkerId w, ContextId c) {
+  WorkerState& ws = workers_[w];
+  TaskId t = take_task(w, c);
+  tasks_[t].state = TaskState::bound;
+  ws.task = t;
+  ws.attempt = 0;
+  ws.loading = c;
+  const ContextOnWorker& on = ws.contexts[c];
+  ws.load_origin = on.ready(Tier::host)   ? LoadSource::host_memory
+                   : on.ready(Tier::disk) ? LoadSource::local_disk
+                                          : LoadSource::shared_storage;  // or peer, once seeded
+  refresh_serving(w, c);
+  advance_load(w);
+}
+
+// Takes the loading context one tier closer to the GPU, or starts the bound task once it is
+// there. Gives the task back if the worker cannot make room.
+void Engine::advance_load(WorkerId w) {
+  WorkerState& ws = workers_[w];
+  ContextId c = ws.loading;
+  const ContextOnWorker& on = ws.contexts[c];
+  double size = contexts_[c].spec.size_bytes;
+  if (on.ready(Tier::gpu)) {
+    ws.loading = kNoContext;
+    TaskId t = ws.task;
+    ws.task = kNoTask;
+    start_attempt(w, t);
+    return;
+  }
+  Tier next = on.ready(Tier::host) ? Tier::gpu : on.ready(Tier::disk) ? Tier::host : Tier::disk;
+  if (on.at(next) == Residency::staging) return;  // already on its way
+  if (!make_room(w, next, size)) {
+    abandon_task(w, Requeue::given_back);
+    park(w);
+    return;
+  }
+  set_residency(w, c, next, Residency::staging);  // reserves the room
+  if (next == Tier::disk) {
+    ws.awaiting_seed = true;
+    seed_waiting_.push_back(w);
+    seeds_dirty_ = true;
+  } else {
+    cluster_.stage_context(w, c, next, Source::lower());
+  }
+}
+
+// The worker stops working on its task; the task goes back to the queue unless another attempt
+// still runs or it is over. Leaves the worker without a task (not yet idle).
+void Engine::abandon_task(WorkerId w, Requeue why) {
+  WorkerState& ws = workers_[w];
+  TaskId t = ws.task;
+  TaskRecord& task = tasks_[t];
+  for (WorkerId& r : task.runners) {
+    if (r == w) r = kNoWorker;
+  }
+  if (task.running() == 0) contexts_[task.context].running_tasks.erase(t);
+  if (task.running() == 0 && task.state != TaskState::done && task.state != TaskState::failed) {
+    requeue(t, why);
+  }
+  ws.task = kNoTask;
+  ws.attempt = 0;
+  if (ws.loading != kNoContext) {
+    ContextId c = ws.loading;
+    ws.loading = kNoContext;
+    if (ws.awaiting_seed) {
+      ws.awaiting_seed = false;
+      seed_waiting_.erase(std::find(seed_waiting_.begin(), seed_waiting_.end(), w));
+      set_residency(w, c, Tier::disk, Residency::absent);  // releases the reserved room
+    }
+    refresh_serving(w, c);
+  }
+}
+
+void Engine::requeue(TaskId t, Requeue why) {
+  TaskRecord& task = tasks_[t];
+  ContextState& cs = contexts_[task.context];
+  task.state = TaskState::pending;
+  cs.requeued_inferences += task.count;
+  if (why == Requeue::given_back) {
+    cs.requeued.push_front(t);  // it was pending a moment ago: nobody else needs waking
+    return;
+  }
+  cs.requeued.push_back(t);
+  ++stats_.tasks_requeued;
+  unpark_all();  // there is work again for workers that had none
+}
+
+// Task t is over (done, or given up) as seen from worker `w`: cancels every other attempt of it
+// and frees all its runners, w included.
+void Engine::end_attempts(TaskId t, WorkerId w) {
+  TaskRecord& task = tasks_[t];
+  for (WorkerId r : task.runners) {
+    if (r == kNoWorker) continue;
+    WorkerState& rs = workers_[r];
+    if (r != w) cluster_.cancel_task(r, rs.attempt);
+    rs.task = kNoTask;
+    rs.attempt = 0;
+    make_idle(r);
+  }
+  task.runners = {kNoWorker, kNoWorker};
+  contexts_[task.context].running_tasks.erase(t);
+}
+
+}  // namespace hearth

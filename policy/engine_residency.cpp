@@ -1,0 +1,160 @@
+// The engine's bookkeeping of where contexts live: reserving and freeing room on tiers,
+// evicting, peer upload slots, and seeding workers that need a context on disk.
+
+#include <algorithm>
+#include <cassert>
+
+#include "policy/engine.hpp"
+
+namespace hearth {
+
+void Engine::set_residency(WorkerId w, ContextId c, Tier tier, Residency r) {
+  WorkerState& ws = workers_[w];
+  ContextOnWorker& on = ws.contexts[c];
+  Residency& slot = on.tier[static_cast<int>(tier)];
+  if (slot == r) return;
+  double size = contexts_[c].spec.size_bytes;
+  if (slot == Residency::absent) ws.used_bytes[static_cast<int>(tier)] += size;
+  if (r == Residency::absent) ws.used_bytes[static_cast<int>(tier)] -= size;
+  slot = r;
+  ContextState& cs = contexts_[c];
+  bool changed = (ws.alive && !ws.draining && on.has_bytes()) ? cs.holders.insert(w).second
+                                                              : cs.holders.erase(w) > 0;
+  if (changed) seeds_dirty_ = true;
+  refresh_serving(w, c);
+}
+
+void Engine::refresh_serving(WorkerId w, ContextId c) {
+  WorkerState& ws = workers_[w];
+  ContextOnWorker& on = ws.contexts[c];
+  bool serving =
+      ws.alive && !ws.draining && (on.at(Tier::gpu) != Residency::absent || ws.loading == c);
+  if (serving == on.serving) return;
+  on.serving = serving;
+  contexts_[c].serving_speed += serving ? ws.spec.speed : -ws.spec.speed;
+}
+
+bool Engine::in_use(const WorkerState& ws, ContextId c, Tier tier) const {
+  const ContextOnWorker& on = ws.on(c);
+  if (ws.loading == c) return true;
+  switch (tier) {
+    case Tier::gpu:
+      return ws.attempt != 0 && tasks_[ws.task].context == c;
+    case Tier::host:
+      return on.uploads > 0 || on.at(Tier::gpu) == Residency::staging;
+    case Tier::disk:
+      return on.uploads > 0 || on.at(Tier::host) == Residency::staging;
+  }
+  return true;
+}
+
+bool Engine::make_room(WorkerId w, Tier tier, double bytes) {
+  WorkerState& ws = workers_[w];
+  double free = ws.free_bytes(tier);
+  if (free >= bytes) return true;
+  std::vector<ContextId> candidates;
+  for (ContextId c = 0; c < contexts_.size(); ++c) {
+    if (ws.contexts[c].ready(tier) && !in_use(ws, c, tier)) candidates.push_back(c);
+  }
+  policies_.eviction->order_victims(*this, w, tier, candidates);
+  std::size_t victims = 0;
+  while (free < bytes && victims < candidates.size()) {
+    free += contexts_[candidates[victims++]].spec.size_bytes;
+  }
+  if (free < bytes) return false;  // evicting everything evictable would not be enough
+  for (std::size_t i = 0; i < victims; ++i)
+    evict(w, candidates[i], tier);
+  return true;
+}
+
+void Engine::evict(WorkerId w, ContextId c, Tier tier) {
+  set_residency(w, c, tier, Residency::absent);
+  ++stats_.evictions;
+  cluster_.evict_context(w, c, tier);
+}
+
+// The disk stage of context c on `receiver` ended (or never will): frees what it held on its
+// source.
+void Engine::release_upload(WorkerId receiver, ContextId c) {
+  ContextOnWorker& on = workers_[receiver].contexts[c];
+  if (!on.disk_source) return;
+  seeds_dirty_ = true;
+  --contexts_[c].fetching;
+  if (on.disk_source->kind == SourceKind::shared_storage) {
+    --shared_readers_;
+  } else {
+    WorkerState& peer = workers_[on.disk_source->peer];
+    if (peer.alive && peer.incarnation == on.disk_source_incarnation) {
+      --peer.uploads;
+      --peer.contexts[c].uploads;
+      unpark(on.disk_source->peer);  // it may have waited for room these uploads held
+    }
+  }
+  on.disk_source.reset();
+}
+
+// Seeds as many waiting workers as the replication policy can, with the sources it picks.
+void Engine::plan_seeds() {
+  if (!seeds_dirty_ || seed_waiting_.empty()) return;
+  seeds_dirty_ = false;
+  const Placement& placement = *policies_.placement;
+  SeedProblem problem;
+  problem.shared_slots.assign(contexts_.size(), 0);
+  std::vector<std::vector<WorkerId>> waiting(contexts_.size());
+  for (WorkerId w : seed_waiting_) {
+    problem.requests.push_back({w, workers_[w].loading});
+    waiting[workers_[w].loading].push_back(w);
+  }
+  // Holders that may serve, each listed once with the requested contexts it holds. A context
+  // never needs more holders than it has requests, plus a few to give the planner a choice.
+  std::vector<std::vector<ContextId>> held(workers_.size());
+  std::vector<WorkerId> offered;
+  for (ContextId c = 0; c < contexts_.size(); ++c) {
+    if (waiting[c].empty()) continue;
+    SeedingRules rules = placement.seeding(*this, c, waiting[c]);
+    problem.shared_slots[c] = rules.shared_storage_slots;
+    if (!rules.use_peers) continue;
+    std::size_t wanted = 2 * waiting[c].size() + 4;
+    for (WorkerId h : contexts_[c].holders) {
+      if (workers_[h].uploads >= placement.upload_cap()) continue;
+      if (held[h].empty()) offered.push_back(h);
+      held[h].push_back(c);
+      if (--wanted == 0) break;
+    }
+  }
+  std::sort(offered.begin(), offered.end());
+  for (WorkerId h : offered) {
+    problem.holders.push_back({h, placement.upload_cap() - workers_[h].uploads, held[h]});
+    std::sort(problem.holders.back().contexts.begin(), problem.holders.back().contexts.end());
+  }
+
+  SeedPlan plan = policies_.replication->plan(problem);
+  assert(plan.size() == problem.requests.size());
+  std::vector<WorkerId> still_waiting;
+  for (std::size_t i = 0; i < plan.size(); ++i) {
+    auto [w, c] = problem.requests[i];
+    if (!plan[i]) {
+      still_waiting.push_back(w);
+      continue;
+    }
+    WorkerState& ws = workers_[w];
+    ContextOnWorker& on = ws.contexts[c];
+    ws.awaiting_seed = false;
+    on.disk_source = *plan[i];
+    ++contexts_[c].fetching;
+    if (plan[i]->kind == SourceKind::peer) {
+      WorkerState& peer = workers_[plan[i]->peer];
+      ++peer.uploads;
+      ++peer.contexts[c].uploads;
+      on.disk_source_incarnation = peer.incarnation;
+      ws.load_origin = LoadSource::peer;
+    } else {
+      ++shared_readers_;
+      ws.load_origin = LoadSource::shared_storage;
+    }
+    cluster_.stage_context(w, c, Tier::disk, *plan[i]);
+  }
+  seed_waiting_ = std::move(still_waiting);
+}
+
+}  // namespace hearth

@@ -1,0 +1,121 @@
+#include "policy/placement.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace hearth {
+
+namespace {
+
+// Ours. Decides by estimated completion time instead of by rule:
+// - a worker runs the resident context whose pending work would take its servers longest;
+// - a worker loads a context only if the workers already serving it would not drain its
+//   pending work before this one is ready (load time from the cheapest path across its tiers,
+//   peers and shared storage), weighted by the chance it survives the load at its GPU type's
+//   observed preemption rate; otherwise it waits;
+// - at the end, when nothing is pending, an idle worker runs a backup attempt of the running
+//   task it would finish well before its current runner: the last tasks go to the fastest GPUs;
+// - shared storage is read by only as many newcomers as can finish before a peer fan-out
+//   (holders doubling under the upload cap) would reach them.
+class AdaptivePlacement final : public Placement {
+ public:
+  explicit AdaptivePlacement(int upload_cap) : upload_cap_(upload_cap) {}
+  std::string_view name() const override { return "adaptive"; }
+
+  Decision next_for(const SchedulerState& state, WorkerId w) override {
+    const WorkerState& ws = state.worker(w);
+    ContextId run = kNoContext;
+    double run_drain = -1;
+    ContextId load = kNoContext;
+    double load_gain = 0;
+    double rate = state.estimator().preemption_rate(ws.spec, state.now());
+    for (ContextId c = 0; c < state.context_count(); ++c) {
+      const ContextState& cs = state.context(c);
+      if (cs.pending() == 0) continue;
+      double drain = drain_s(state, w, c);
+      if (ws.on(c).ready(Tier::gpu)) {
+        if (drain > run_drain) run = c, run_drain = drain;
+        continue;
+      }
+      if (!state.fits(w, c)) continue;
+      double load_s = estimated_load_s(state, w, c);
+      double gain = (drain - load_s) * std::exp(-rate * load_s);
+      if (gain > load_gain) load = c, load_gain = gain;
+    }
+    if (run != kNoContext) return Decision::run(run);
+    if (load != kNoContext) return Decision::load(load);
+    if (state.pending_inferences() == 0) return backup_for(state, w);
+    return Decision::wait();
+  }
+
+  int upload_cap() const override { return upload_cap_; }
+
+  SeedingRules seeding(const SchedulerState& state, ContextId c,
+                       const std::vector<WorkerId>& waiting_workers) const override {
+    int waiting = static_cast<int>(waiting_workers.size());
+    const ContextState& cs = state.context(c);
+    double size = cs.spec.size_bytes;
+    double shared_Bps = state.estimator().config().shared_storage_Bps;
+    int sources = static_cast<int>(cs.holders.size());
+    int fetching = cs.fetching;
+    if (sources + fetching == 0) {
+      // Nobody has it or is getting it: a few readers start the fan-out.
+      return {.use_peers = true, .shared_storage_slots = std::max(1, waiting / (upload_cap_ + 1))};
+    }
+    // Time for a peer fan-out to reach all waiting workers: each round, every source serves
+    // upload_cap newcomers sharing its link.
+    double link_Bps = state.worker(waiting_workers.front()).spec.network_Bps;
+    double round_s = size * upload_cap_ / link_Bps;
+    double start = std::max(1, sources);
+    double rounds = std::ceil(std::log((start + waiting) / start) / std::log(1.0 + upload_cap_));
+    double fan_out_s = (rounds + (sources == 0 ? 1 : 0)) * round_s;
+    // Shared storage readers each get an equal share: k more of them finish in
+    // (readers + k) * size / bandwidth.
+    int k = static_cast<int>(fan_out_s * shared_Bps / size) - state.shared_readers();
+    return {.use_peers = true, .shared_storage_slots = std::clamp(k, 0, waiting)};
+  }
+
+ private:
+  // Seconds the workers serving c (with w among them) need for its pending work.
+  static double drain_s(const SchedulerState& state, WorkerId w, ContextId c) {
+    const ContextState& cs = state.context(c);
+    if (cs.serving_speed <= 0) return std::numeric_limits<double>::infinity();
+    const WorkerSpec& spec = state.worker(w).spec;
+    double reference_s = state.estimator().inference_s(spec) * spec.speed;
+    return static_cast<double>(cs.pending()) * reference_s / cs.serving_speed;
+  }
+
+  // A second attempt of the running task that w would finish soonest relative to its runner,
+  // if w would finish it in less than half the time its runner still needs.
+  static Decision backup_for(const SchedulerState& state, WorkerId w) {
+    const WorkerState& ws = state.worker(w);
+    Decision best = Decision::wait();
+    double best_saving = 0;
+    for (ContextId c = 0; c < state.context_count(); ++c) {
+      if (!ws.on(c).ready(Tier::gpu)) continue;
+      for (TaskId t : state.context(c).running_tasks) {
+        const TaskRecord& task = state.task(t);
+        if (task.running() != 1) continue;
+        WorkerId runner = task.runners[0] != kNoWorker ? task.runners[0] : task.runners[1];
+        double theirs = state.remaining_s(runner);
+        double mine = state.estimator().task_s(ws.spec, task.count);
+        if (mine < 0.5 * theirs && theirs - mine > best_saving) {
+          best = Decision::backup(c, t);
+          best_saving = theirs - mine;
+        }
+      }
+    }
+    return best;
+  }
+
+  int upload_cap_;
+};
+
+}  // namespace
+
+std::unique_ptr<Placement> make_adaptive_placement(int upload_cap) {
+  return std::make_unique<AdaptivePlacement>(upload_cap);
+}
+
+}  // namespace hearth
