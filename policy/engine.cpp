@@ -274,6 +274,9 @@ void Engine::bind_and_load(WorkerId w, ContextId c) {
   ws.load_origin = on.ready(Tier::host)   ? LoadSource::host_memory
                    : on.ready(Tier::disk) ? LoadSource::local_disk
                                           : LoadSource::shared_storage;  // or peer, once seeded
+  ws.load_eta_s = now_ + estimated_load_s(*this, w, c);
+  contexts_[c].loading_speed += ws.spec.speed;
+  contexts_[c].loading_eta_sum += ws.spec.speed * ws.load_eta_s;
   refresh_serving(w, c);
   advance_load(w);
 }
@@ -286,7 +289,7 @@ void Engine::advance_load(WorkerId w) {
   const ContextOnWorker& on = ws.contexts[c];
   double size = contexts_[c].spec.size_bytes;
   if (on.ready(Tier::gpu)) {
-    ws.loading = kNoContext;
+    stop_loading(w);
     TaskId t = ws.task;
     ws.task = kNoTask;
     start_attempt(w, t);
@@ -326,14 +329,22 @@ void Engine::abandon_task(WorkerId w, Requeue why) {
   ws.attempt = 0;
   if (ws.loading != kNoContext) {
     ContextId c = ws.loading;
-    ws.loading = kNoContext;
+    stop_loading(w);
     if (ws.awaiting_seed) {
       ws.awaiting_seed = false;
       seed_waiting_.erase(std::find(seed_waiting_.begin(), seed_waiting_.end(), w));
       set_residency(w, c, Tier::disk, Residency::absent);  // releases the reserved room
     }
-    refresh_serving(w, c);
   }
+}
+
+void Engine::stop_loading(WorkerId w) {
+  WorkerState& ws = workers_[w];
+  ContextId c = ws.loading;
+  ws.loading = kNoContext;
+  contexts_[c].loading_speed -= ws.spec.speed;
+  contexts_[c].loading_eta_sum -= ws.spec.speed * ws.load_eta_s;
+  refresh_serving(w, c);
 }
 
 void Engine::requeue(TaskId t, Requeue why) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "policy/cluster.hpp"
+#include "policy/placement.hpp"
 #include "policy/registry.hpp"
 #include "policy/scheduler_state.hpp"
 
@@ -84,6 +85,7 @@ class Engine final : public ClusterEvents, private SchedulerState {
   void start_attempt(WorkerId w, TaskId t);
   void bind_and_load(WorkerId w, ContextId c);
   void advance_load(WorkerId w);
+  void stop_loading(WorkerId w);
   // Why a worker drops its task: the task was lost (preemption, failure) or never really began.
   enum class Requeue : bool { lost, given_back };
   void abandon_task(WorkerId w, Requeue why = Requeue::lost);

@@ -77,13 +77,17 @@ class AdaptivePlacement final : public Placement {
   }
 
  private:
-  // Seconds the workers serving c (with w among them) need for its pending work.
+  // Seconds until the workers serving c would finish its pending work: they share it by
+  // speed, those still loading joining in when they are ready.
   static double drain_s(const SchedulerState& state, WorkerId w, ContextId c) {
     const ContextState& cs = state.context(c);
     if (cs.serving_speed <= 0) return std::numeric_limits<double>::infinity();
     const WorkerSpec& spec = state.worker(w).spec;
-    double reference_s = state.estimator().inference_s(spec) * spec.speed;
-    return static_cast<double>(cs.pending()) * reference_s / cs.serving_speed;
+    double work_s = static_cast<double>(cs.pending()) * state.estimator().inference_s(spec) *
+                    spec.speed;  // at speed 1
+    // Speed-weighted time the loading workers still need before they can help.
+    double waits_s = std::max(0.0, cs.loading_eta_sum - state.now() * cs.loading_speed);
+    return (work_s + waits_s) / cs.serving_speed;
   }
 
   // A second attempt of the running task that w would finish soonest relative to its runner,

@@ -54,6 +54,7 @@ struct WorkerState {
   AttemptId attempt = 0;  // set while running
   double task_started_s = 0;
   ContextId loading = kNoContext;  // the context being brought to GPU memory for `task`
+  double load_eta_s = 0;           // when it was estimated to be ready, at the start of the load
   LoadSource load_origin = LoadSource::shared_storage;
   bool awaiting_seed = false;  // wants `loading` on disk and waits for the replication planner
 
@@ -88,6 +89,8 @@ struct ContextState {
   std::set<WorkerId> holders;      // live, not draining workers with disk or host bytes
   std::set<TaskId> running_tasks;  // tasks with at least one attempt running
   double serving_speed = 0;        // sum of speeds of workers with it on GPU or loading it
+  double loading_speed = 0;        // sum of speeds of the workers loading it
+  double loading_eta_sum = 0;      // sum of speed * estimated ready time over those
   int fetching = 0;                // disk stages of it reading from a peer or shared storage
 
   std::uint64_t pending() const { return (total - next_fresh) + requeued_inferences; }
