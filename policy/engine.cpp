@@ -19,6 +19,13 @@ bool Engine::finished() const {
 }
 
 // ---- events -------------------------------------------------------------------------------
+// Events naming a worker that is not alive, or a context that does not exist, are stale (the
+// cluster reported them before it learned of a loss) and ignored.
+
+bool Engine::live(WorkerId worker, ContextId context) const {
+  return worker < workers_.size() && workers_[worker].alive &&
+         (context == kNoContext || context < contexts_.size());
+}
 
 void Engine::worker_joined(const WorkerSpec& spec) {
   tick();
@@ -43,8 +50,9 @@ void Engine::worker_joined(const WorkerSpec& spec) {
 
 void Engine::preemption_notice(WorkerId worker, double grace_s) {
   tick();
+  if (!live(worker)) return;
   WorkerState& w = workers_[worker];
-  if (!w.alive || w.draining) return;
+  if (w.draining) return;
   ++stats_.notices;
   w.draining = true;
   forget_idle(worker);
@@ -62,8 +70,8 @@ void Engine::preemption_notice(WorkerId worker, double grace_s) {
 
 void Engine::worker_lost(WorkerId worker) {
   tick();
+  if (!live(worker)) return;
   WorkerState& w = workers_[worker];
-  if (!w.alive) return;
   ++stats_.preemptions;
   estimator_.worker_lost(w.spec, w.joined_s, now_);
   if (w.task != kNoTask) abandon_task(worker);
@@ -82,8 +90,9 @@ void Engine::worker_lost(WorkerId worker) {
 
 void Engine::context_ready(WorkerId worker, ContextId context, Tier tier) {
   tick();
+  if (!live(worker, context)) return;
   WorkerState& w = workers_[worker];
-  if (!w.alive || w.contexts[context].at(tier) != Residency::staging) return;
+  if (w.contexts[context].at(tier) != Residency::staging) return;
   ContextOnWorker& on = w.contexts[context];
   if (tier == Tier::disk) {
     double size = contexts_[context].spec.size_bytes;
@@ -106,8 +115,9 @@ void Engine::context_ready(WorkerId worker, ContextId context, Tier tier) {
 
 void Engine::stage_failed(WorkerId worker, ContextId context, Tier tier, std::string_view) {
   tick();
+  if (!live(worker, context)) return;
   WorkerState& w = workers_[worker];
-  if (!w.alive || w.contexts[context].at(tier) != Residency::staging) return;
+  if (w.contexts[context].at(tier) != Residency::staging) return;
   ++stats_.stage_failures;
   ContextOnWorker& on = w.contexts[context];
   if (tier == Tier::disk) release_upload(worker, context);
@@ -126,8 +136,9 @@ void Engine::stage_failed(WorkerId worker, ContextId context, Tier tier, std::st
 
 void Engine::task_finished(WorkerId worker, AttemptId attempt, double output_bytes) {
   tick();
+  if (!live(worker)) return;
   WorkerState& w = workers_[worker];
-  if (!w.alive || attempt == 0 || w.attempt != attempt) return;  // stale or cancelled
+  if (attempt == 0 || w.attempt != attempt) return;  // stale or cancelled
   TaskId t = w.task;
   ContextId c = tasks_[t].context;
   estimator_.task_observed(w.spec, tasks_[t].count, now_ - w.task_started_s);
@@ -148,8 +159,9 @@ void Engine::task_finished(WorkerId worker, AttemptId attempt, double output_byt
 
 void Engine::task_failed(WorkerId worker, AttemptId attempt, std::string_view) {
   tick();
+  if (!live(worker)) return;
   WorkerState& w = workers_[worker];
-  if (!w.alive || attempt == 0 || w.attempt != attempt) return;
+  if (attempt == 0 || w.attempt != attempt) return;
   TaskId t = w.task;
   TaskRecord& task = tasks_[t];
   if (++task.failures >= static_cast<std::uint32_t>(config_.max_task_failures)) {

@@ -72,6 +72,7 @@ class Engine final : public ClusterEvents, private SchedulerState {
   // start at once), then the fastest, then by id.
   using IdleKey = std::tuple<bool, double, WorkerId>;
 
+  bool live(WorkerId worker, ContextId context = kNoContext) const;
   void tick();
   void schedule();
   void decide(WorkerId w);

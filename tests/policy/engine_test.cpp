@@ -300,7 +300,9 @@ TEST_CASE("events that do not match the engine's state are ignored") {
   } cluster;
   Engine engine(cluster, one_model(10), engine_config("pcm"));
   engine.worker_joined(gpu(0));
-  engine.context_ready(0, 0, Tier::gpu);  // only the disk stage was started
+  engine.task_finished(99, 1, 0);           // no such worker
+  engine.context_ready(0, 99, Tier::disk);  // no such context
+  engine.context_ready(0, 0, Tier::gpu);    // only the disk stage was started
   CHECK_FALSE(engine.state().worker(0).on(0).ready(Tier::gpu));
   for (Tier t : {Tier::disk, Tier::host, Tier::gpu})
     engine.context_ready(0, 0, t);
