@@ -3,6 +3,8 @@
 // traces/FORMAT.md; this is its in-memory form, shared by the simulator and the real backend.
 
 #include <cstddef>
+#include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,20 +15,37 @@ enum class EventKind { up, down, notice };
 
 struct TraceEvent {
   double time_s = 0;
-  std::string worker;    // stable name of the machine or slot
+  std::string worker;  // stable name of the machine or slot
   EventKind kind = EventKind::up;
   std::string gpu_type;  // for up: the worker's GPU type (ties to a cluster description)
   double grace_s = 0;    // for notice: seconds until the worker goes down
   std::size_t line = 0;  // line in the source file, for messages
+  std::map<std::string, std::string> attributes;  // optional key=value pairs; meaning is the user's
 };
 
 struct Trace {
   std::string source;              // where it was read from, for messages
   std::vector<TraceEvent> events;  // in time order (ties keep file order)
+  // The horizon: the time of the `end` row, or of the last event when there is none. Workers up
+  // at end_s stay up; the trace says nothing about what happens after it.
+  double end_s = 0;
+  std::size_t end_line = 0;  // line of the `end` row; 0 when the trace has none
 };
 
 // Parse a trace; throws hearth::InputError("file:line: what is wrong") on bad input.
 Trace parse_trace_file(const std::string& path);
 Trace parse_trace_text(std::string_view text, std::string_view source_name);
+
+// Checks the rules of FORMAT.md that span rows (time order, up/down/notice per worker, a notice's
+// promise, the end row). The parse functions call it; converters call it on what they build so
+// that a fault in a published file is reported at its own line. Throws InputError.
+void check_trace(const Trace& trace);
+
+// Throws InputError("source:line: unknown GPU type ...") at the first up whose GPU type is not in
+// `known` (the names of a cluster description's GPU types).
+void validate_gpu_types(const Trace& trace, const std::set<std::string>& known);
+
+// "up", "down" or "notice": the words of the format.
+const char* to_string(EventKind kind);
 
 }  // namespace hearth::traces

@@ -1,0 +1,291 @@
+// `hearth trace ...`: convert published availability traces, generate new ones, summarise and plot
+// them. The format and the converters' rules: traces/FORMAT.md; the generators: GENERATORS.md.
+
+#include <fmt/core.h>
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "cli/commands.hpp"
+#include "policy/errors.hpp"
+#include "traces/convert_bamboo.hpp"
+#include "traces/convert_spotserve.hpp"
+#include "traces/generator_spec.hpp"
+#include "traces/gpu_types.hpp"
+#include "traces/plot.hpp"
+#include "traces/summary.hpp"
+#include "traces/text.hpp"
+#include "traces/trace_writer.hpp"
+
+namespace hearth::cli {
+namespace {
+
+using namespace hearth::traces;
+
+constexpr const char* kFormatLine = "hearth availability trace; format: traces/FORMAT.md";
+
+std::string file_name(const std::string& path) {
+  return std::filesystem::path(path).filename().string();
+}
+
+// One line on stderr about what was written, so that stdout can carry the trace itself.
+void report_written(const std::string& path, const Trace& trace) {
+  const auto s = summarize(trace);
+  fmt::print(stderr, "hearth: wrote {}: {} events, {} workers, peak {} up, ends at {} s\n",
+             path == "-" ? "standard output" : path, s.events, s.workers, s.peak_up, s.end_s);
+}
+
+void add_convert(CLI::App& trace) {
+  struct Args {
+    std::string from, input, output, time_unit, gpu_type, leave = "newest", worker_prefix = "spot-";
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = trace.add_subcommand("convert", "Convert a published trace into hearth's format");
+  cmd->add_option("--from", args->from, "Published format: bamboo (count series) or spotserve")
+      ->required()
+      ->check(CLI::IsMember({"bamboo", "spotserve"}));
+  cmd->add_option("input", args->input, "The published file")->required();
+  cmd->add_option("-o,--output", args->output, "Trace to write ('-': standard output)")->required();
+  auto* unit = cmd->add_option("--time-unit", args->time_unit,
+                               "Unit of the input's times: ms, s or h (bamboo: required, the "
+                               "files do not say; spotserve: ms)");
+  cmd->add_option("--gpu-type", args->gpu_type,
+                  "GPU type of every worker (default: from an AWS family in the file name, "
+                  "g4dn -> T4-16GB, p2 -> K80-12GB)");
+  auto* leave = cmd->add_option("--leave", args->leave,
+                                "bamboo: which instances leave when the count drops: newest "
+                                "(default) or oldest");
+  auto* prefix = cmd->add_option("--worker-prefix", args->worker_prefix,
+                                 "bamboo: instances are named PREFIX1, PREFIX2, ... (default "
+                                 "spot-)");
+  cmd->callback([args, unit, leave, prefix] {
+    const bool bamboo = args->from == "bamboo";
+    if (!bamboo && (leave->count() > 0 || prefix->count() > 0)) {
+      throw InputError("--leave and --worker-prefix apply to --from bamboo only");
+    }
+    if (bamboo && unit->count() == 0) {
+      throw InputError(
+          "--from bamboo needs --time-unit s or h: the published series do not say (the "
+          "*_scaled.csv files and the p2 2020-11-20-to-23 file are in hours, the rest in "
+          "seconds)");
+    }
+    std::string gpu_type = args->gpu_type.empty() ? gpu::of_aws_file(args->input) : args->gpu_type;
+    if (gpu_type.empty()) {
+      throw InputError(fmt::format(
+          "{}: the file name names no AWS family (g4dn, p2), so pass --gpu-type", args->input));
+    }
+    std::string how = fmt::format("--from {}", args->from);
+    const std::string text = read_text_file(args->input);
+    Trace converted;
+    if (bamboo) {
+      BambooOptions options{parse_time_unit(args->time_unit), gpu_type,
+                            parse_leave_order(args->leave), args->worker_prefix};
+      converted = convert_bamboo(text, args->input, options);
+      how += fmt::format(" --time-unit {} --leave {} --worker-prefix {}", args->time_unit,
+                         args->leave, args->worker_prefix);
+    } else {
+      SpotServeOptions options;
+      if (unit->count() > 0) options.time_unit = parse_time_unit(args->time_unit);
+      options.gpu_type = gpu_type;
+      converted = convert_spotserve(text, args->input, options);
+      how += fmt::format(" --time-unit {}", unit->count() > 0 ? args->time_unit : "ms");
+    }
+    how += fmt::format(" --gpu-type {}", gpu_type);
+    write_trace_file(args->output, converted,
+                     {kFormatLine, fmt::format("converted from {} with: hearth trace convert {}",
+                                               file_name(args->input), how)});
+    report_written(args->output, converted);
+  });
+}
+
+void add_generate(CLI::App& trace) {
+  struct Args {
+    std::string preset, duration, pool, arrivals, lifetime, reclaim, output;
+    std::uint64_t seed = 1;
+    double start_hour = 0, notice_s = 0;
+    std::size_t max_held = 0, initial = 0;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = trace.add_subcommand("generate",
+                                   "Generate a seeded, reproducible trace (traces/GENERATORS.md)");
+  auto* preset_opt =
+      cmd->add_option("--preset", args->preset, "Start from a preset: campus (567 GPUs, 186 held)");
+  auto* seed = cmd->add_option("--seed", args->seed, "Random seed (default 1)");
+  auto* duration = cmd->add_option("--duration", args->duration,
+                                   "Length of the trace: 90, 90s, 30m, 24h, 7d (default 24h)");
+  auto* start_hour =
+      cmd->add_option("--start-hour", args->start_hour, "Hour of day at time 0 (default 0)");
+  auto* pool =
+      cmd->add_option("--pool", args->pool, "Machines by GPU type: A100-40GB=32,T4-16GB=47,...");
+  auto* max_held = cmd->add_option("--max-held", args->max_held,
+                                   "Most workers held at once (default: the whole pool)");
+  auto* initial =
+      cmd->add_option("--initial", args->initial, "Offers at time 0, before the arrivals");
+  auto* arrivals =
+      cmd->add_option("--arrivals", args->arrivals, "poisson:RATE_PER_H or bursts:MEAN_GAP:SIZE");
+  auto* lifetime = cmd->add_option("--lifetime", args->lifetime,
+                                   "none, exp:MEAN, weibull:SHAPE:SCALE or empirical:TRACE_FILE");
+  auto* reclaim =
+      cmd->add_option("--reclaim", args->reclaim, "none or daily:RATE_PER_H:AMPLITUDE:PEAK_HOUR");
+  auto* notice = cmd->add_option("--notice-s", args->notice_s,
+                                 "Seconds of notice before each down (default 0: none)");
+  cmd->add_option("-o,--output", args->output, "Trace to write ('-': standard output)")->required();
+  cmd->callback([=] {
+    GeneratorConfig config;
+    if (preset_opt->count() > 0) config = preset(args->preset);
+    const auto given = [](const CLI::Option* o) { return o->count() > 0; };
+    if (given(seed)) config.seed = args->seed;
+    if (given(duration)) config.duration_s = parse_duration_s(args->duration);
+    if (given(start_hour)) config.start_hour = args->start_hour;
+    if (given(pool)) config.pool = parse_pool(args->pool);
+    if (given(initial)) config.initial = args->initial;
+    if (given(arrivals)) config.arrivals = parse_arrivals(args->arrivals);
+    if (given(lifetime)) config.lifetime = parse_lifetime(args->lifetime);
+    if (given(reclaim)) config.reclaim = parse_reclaim(args->reclaim);
+    if (given(notice)) config.notice_s = args->notice_s;
+    if (given(max_held)) {
+      config.max_held = args->max_held;
+    } else if (!given(preset_opt)) {
+      config.max_held = 0;
+      for (const auto& g : config.pool)
+        config.max_held += g.count;
+    }
+    check_generator_config(config);
+    Trace generated = generate_trace(config);
+    generated.source = args->output;
+    const std::string origin =
+        given(preset_opt) ? fmt::format(" (preset {})", args->preset) : std::string();
+    write_trace_file(args->output, generated,
+                     {kFormatLine, fmt::format("generated{}; regenerate with:", origin),
+                      generator_command(config)});
+    report_written(args->output, generated);
+  });
+}
+
+std::set<std::string> parse_gpu_type_list(const std::string& list) {
+  std::set<std::string> known;
+  for (const auto name : split_fields(list, ',')) {
+    if (!name.empty()) known.emplace(name);
+  }
+  return known;
+}
+
+nlohmann::ordered_json summary_json(const std::string& path, const TraceSummary& s) {
+  nlohmann::ordered_json j;
+  j["file"] = path;
+  j["end_s"] = s.end_s;
+  j["first_event_s"] = s.first_event_s;
+  j["events"] = s.events;
+  j["workers"] = s.workers;
+  j["ups"] = s.ups;
+  j["preemptions"] = s.preemptions;
+  j["notices"] = s.notices;
+  j["peak_up"] = s.peak_up;
+  j["peak_at_s"] = s.peak_at_s;
+  j["mean_up"] = s.mean_up;
+  j["up_at_end"] = s.up_at_end;
+  j["gpu_seconds"] = s.gpu_seconds;
+  if (s.lifetime) {
+    j["lifetime"] = {{"completed", s.lifetime->completed}, {"open_at_end", s.up_at_end},
+                     {"p10_s", s.lifetime->p10_s},         {"p50_s", s.lifetime->p50_s},
+                     {"p90_s", s.lifetime->p90_s},         {"mean_s", s.lifetime->mean_s}};
+  } else {
+    j["lifetime"] = {{"completed", 0}, {"open_at_end", s.up_at_end}};
+  }
+  auto& types = j["gpu_types"] = nlohmann::ordered_json::object();
+  for (const auto& t : s.by_type) {
+    types[t.gpu_type] = {{"workers", t.workers},
+                         {"peak_up", t.peak_up},
+                         {"mean_up", t.mean_up},
+                         {"gpu_seconds", t.gpu_seconds}};
+  }
+  return j;
+}
+
+void print_summary(const std::string& path, const TraceSummary& s) {
+  const auto hours = [](double seconds) { return seconds / 3600; };
+  fmt::print("trace        {}\n", path);
+  fmt::print("span         0 .. {} s ({:.2f} h); first event at {} s\n", s.end_s, hours(s.end_s),
+             s.first_event_s);
+  fmt::print("events       {} ({} up, {} down, {} notice)\n", s.events, s.ups, s.preemptions,
+             s.notices);
+  fmt::print("workers      {} distinct; {} still up at the end\n", s.workers, s.up_at_end);
+  fmt::print("up           peak {} (first at {} s), mean {:.2f}\n", s.peak_up, s.peak_at_s,
+             s.mean_up);
+  fmt::print("preemptions  {} downs, {} notices\n", s.preemptions, s.notices);
+  if (s.lifetime) {
+    const auto& l = *s.lifetime;
+    fmt::print(
+        "lifetime     {} completed: p10 {:.0f} s, p50 {:.0f} s, p90 {:.0f} s, mean {:.0f} s"
+        " ({} open at the end, not counted)\n",
+        l.completed, l.p10_s, l.p50_s, l.p90_s, l.mean_s, s.up_at_end);
+  } else {
+    fmt::print("lifetime     no up period ends with a down ({} open at the end)\n", s.up_at_end);
+  }
+  fmt::print("gpu-seconds  {:.0f} ({:.1f} GPU-hours)\n", s.gpu_seconds, hours(s.gpu_seconds));
+  fmt::print("by GPU type  {:<14} {:>8} {:>6} {:>8} {:>11}\n", "type", "workers", "peak", "mean",
+             "GPU-hours");
+  for (const auto& t : s.by_type) {
+    fmt::print("             {:<14} {:>8} {:>6} {:>8.2f} {:>11.1f}\n", t.gpu_type, t.workers,
+               t.peak_up, t.mean_up, hours(t.gpu_seconds));
+  }
+}
+
+void add_info(CLI::App& trace) {
+  struct Args {
+    std::string path, gpu_types;
+    bool json = false;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = trace.add_subcommand("info", "Check a trace and summarise it");
+  cmd->add_option("file", args->path, "Trace file")->required();
+  cmd->add_flag("--json", args->json, "Print the summary as JSON");
+  cmd->add_option("--gpu-types", args->gpu_types,
+                  "Also check that every GPU type is one of these (comma-separated: the GPU "
+                  "types of a cluster description)");
+  cmd->callback([args] {
+    const Trace t = parse_trace_file(args->path);
+    if (!args->gpu_types.empty()) validate_gpu_types(t, parse_gpu_type_list(args->gpu_types));
+    const auto s = summarize(t);
+    if (args->json) {
+      fmt::print("{}\n", summary_json(args->path, s).dump(2));
+    } else {
+      print_summary(args->path, s);
+    }
+  });
+}
+
+void add_plot(CLI::App& trace) {
+  struct Args {
+    std::string path, output, title;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = trace.add_subcommand("plot", "Draw workers up over time, in all and per GPU type");
+  cmd->add_option("file", args->path, "Trace file")->required();
+  cmd->add_option("-o,--output", args->output, "PNG to write")->required();
+  cmd->add_option("--title", args->title, "Title (default: workers up in FILE)");
+  cmd->callback([args] {
+    const Trace t = parse_trace_file(args->path);
+    const std::string title =
+        args->title.empty() ? fmt::format("workers up in {}", file_name(args->path)) : args->title;
+    plot_availability(t, title, args->output);
+    fmt::print(stderr, "hearth: wrote {}\n", args->output);
+  });
+}
+
+}  // namespace
+
+void add_trace_command(CLI::App& app) {
+  auto* trace = app.add_subcommand(
+      "trace", "Availability traces: convert published ones, generate, summarise, plot");
+  trace->require_subcommand(1);
+  add_convert(*trace);
+  add_generate(*trace);
+  add_info(*trace);
+  add_plot(*trace);
+}
+
+}  // namespace hearth::cli

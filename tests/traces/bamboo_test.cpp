@@ -1,0 +1,157 @@
+// Converting Bamboo's count series: which instances leave, time units, malformed series, and the
+// published files pinned by their counts.
+
+#include <catch2/catch_test_macros.hpp>
+
+#include <filesystem>
+
+#include "tests/traces/helpers.hpp"
+#include "traces/convert_bamboo.hpp"
+#include "traces/summary.hpp"
+#include "traces/text.hpp"
+
+namespace hearth::traces {
+namespace {
+
+using testing::input_error;
+using testing::kPublicDir;
+
+// 0 alive, then 3 at 10 s, 1 at 20 s, 2 at 30 s; each change written as two rows.
+const char* const kSeries =
+    "0,0\n"
+    "10,0\n"
+    "10,3\n"
+    "20,3\n"
+    "20,1\n"
+    "30,1\n"
+    "30,2\n";
+
+BambooOptions options(LeaveOrder leave = LeaveOrder::newest_first, TimeUnit unit = TimeUnit::s) {
+  return {unit, "T4-16GB", leave, "spot-"};
+}
+
+std::string story(const Trace& trace) {
+  std::string s;
+  for (const auto& e : trace.events) {
+    s += std::to_string(static_cast<int>(e.time_s)) + " " + to_string(e.kind) + " " + e.worker +
+         "\n";
+  }
+  return s;
+}
+
+TEST_CASE("bamboo: when the count drops, the most recently added instances leave first") {
+  const auto trace = convert_bamboo(kSeries, "b.csv", options());
+  CHECK(story(trace) ==
+        "10 up spot-1\n"
+        "10 up spot-2\n"
+        "10 up spot-3\n"
+        "20 down spot-3\n"
+        "20 down spot-2\n"
+        "30 up spot-4\n");
+  CHECK(trace.events[0].gpu_type == "T4-16GB");
+  CHECK(trace.events[0].line == 3);
+  CHECK(trace.events[3].line == 5);
+  CHECK(trace.end_s == 30);
+}
+
+TEST_CASE("bamboo: with --leave oldest the longest-lived instances leave first") {
+  const auto trace = convert_bamboo(kSeries, "b.csv", options(LeaveOrder::oldest_first));
+  CHECK(story(trace) ==
+        "10 up spot-1\n"
+        "10 up spot-2\n"
+        "10 up spot-3\n"
+        "20 down spot-1\n"
+        "20 down spot-2\n"
+        "30 up spot-4\n");
+}
+
+TEST_CASE("bamboo: times are read in the unit the caller names") {
+  const auto trace = convert_bamboo("0,0\n0.03,0\n0.03,2\n1.5,2\n1.5,1\n", "b.csv",
+                                    options(LeaveOrder::newest_first, TimeUnit::h));
+  REQUIRE(trace.events.size() == 3);
+  CHECK(trace.events[0].time_s == 108);  // 0.03 h, rounded to the millisecond
+  CHECK(trace.events[2].time_s == 5400);
+  CHECK(trace.end_s == 5400);
+}
+
+TEST_CASE("bamboo: a series that starts with instances alive brings them up at its first time") {
+  const auto trace = convert_bamboo("0,10\n41093,10\n41093,9\n", "b.csv", options());
+  CHECK(trace.events.size() == 11);
+  CHECK(trace.events[9].time_s == 0);
+  CHECK(trace.events[10].kind == EventKind::down);
+  CHECK(trace.events[10].worker == "spot-10");
+}
+
+TEST_CASE("bamboo: malformed series are rejected at their line") {
+  const auto error = [](const char* text) {
+    return input_error([&] { convert_bamboo(text, "b.csv", options()); });
+  };
+  CHECK(error("") == "b.csv:1: empty file: no time,count rows");
+  CHECK(error("0,0\n10\n") == "b.csv:2: expected time,count but found 1 fields");
+  CHECK(error("0,0\n10,x\n") == "b.csv:2: count 'x' is not a number");
+  CHECK(error("0,0\n10,2.5\n") == "b.csv:2: count 2.5 is not a whole number");
+  CHECK(error("0,0\n10,-1\n") == "b.csv:2: count -1 is negative");
+  CHECK(error("0,1\n10,2\n5,3\n") == "b.csv:3: time 5 goes backwards (previous 10)");
+  CHECK(error("0,0\n5,0\n") == "b.csv:1: no instance is ever alive");
+}
+
+TEST_CASE("bamboo: the leave order and the time unit are named, never guessed") {
+  CHECK(parse_leave_order("newest") == LeaveOrder::newest_first);
+  CHECK(parse_leave_order("oldest") == LeaveOrder::oldest_first);
+  CHECK(input_error([] { parse_leave_order("random"); }) ==
+        "leave order 'random' is not one of newest, oldest");
+  CHECK(input_error([] { parse_time_unit("min"); }) == "time unit 'min' is not one of ms, s, h");
+}
+
+const std::filesystem::path kBamboo = kPublicDir / "bamboo-aws-spot";
+
+Trace convert_published(const std::string& name, TimeUnit unit) {
+  const auto path = (kBamboo / name).string();
+  return convert_bamboo(read_text_file(path), path, options(LeaveOrder::newest_first, unit));
+}
+
+TEST_CASE("bamboo: the published series convert to pinned counts") {
+  if (!std::filesystem::exists(kBamboo)) SKIP("the published traces are not at " << kBamboo);
+  struct Expected {
+    std::string file;
+    TimeUnit unit;
+    std::size_t events, workers, peak;
+    double end_s;
+  };
+  const std::vector<Expected> published = {
+      {"aws-spot-instances-g4dn-xlarge-us-east-1c-2020-11-20-1930-to-2020-11-21-2200.csv",
+       TimeUnit::s, 177, 92, 12, 88194},
+      {"aws-spot-instances-g4dn-xlarge-us-east-1d-2020-11-23-1730-to-2020-11-24-1530.csv",
+       TimeUnit::s, 110, 59, 12, 45668},
+      {"aws-spot-instances-p2-xlarge-us-east-1e-2020-11-23-1700-to-2020-11-24-0700.csv",
+       TimeUnit::s, 16, 13, 10, 68252},
+      {"aws-spot-instances-p2-xlarge-2020-11-20-to-2020-11-23.csv", TimeUnit::h, 370, 192, 16,
+       319302},
+  };
+  for (const auto& p : published) {
+    CAPTURE(p.file);
+    const auto s = summarize(convert_published(p.file, p.unit));
+    CHECK(s.events == p.events);
+    CHECK(s.workers == p.workers);
+    CHECK(s.peak_up == p.peak);
+    CHECK(s.end_s == p.end_s);
+  }
+}
+
+TEST_CASE("bamboo: a _scaled file (hours) tells the same story as its seconds original") {
+  if (!std::filesystem::exists(kBamboo)) SKIP("the published traces are not at " << kBamboo);
+  const std::string stem =
+      "aws-spot-instances-g4dn-xlarge-us-east-1c-2020-11-20-1930-to-2020-11-21-2200";
+  const auto seconds = convert_published(stem + ".csv", TimeUnit::s);
+  const auto hours = convert_published(stem + "_scaled.csv", TimeUnit::h);
+  REQUIRE(hours.events.size() == seconds.events.size());
+  for (std::size_t i = 0; i < hours.events.size(); ++i) {
+    CHECK(hours.events[i].worker == seconds.events[i].worker);
+    CHECK(hours.events[i].kind == seconds.events[i].kind);
+    // Three decimals of an hour: 3.6 s resolution, so at most 1.8 s apart.
+    CHECK(std::abs(hours.events[i].time_s - seconds.events[i].time_s) <= 1.8);
+  }
+}
+
+}  // namespace
+}  // namespace hearth::traces

@@ -1,0 +1,66 @@
+#!/bin/sh
+# `hearth trace` end to end: exit codes, "file:line: what" on standard error, the commands working
+# together. Run by ctest as trace_cli.
+#   cli_test.sh path/to/hearth tests/traces/data traces/data
+set -u
+hearth=$1
+data=$2
+shipped=$3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+
+fail() {
+  echo "FAILED: $*" >&2
+  failures=$((failures + 1))
+}
+
+# expect STATUS STDERR_TEXT COMMAND...: exit status and the exact standard error.
+expect() {
+  want_status=$1
+  want_error=$2
+  shift 2
+  "$@" >"$tmp/out" 2>"$tmp/err"
+  status=$?
+  [ "$status" = "$want_status" ] || fail "$* exited $status, expected $want_status"
+  [ "$(cat "$tmp/err")" = "$want_error" ] || fail "$*: stderr was '$(cat "$tmp/err")'"
+}
+
+# Bad input: where and what, exit status 2.
+expect 2 "hearth: $data/bad-backwards.csv:5: time 3 goes backwards (previous 5 at line 4)" \
+  "$hearth" trace info "$data/bad-backwards.csv"
+expect 2 "hearth: $data/spotserve-style-unseen.trace.csv:4: unknown GPU type 'V100-32GB' (the cluster description has A100-40GB, T4-16GB)" \
+  "$hearth" trace info --gpu-types A100-40GB,T4-16GB "$data/spotserve-style-unseen.trace.csv"
+expect 2 "hearth: --from bamboo needs --time-unit s or h: the published series do not say (the *_scaled.csv files and the p2 2020-11-20-to-23 file are in hours, the rest in seconds)" \
+  "$hearth" trace convert --from bamboo "$data/bad-backwards.csv" -o "$tmp/x.csv"
+expect 2 "hearth: $data/spotserve-style-unseen.csv: the file name names no AWS family (g4dn, p2), so pass --gpu-type" \
+  "$hearth" trace convert --from spotserve "$data/spotserve-style-unseen.csv" -o "$tmp/x.csv"
+expect 2 "hearth: /nonexistent.csv: cannot read: No such file or directory" \
+  "$hearth" trace info /nonexistent.csv
+
+# A SpotServe-style file converts to a trace that info reads, as JSON too.
+expect 0 "hearth: wrote $tmp/unseen.csv: 12 events, 6 workers, peak 4 up, ends at 5400 s" \
+  "$hearth" trace convert --from spotserve --gpu-type V100-32GB "$data/spotserve-style-unseen.csv" \
+  -o "$tmp/unseen.csv"
+expect 0 "" "$hearth" trace info --json --gpu-types V100-32GB "$tmp/unseen.csv"
+grep -q '"peak_up": 4,' "$tmp/out" || fail "info --json does not say peak_up 4"
+grep -q '"gpu_seconds": 17700.0' "$tmp/out" || fail "info --json does not say gpu_seconds 17700"
+
+# The generator is reproducible through the CLI, and its output passes info.
+"$hearth" trace generate --preset campus --duration 2h --seed 9 -o "$tmp/a.csv" 2>/dev/null ||
+  fail "generate failed"
+"$hearth" trace generate --preset campus --duration 2h --seed 9 -o - >"$tmp/b.csv" 2>/dev/null
+cmp -s "$tmp/a.csv" "$tmp/b.csv" || fail "the same seed gave different files"
+expect 0 "" "$hearth" trace info "$tmp/a.csv"
+expect 2 "hearth: arrivals 'poisson': expected poisson:RATE_PER_H or bursts:MEAN_GAP:SIZE" \
+  "$hearth" trace generate --pool T4-16GB=4 --arrivals poisson -o "$tmp/c.csv"
+
+# Every shipped trace passes info; plot draws one.
+for trace in "$shipped"/*.csv; do
+  "$hearth" trace info "$trace" >/dev/null || fail "info rejects $trace"
+done
+"$hearth" trace plot "$shipped/spotserve-g4dn.csv" -o "$tmp/plot.png" 2>/dev/null || fail "plot failed"
+[ "$(head -c 4 "$tmp/plot.png" | tail -c 3)" = "PNG" ] || fail "plot wrote no PNG"
+
+[ "$failures" = 0 ] && echo "trace_cli: all checks passed"
+exit "$failures"

@@ -1,0 +1,38 @@
+#pragma once
+// Converts a Bamboo count series (uclasystem/bamboo, doc/data/*.csv) into a trace. A row
+// `time,count` says how many instances are alive from that time on; the series never says which
+// instance left, so the converter names instances itself and applies a documented rule
+// (traces/FORMAT.md, "Converters").
+
+#include <string>
+#include <string_view>
+
+#include "traces/time_unit.hpp"
+#include "traces/trace.hpp"
+
+namespace hearth::traces {
+
+// Which instances leave when the count drops by k.
+enum class LeaveOrder {
+  newest_first,  // the k most recently added (the default; see FORMAT.md for why)
+  oldest_first,  // the k that have been alive longest
+};
+
+// "newest" or "oldest"; anything else throws InputError.
+LeaveOrder parse_leave_order(std::string_view word);
+
+struct BambooOptions {
+  TimeUnit time_unit = TimeUnit::s;  // the files do not say; the caller must
+  std::string gpu_type;              // every instance's GPU type
+  LeaveOrder leave = LeaveOrder::newest_first;
+  std::string worker_prefix =
+      "spot-";  // instances are named prefix + 1, 2, ... in order of arrival
+};
+
+// Event lines are the lines of the series; the trace ends at the last row's time. Throws
+// InputError at the offending line for malformed rows, negative or fractional counts, and time
+// going backwards.
+Trace convert_bamboo(std::string_view text, std::string_view source_name,
+                     const BambooOptions& options);
+
+}  // namespace hearth::traces
