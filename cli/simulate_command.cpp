@@ -1,0 +1,126 @@
+// `hearth simulate`: run the policy core against the SimGrid model of a cluster, on a scenario
+// (cluster description, availability trace, workload, policies). With no scenario it runs the
+// bundled default one. Several policies (--policy naive,pcm,adaptive) print a comparison.
+
+#include <fmt/core.h>
+#include <unistd.h>
+#include <CLI/CLI.hpp>
+
+#include <cmath>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/commands.hpp"
+#include "sim_backend/report.hpp"
+#include "sim_backend/scenario.hpp"
+#include "sim_backend/simulation.hpp"
+
+namespace hearth::cli {
+
+namespace {
+
+struct SimulateFlags {
+  std::string scenario;
+  std::optional<std::string> trace;
+  std::vector<std::string> policies;
+  std::optional<std::string> eviction;
+  std::optional<std::string> granularity;
+  std::optional<std::string> replication;
+  std::optional<std::uint64_t> batch_size;
+  std::optional<std::uint64_t> seed;
+  std::optional<double> detection_delay_s;
+  std::string out;
+  bool json = false;
+  bool quiet = false;
+};
+
+// A one-line bar on stderr, redrawn in place; only when stderr is a terminal.
+void draw_progress(const std::string& label, const sim::Progress& p) {
+  const double done = p.inferences_total > 0 ? static_cast<double>(p.inferences_done) /
+                                                   static_cast<double>(p.inferences_total)
+                                             : 1.0;
+  constexpr int kWidth = 30;
+  const int filled = static_cast<int>(std::lround(done * kWidth));
+  fmt::print(stderr, "\r{} [{}{}] {:5.1f}%  {:.0f} s simulated ", label, std::string(filled, '#'),
+             std::string(kWidth - filled, '.'), 100 * done, p.sim_s);
+  std::fflush(stderr);
+}
+
+void run(const SimulateFlags& f) {
+  const std::string path = f.scenario.empty() ? sim::default_scenario_path() : f.scenario;
+  std::vector<std::optional<std::string>> placements;
+  for (const std::string& p : f.policies)
+    placements.emplace_back(p);
+  if (placements.empty()) placements.emplace_back(std::nullopt);  // the scenario's own
+
+  const bool show_progress = !f.quiet && ::isatty(STDERR_FILENO) != 0;
+  std::vector<sim::SimResult> results;
+  for (const auto& placement : placements) {
+    sim::ScenarioOverrides o;
+    o.trace = f.trace;
+    o.policy = placement;
+    o.eviction = f.eviction;
+    o.granularity = f.granularity;
+    o.replication = f.replication;
+    o.batch_size = f.batch_size;
+    o.seed = f.seed;
+    o.detection_delay_s = f.detection_delay_s;
+    sim::Scenario scenario = sim::load_scenario(path, o);
+    sim::SimOptions options;
+    const std::string label = scenario.policies.placement;
+    if (show_progress) {
+      options.progress = [label](const sim::Progress& p) { draw_progress(label, p); };
+    }
+    results.push_back(sim::simulate(scenario, options));
+    if (show_progress) fmt::print(stderr, "\r{:80}\r", "");
+    if (!f.out.empty()) {
+      const std::string dir =
+          placements.size() == 1 ? f.out : fmt::format("{}/{}", f.out, scenario.policies.placement);
+      sim::write_outputs(results.back(), dir);
+    }
+  }
+
+  if (results.size() == 1) {
+    const sim::Summary& s = results.front().summary;
+    fmt::print("{}", f.json ? sim::summary_json(s) : sim::summary_text(s));
+    return;
+  }
+  std::vector<sim::Summary> summaries;
+  for (const auto& r : results)
+    summaries.push_back(r.summary);
+  fmt::print("{}", f.json ? sim::comparison_json(summaries) : sim::comparison_text(summaries));
+}
+
+}  // namespace
+
+void add_simulate_command(CLI::App& app) {
+  auto flags = std::make_shared<SimulateFlags>();
+  auto* cmd = app.add_subcommand(
+      "simulate",
+      "Run the policy core on a simulated opportunistic GPU cluster (SimGrid). With no scenario, "
+      "runs the bundled default one; see docs/simulator.md");
+  cmd->add_option("scenario", flags->scenario, "scenario file (.toml or .json)");
+  cmd->add_option("--trace", flags->trace, "availability trace file, instead of the scenario's");
+  cmd->add_option("--policy", flags->policies,
+                  "placement policy (naive, pcm, adaptive); several, comma-separated, compare "
+                  "them. Also picks that placement's eviction and granularity")
+      ->delimiter(',');
+  cmd->add_option("--eviction", flags->eviction, "eviction policy (lru, cost)");
+  cmd->add_option("--granularity", flags->granularity, "granularity policy (fixed, adaptive)");
+  cmd->add_option("--replication", flags->replication, "replication policy (flow, greedy)");
+  cmd->add_option("--batch-size", flags->batch_size, "inferences per task (adaptive: at most)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--seed", flags->seed, "seed (for a generated trace)");
+  cmd->add_option("--detection-delay", flags->detection_delay_s,
+                  "seconds before the manager notices a lost worker")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--out", flags->out,
+                  "write summary.json, tasks.csv and timeline.csv here (one folder per policy "
+                  "when comparing)");
+  cmd->add_flag("--json", flags->json, "print the summary as JSON");
+  cmd->add_flag("--quiet", flags->quiet, "no progress bar");
+  cmd->callback([flags] { run(*flags); });
+}
+
+}  // namespace hearth::cli

@@ -1,0 +1,79 @@
+#pragma once
+// The files a user writes for the simulator (cluster descriptions, scenarios) are TOML or JSON.
+// Both are read into one tree, and every getter names the file and the key path when the value
+// is missing or wrong: "campus.toml: key gpu_types.T4-16GB.per_inference_s: must be above 0".
+//
+// Internal to sim_backend/: includes nlohmann/json, so keep it out of public headers.
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hearth::sim {
+
+enum class DocumentFormat { toml, json };
+
+// The format a file name asks for (.toml or .json); throws InputError for anything else.
+DocumentFormat format_of(const std::string& path);
+
+// One table of a document, with where it sits for messages.
+class Node {
+ public:
+  Node(std::string source, std::string path, const nlohmann::json* value)
+      : source_(std::move(source)), path_(std::move(path)), value_(value) {}
+
+  const std::string& source() const { return source_; }
+  const std::string& path() const { return path_; }
+
+  bool has(std::string_view key) const;
+  bool is_string(std::string_view key) const;
+  bool is_table(std::string_view key) const;
+
+  std::string text(std::string_view key) const;
+  std::string text_or(std::string_view key, std::string fallback) const;
+  // A number of any kind (an integer is fine where a real is asked for).
+  double number(std::string_view key) const;
+  double number_or(std::string_view key, double fallback) const;
+  double positive(std::string_view key) const;
+  double positive_or(std::string_view key, double fallback) const;
+  double non_negative_or(std::string_view key, double fallback) const;
+  std::uint64_t whole(std::string_view key, std::uint64_t at_least) const;
+  std::uint64_t whole_or(std::string_view key, std::uint64_t fallback) const;
+  std::uint64_t count(std::string_view key) const;  // a whole number, at least 1
+  std::uint64_t count_or(std::string_view key, std::uint64_t fallback) const;
+
+  Node table(std::string_view key) const;
+  // The tables of an array of tables ([[key]] in TOML, a list of objects in JSON).
+  std::vector<Node> tables(std::string_view key) const;
+  // Each entry of a table of tables ([key.NAME] in TOML), sorted by name.
+  std::vector<std::pair<std::string, Node>> named_tables(std::string_view key) const;
+
+  // Throws InputError naming the first key not in `known`, so that typos do not go unnoticed.
+  void only_keys(std::initializer_list<std::string_view> known) const;
+
+  [[noreturn]] void fail(std::string_view key, std::string_view what) const;
+  [[noreturn]] void fail_here(std::string_view what) const;
+
+ private:
+  const nlohmann::json& at(std::string_view key) const;
+  std::string key_path(std::string_view key) const;
+
+  std::string source_;
+  std::string path_;
+  const nlohmann::json* value_;
+};
+
+struct Document {
+  std::string source;  // the file name, for messages
+  nlohmann::json root;
+  Node top() const { return Node(source, "", &root); }
+};
+
+Document read_document(const std::string& path);
+Document parse_document(std::string_view text, std::string_view source, DocumentFormat format);
+
+}  // namespace hearth::sim

@@ -1,0 +1,25 @@
+#pragma once
+// Writing a simulated run out: the short summary (text or JSON), and with --out DIR the files
+// summary.json, tasks.csv (one row per task attempt) and timeline.csv (one row per stretch of a
+// worker's up time in one state, for Gantt charts). Columns: docs/simulator.md, "Outputs".
+
+#include <string>
+#include <vector>
+
+#include "sim_backend/results.hpp"
+
+namespace hearth::sim {
+
+std::string summary_json(const Summary& summary);
+std::string summary_text(const Summary& summary);
+
+// Creates `dir` if needed. Throws InputError if it cannot be written.
+void write_outputs(const SimResult& result, const std::string& dir);
+
+// Runs side by side: makespan, its ratio to the lower bound, and the counts that explain it.
+std::string comparison_text(const std::vector<Summary>& runs);
+std::string comparison_json(const std::vector<Summary>& runs);
+
+const char* load_source_key(LoadSource source);
+
+}  // namespace hearth::sim

@@ -1,0 +1,668 @@
+#include "sim_backend/sim_cluster.hpp"
+
+#include <fmt/format.h>
+#include <simgrid/Exception.hpp>
+#include <simgrid/s4u.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <unordered_map>
+
+namespace hearth::sim {
+
+namespace sg4 = simgrid::s4u;
+
+namespace {
+
+constexpr std::uint32_t kNoSlot = ~std::uint32_t{0};
+constexpr std::size_t kNoRow = ~std::size_t{0};
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+constexpr std::uint8_t bit(Tier t) {
+  return static_cast<std::uint8_t>(1u << static_cast<int>(t));
+}
+constexpr std::uint8_t kBytesBits = bit(Tier::disk) | bit(Tier::host);  // what a peer reads
+
+// The core broke a command's contract: a bug, not a user's mistake.
+[[noreturn]] void contract_broken(const std::string& what) {
+  std::fprintf(stderr, "hearth simulate: the core broke the cluster contract: %s\n", what.c_str());
+  std::abort();
+}
+
+std::uint64_t whole_bytes(double bytes) {
+  return static_cast<std::uint64_t>(std::llround(bytes));
+}
+
+template <class T>
+void erase_value(std::vector<T>& v, T x) {
+  auto it = std::find(v.begin(), v.end(), x);
+  if (it != v.end()) {
+    *it = v.back();
+    v.pop_back();
+  }
+}
+
+}  // namespace
+
+struct SimCluster::Worker {
+  WorkerSpec spec;
+  const GpuType* type = nullptr;
+  WorkerHost at;
+  bool up = false;      // its host is on
+  bool joined = false;  // the core believes it alive: told of its join, not yet of its loss
+  std::uint32_t incarnation = 0;
+  std::vector<std::uint8_t> ready;    // per context: bit(tier) set where it is usable
+  std::vector<std::uint8_t> staging;  // per context: bit(tier) set where it is on its way
+  std::array<double, kTierCount> used_bytes{};
+
+  // The task slot: the gpu actor runs what the manager puts here, one task at a time.
+  sg4::ActorPtr gpu;
+  sg4::SemaphorePtr gpu_wake;
+  AttemptId attempt = 0;  // running, 0 for none
+  ContextId task_context = 0;
+  double task_s = 0;
+  double task_output_bytes = 0;
+  std::size_t attempt_row = kNoRow;
+
+  std::vector<std::uint32_t> incoming;  // stages into this worker
+  std::vector<std::uint32_t> uploads;   // stages reading from this worker
+
+  // Accounting.
+  GpuState state = GpuState::idle;
+  double state_since_s = 0;
+  double up_since_s = 0;
+  double available_s = 0;
+  std::vector<std::size_t> unproductive;  // busy segments since its last finished task
+  std::size_t last_segment = kNoRow;      // in timeline_
+
+  double capacity(Tier t) const {
+    switch (t) {
+      case Tier::gpu:
+        return spec.gpu_memory_bytes;
+      case Tier::host:
+        return spec.host_memory_bytes;
+      case Tier::disk:
+        return spec.disk_bytes;
+    }
+    return 0;
+  }
+};
+
+struct SimCluster::Stage {
+  std::uint32_t generation = 0;  // bumped when the slot is freed, so stale completions are seen
+  bool live = false;
+  bool failed = false;  // its source was lost: it ends with stage_failed
+  WorkerId worker = 0;
+  ContextId context = 0;
+  Tier tier = Tier::disk;
+  Source source;
+  sg4::ActorPtr actor;
+};
+
+// Something that ended on the cluster, queued for the manager. For a stage: `id` is its slot and
+// `check` its generation; for a task: `id` is the attempt and `check` the worker's incarnation.
+struct SimCluster::Completion {
+  bool is_task = false;
+  WorkerId worker = 0;
+  std::uint32_t check = 0;
+  std::uint64_t id = 0;
+};
+
+std::vector<PlannedWorker> plan_workers(const Scenario& scenario) {
+  std::vector<PlannedWorker> plan;
+  std::unordered_map<std::string, std::size_t> seen;
+  for (const auto& e : scenario.trace.events) {
+    if (e.kind != traces::EventKind::up || seen.contains(e.worker)) continue;
+    seen.emplace(e.worker, plan.size());
+    plan.push_back({e.worker, scenario.cluster.find(e.gpu_type)});
+  }
+  return plan;
+}
+
+SimCluster::SimCluster(const Scenario& scenario, const Platform& platform,
+                       const std::vector<PlannedWorker>& workers)
+    : scenario_(scenario), platform_(platform) {
+  std::unordered_map<std::string, WorkerId> ids;
+  workers_.resize(workers.size());
+  const std::size_t contexts = scenario.workload.contexts.size();
+  for (WorkerId id = 0; id < workers.size(); ++id) {
+    Worker& w = workers_[id];
+    w.type = workers[id].type;
+    w.spec = scenario.cluster.worker_spec(*w.type);
+    w.spec.id = id;
+    w.spec.name = workers[id].name;
+    w.at = platform.workers[id];
+    w.ready.assign(contexts, 0);
+    w.staging.assign(contexts, 0);
+    ids.emplace(w.spec.name, id);
+  }
+  row_worker_.reserve(scenario.trace.events.size());
+  for (const auto& e : scenario.trace.events) {
+    auto it = ids.find(e.worker);
+    row_worker_.push_back(it == ids.end() ? kNoWorker : it->second);
+  }
+}
+
+SimCluster::~SimCluster() = default;
+
+double SimCluster::now() const {
+  return sg4::Engine::get_clock();
+}
+
+// ---- commands ------------------------------------------------------------------------------
+
+void SimCluster::stage_context(WorkerId worker, ContextId context, Tier tier, Source source) {
+  Worker& w = workers_[worker];
+  if (checked_ && !w.joined) contract_broken(fmt::format("stage on lost worker {}", worker));
+  if (!w.up) return;  // lost, and the manager does not know yet: nothing will come of it
+  const std::uint8_t b = bit(tier);
+  const double size = scenario_.workload.contexts[context].size_bytes;
+  if (checked_) {
+    if ((w.ready[context] | w.staging[context]) & b) {
+      contract_broken(fmt::format("context {} is already on (or on its way to) {} of worker {}",
+                                  context, to_string(tier), worker));
+    }
+    if (w.used_bytes[static_cast<int>(tier)] + size > w.capacity(tier) * (1 + 1e-12)) {
+      contract_broken(fmt::format("no room for context {} on {} of worker {}", context,
+                                  to_string(tier), worker));
+    }
+    bool lower = source.kind == SourceKind::lower_tier;
+    if (tier == Tier::disk ? lower : !lower) {
+      contract_broken(fmt::format("{} stage from {}", to_string(tier), to_string(source.kind)));
+    }
+    if (tier != Tier::disk) {
+      Tier below = tier == Tier::gpu ? Tier::host : Tier::disk;
+      if (!(w.ready[context] & bit(below))) {
+        contract_broken(fmt::format("context {} is not on {} of worker {} to stage from", context,
+                                    to_string(below), worker));
+      }
+    }
+    if (source.kind == SourceKind::peer) {
+      if (source.peer == worker || source.peer >= workers_.size()) {
+        contract_broken(fmt::format("worker {} cannot read from peer {}", worker, source.peer));
+      }
+      const Worker& p = workers_[source.peer];
+      if (p.up && !(p.ready[context] & kBytesBits)) {
+        contract_broken(fmt::format("peer {} does not hold context {}", source.peer, context));
+      }
+    }
+  }
+  w.staging[context] |= b;
+  w.used_bytes[static_cast<int>(tier)] += size;
+  std::uint32_t slot = new_stage(worker, context, tier, source);
+  if (source.kind == SourceKind::peer && !workers_[source.peer].up) {
+    fail_stage_later(slot);  // the peer is gone: the transfer breaks at once
+  } else {
+    launch_stage(slot);
+  }
+  retime(w);
+}
+
+void SimCluster::evict_context(WorkerId worker, ContextId context, Tier tier) {
+  Worker& w = workers_[worker];
+  if (checked_ && !w.joined) contract_broken(fmt::format("evict on lost worker {}", worker));
+  if (!w.up) return;
+  if (checked_ && !(w.ready[context] & bit(tier))) {
+    contract_broken(fmt::format("evict context {} from {} of worker {}, where it is not ready",
+                                context, to_string(tier), worker));
+  }
+  if (checked_ && in_use(w, context, tier)) {
+    contract_broken(fmt::format("evict context {} from {} of worker {} while in use", context,
+                                to_string(tier), worker));
+  }
+  if (!(w.ready[context] & bit(tier))) return;
+  w.ready[context] &= ~bit(tier);
+  w.used_bytes[static_cast<int>(tier)] -= scenario_.workload.contexts[context].size_bytes;
+}
+
+void SimCluster::start_task(WorkerId worker, const TaskSpec& task) {
+  Worker& w = workers_[worker];
+  if (checked_ && !w.joined) contract_broken(fmt::format("task on lost worker {}", worker));
+  AttemptRow row;
+  row.task = task.task;
+  row.attempt = task.attempt;
+  row.context = task.context;
+  row.first = task.first;
+  row.count = task.count;
+  row.worker = worker;
+  row.start_s = row.end_s = now();
+  if (!w.up) {
+    row.outcome = AttemptOutcome::preempted;
+    attempts_.push_back(row);
+    return;
+  }
+  if (checked_ && w.attempt != 0) {
+    contract_broken(fmt::format("worker {} runs attempt {} already", worker, w.attempt));
+  }
+  if (checked_ && !(w.ready[task.context] & bit(Tier::gpu))) {
+    contract_broken(fmt::format("task of context {} on worker {} without it in GPU memory",
+                                task.context, worker));
+  }
+  if (w.attempt != 0) cancel_task(worker, w.attempt);
+  w.attempt = task.attempt;
+  w.task_context = task.context;
+  w.task_s = w.type->task_s(task.count);
+  w.task_output_bytes =
+      static_cast<double>(task.count) * scenario_.cluster.output_bytes_per_inference;
+  w.attempt_row = attempts_.size();
+  attempts_.push_back(row);
+  ++running_tasks_;
+  w.gpu_wake->release();
+  retime(w);
+}
+
+void SimCluster::cancel_task(WorkerId worker, AttemptId attempt) {
+  Worker& w = workers_[worker];
+  if (!w.up || attempt == 0 || w.attempt != attempt) return;  // over already
+  AttemptRow& row = attempts_[w.attempt_row];
+  row.end_s = now();
+  row.outcome = AttemptOutcome::cancelled;
+  w.attempt = 0;
+  --running_tasks_;
+  // The gpu actor may be in the middle of the task: replace it.
+  w.gpu->kill();
+  spawn_gpu(worker);
+  retime(w);
+}
+
+// ---- actors --------------------------------------------------------------------------------
+
+void SimCluster::push(const Completion& done) {
+  done_.push_back(done);
+  wake_->release();
+}
+
+void SimCluster::spawn_gpu(WorkerId id) {
+  Worker& w = workers_[id];
+  w.gpu_wake = sg4::Semaphore::create(0);
+  w.gpu = sg4::Actor::create("gpu", w.at.host, [this, id, wake = w.gpu_wake] {
+    Worker& me = workers_[id];
+    while (true) {
+      wake->acquire();
+      const AttemptId attempt = me.attempt;
+      sg4::this_actor::execute(me.task_s);
+      if (me.task_output_bytes > 0) {
+        sg4::Comm::sendto(me.at.host, platform_.manager, whole_bytes(me.task_output_bytes));
+      }
+      push({true, id, me.incarnation, attempt});
+    }
+  });
+}
+
+std::uint32_t SimCluster::new_stage(WorkerId worker, ContextId context, Tier tier, Source source) {
+  std::uint32_t slot;
+  if (free_stages_.empty()) {
+    slot = static_cast<std::uint32_t>(stages_.size());
+    stages_.emplace_back();
+  } else {
+    slot = free_stages_.back();
+    free_stages_.pop_back();
+  }
+  Stage& st = stages_[slot];
+  st.live = true;
+  st.failed = false;
+  st.worker = worker;
+  st.context = context;
+  st.tier = tier;
+  st.source = source;
+  ++live_stages_;
+  workers_[worker].incoming.push_back(slot);
+  if (source.kind == SourceKind::peer) workers_[source.peer].uploads.push_back(slot);
+  return slot;
+}
+
+// One actor per stage, on the receiving worker: it moves the bytes (and initialises, for the
+// GPU), then reports. The shared storage and peer links, the disk and the host-to-GPU copy are
+// SimGrid resources, so concurrent stages share them.
+void SimCluster::launch_stage(std::uint32_t slot) {
+  Stage& st = stages_[slot];
+  Worker& w = workers_[st.worker];
+  const ContextSpec& c = scenario_.workload.contexts[st.context];
+  const std::uint64_t size = whole_bytes(c.size_bytes);
+  const std::uint32_t generation = st.generation;
+  sg4::Host* to = w.at.host;
+  sg4::Host* from = nullptr;
+  sg4::Disk* disk = nullptr;
+  double init_s = 0;
+  switch (st.tier) {
+    case Tier::disk:
+      from =
+          st.source.kind == SourceKind::peer ? workers_[st.source.peer].at.host : platform_.storage;
+      break;
+    case Tier::host:
+      disk = w.at.disk;
+      break;
+    case Tier::gpu:
+      disk = w.at.pcie;
+      init_s = c.init_s;
+      break;
+  }
+  st.actor =
+      sg4::Actor::create("stage", to, [this, slot, generation, from, to, disk, size, init_s] {
+        if (from != nullptr) {
+          try {
+            sg4::Comm::sendto(from, to, size);
+          } catch (const simgrid::NetworkFailureException&) {
+            stages_[slot].failed = true;
+          }
+        } else {
+          disk->read(size);
+          if (init_s > 0) sg4::this_actor::sleep_for(init_s);
+        }
+        push({false, stages_[slot].worker, generation, slot});
+      });
+}
+
+void SimCluster::fail_stage_later(std::uint32_t slot) {
+  Stage& st = stages_[slot];
+  st.failed = true;
+  push({false, st.worker, st.generation, slot});
+}
+
+void SimCluster::free_stage(std::uint32_t slot) {
+  Stage& st = stages_[slot];
+  erase_value(workers_[st.worker].incoming, slot);
+  if (st.source.kind == SourceKind::peer) erase_value(workers_[st.source.peer].uploads, slot);
+  st.live = false;
+  st.actor = nullptr;
+  ++st.generation;
+  --live_stages_;
+  free_stages_.push_back(slot);
+}
+
+// ---- the manager's loop ---------------------------------------------------------------------
+
+double SimCluster::next_timer_s() const {
+  double t = core_->next_wakeup_s();
+  if (next_row_ < scenario_.trace.events.size()) {
+    t = std::min(t, scenario_.trace.events[next_row_].time_s);
+  }
+  if (!detections_.empty()) t = std::min(t, detections_.front().at_s);
+  return t;
+}
+
+void SimCluster::run(SimCore& core, const std::function<void(const Progress&)>& progress) {
+  core_ = &core;
+  wake_ = sg4::Semaphore::create(0);
+  const std::uint64_t total = scenario_.workload.total_inferences();
+  auto last_report = std::chrono::steady_clock::now();
+  std::uint64_t steps = 0;
+  while (!core.finished()) {
+    if (progress && (++steps & 1023) == 0) {
+      auto wall = std::chrono::steady_clock::now();
+      if (wall - last_report > std::chrono::milliseconds(200)) {
+        last_report = wall;
+        progress({now(), core.inferences_done(), total});
+      }
+    }
+    // The semaphore counts the completions queued: acquire() returns at once when there is one.
+    // Completions already queued go before timers due at the same time.
+    const double next = next_timer_s();
+    bool timed_out = false;
+    if (!done_.empty()) {
+      wake_->acquire();
+    } else if (next <= now()) {
+      timed_out = true;  // SimGrid 3.32 never wakes from a zero timeout
+    } else if (next < kInf) {
+      timed_out = wake_->acquire_timeout(next - now());
+    } else if (live_stages_ > 0 || running_tasks_ > 0) {
+      wake_->acquire();
+    } else {
+      stopped_early_ = true;  // nothing runs, nothing will happen: the pool cannot progress
+      break;
+    }
+    if (timed_out) {
+      fire_timers();
+    } else {
+      Completion c = done_.front();
+      done_.pop_front();
+      deliver(c);
+    }
+  }
+  end_s_ = now();
+  for (Worker& w : workers_) {
+    if (!w.up) continue;
+    close_segment(w);
+    w.available_s += end_s_ - w.up_since_s;
+    if (w.attempt != 0) attempts_[w.attempt_row].end_s = end_s_;  // stays unfinished
+  }
+  if (progress) progress({end_s_, core.inferences_done(), total});
+  sg4::Actor::kill_all();
+}
+
+void SimCluster::fire_timers() {
+  const double t = now();
+  while (!detections_.empty() && detections_.front().at_s <= t) {
+    Detection d = detections_.front();
+    detections_.pop_front();
+    const Worker& w = workers_[d.worker];
+    if (w.joined && !w.up && w.incarnation == d.incarnation) report_loss(d.worker);
+  }
+  while (next_row_ < scenario_.trace.events.size() &&
+         scenario_.trace.events[next_row_].time_s <= t) {
+    on_trace_row(next_row_++);
+  }
+  if (core_->next_wakeup_s() <= t) core_->wake_up();
+}
+
+void SimCluster::on_trace_row(std::size_t row) {
+  const WorkerId id = row_worker_[row];
+  if (id == kNoWorker) return;
+  const traces::TraceEvent& e = scenario_.trace.events[row];
+  switch (e.kind) {
+    case traces::EventKind::up:
+      join(id);
+      break;
+    case traces::EventKind::down:
+      lose(id);
+      break;
+    case traces::EventKind::notice:
+      if (workers_[id].up && workers_[id].joined) core_->preemption_notice(id, e.grace_s);
+      break;
+  }
+}
+
+void SimCluster::join(WorkerId id) {
+  Worker& w = workers_[id];
+  if (w.up) return;
+  if (w.joined) report_loss(id);  // back before the manager noticed it was gone
+  ++w.incarnation;
+  w.up = true;
+  w.joined = true;
+  std::fill(w.ready.begin(), w.ready.end(), 0);
+  std::fill(w.staging.begin(), w.staging.end(), 0);
+  w.used_bytes = {};
+  w.attempt = 0;
+  w.state = GpuState::idle;
+  w.state_since_s = w.up_since_s = now();
+  w.unproductive.clear();
+  set_host_on(w.at.host, true);
+  spawn_gpu(id);
+  core_->worker_joined(w.spec);
+}
+
+// The worker's host goes off: everything on it and everything it was doing is gone. Transfers it
+// was sending break on their receivers at once; the manager hears of the loss itself only after
+// the detection delay.
+void SimCluster::lose(WorkerId id) {
+  Worker& w = workers_[id];
+  if (!w.up) return;
+  close_segment(w);
+  for (std::size_t s : w.unproductive)
+    timeline_[s].state = GpuState::lost;
+  w.unproductive.clear();
+  w.available_s += now() - w.up_since_s;
+  if (w.attempt != 0) {
+    AttemptRow& row = attempts_[w.attempt_row];
+    row.end_s = now();
+    row.outcome = AttemptOutcome::preempted;
+    w.attempt = 0;
+    --running_tasks_;
+  }
+  for (std::uint32_t slot : std::vector<std::uint32_t>(w.uploads)) {
+    Stage& st = stages_[slot];
+    if (!st.live || st.failed) continue;
+    if (st.actor) st.actor->kill();
+    fail_stage_later(slot);
+  }
+  for (std::uint32_t slot : std::vector<std::uint32_t>(w.incoming))
+    free_stage(slot);  // its actor dies with the host
+  w.up = false;
+  w.gpu = nullptr;
+  w.gpu_wake = nullptr;
+  set_host_on(w.at.host, false);
+  if (!w.joined) return;
+  if (scenario_.detection_delay_s > 0) {
+    detections_.push_back({now() + scenario_.detection_delay_s, id, w.incarnation});
+  } else {
+    report_loss(id);
+  }
+}
+
+void SimCluster::report_loss(WorkerId id) {
+  workers_[id].joined = false;
+  core_->worker_lost(id);
+}
+
+void SimCluster::deliver(const Completion& done) {
+  if (done.is_task) {
+    deliver_task(done);
+  } else {
+    deliver_stage(done);
+  }
+}
+
+void SimCluster::deliver_task(const Completion& done) {
+  Worker& w = workers_[done.worker];
+  if (!w.up || w.incarnation != done.check || w.attempt != done.id) return;  // lost, cancelled
+  AttemptRow& row = attempts_[w.attempt_row];
+  row.end_s = now();
+  row.outcome = AttemptOutcome::finished;
+  w.attempt = 0;
+  --running_tasks_;
+  output_bytes_ += w.task_output_bytes;
+  retime(w);
+  w.unproductive.clear();
+  core_->task_finished(done.worker, done.id, w.task_output_bytes);
+}
+
+void SimCluster::deliver_stage(const Completion& done) {
+  Stage& st = stages_[done.id];
+  if (!st.live || st.generation != done.check) return;  // its worker was lost meanwhile
+  const WorkerId worker = st.worker;
+  const ContextId context = st.context;
+  const Tier tier = st.tier;
+  const bool ok = !st.failed;
+  const SourceKind from = st.source.kind;
+  free_stage(done.id);
+  Worker& w = workers_[worker];
+  const double size = scenario_.workload.contexts[context].size_bytes;
+  w.staging[context] &= ~bit(tier);
+  if (ok) {
+    w.ready[context] |= bit(tier);
+    if (from == SourceKind::shared_storage) shared_storage_bytes_ += size;
+    if (from == SourceKind::peer) peer_bytes_ += size;
+  } else {
+    w.used_bytes[static_cast<int>(tier)] -= size;
+  }
+  retime(w);
+  if (ok) {
+    core_->context_ready(worker, context, tier);
+  } else {
+    core_->stage_failed(worker, context, tier, "the peer sending it was lost");
+  }
+}
+
+// ---- bookkeeping ---------------------------------------------------------------------------
+
+bool SimCluster::in_use(const Worker& w, ContextId c, Tier t) const {
+  switch (t) {
+    case Tier::gpu:
+      return w.attempt != 0 && w.task_context == c;
+    case Tier::host:
+    case Tier::disk: {
+      Tier above = t == Tier::disk ? Tier::host : Tier::gpu;
+      if (w.staging[c] & bit(above)) return true;
+      // A peer transfer reads whichever copy is left; it needs one of the two.
+      Tier other = t == Tier::disk ? Tier::host : Tier::disk;
+      if (w.ready[c] & bit(other)) return false;
+      return std::any_of(w.uploads.begin(), w.uploads.end(), [&](std::uint32_t s) {
+        return stages_[s].context == c && !stages_[s].failed;
+      });
+    }
+  }
+  return false;
+}
+
+// Ends the worker's current segment now. Idle and loading stretches that follow each other
+// directly (stage after stage) make one segment; each task attempt keeps its own.
+void SimCluster::close_segment(Worker& w) {
+  const double t = now();
+  if (t > w.state_since_s) {
+    Segment* last = w.last_segment == kNoRow ? nullptr : &timeline_[w.last_segment];
+    if (last != nullptr && w.state != GpuState::computing && last->state == w.state &&
+        last->incarnation == w.incarnation && last->end_s == w.state_since_s) {
+      last->end_s = t;
+    } else {
+      w.last_segment = timeline_.size();
+      if (w.state == GpuState::computing || w.state == GpuState::loading) {
+        w.unproductive.push_back(timeline_.size());
+      }
+      timeline_.push_back({w.spec.id, w.incarnation, w.state_since_s, t, w.state});
+    }
+  }
+  w.state_since_s = t;
+}
+
+void SimCluster::retime(Worker& w) {
+  if (!w.up) return;
+  GpuState state = w.attempt != 0        ? GpuState::computing
+                   : !w.incoming.empty() ? GpuState::loading
+                                         : GpuState::idle;
+  if (state == w.state) return;
+  close_segment(w);
+  w.state = state;
+}
+
+void SimCluster::fill(SimResult& r) const {
+  Summary& s = r.summary;
+  s.finished = !stopped_early_;
+  s.makespan_s = end_s_;
+  s.shared_storage_bytes = shared_storage_bytes_;
+  s.peer_bytes = peer_bytes_;
+  s.output_bytes = output_bytes_;
+  s.workers = workers_.size();
+  s.trace_events = next_row_;
+  GpuSeconds g;
+  for (const Worker& w : workers_)
+    g.available += w.available_s;
+  for (const Segment& seg : timeline_) {
+    double d = seg.end_s - seg.start_s;
+    switch (seg.state) {
+      case GpuState::idle:
+        g.idle += d;
+        break;
+      case GpuState::loading:
+        g.loading += d;
+        break;
+      case GpuState::computing:
+        g.computing += d;
+        break;
+      case GpuState::lost:
+        g.lost += d;
+        break;
+    }
+  }
+  s.gpu_seconds = g;
+  for (const Worker& w : workers_) {
+    r.worker_names.push_back(w.spec.name);
+    r.worker_types.push_back(w.spec.gpu_type);
+  }
+  r.attempts = attempts_;
+  r.timeline = timeline_;
+}
+
+}  // namespace hearth::sim

@@ -1,0 +1,112 @@
+#pragma once
+// The simulated cluster: carries out the core's commands as SimGrid activities, replays the
+// availability trace, and delivers what happens to the core as events, one at a time, in time
+// order. Internal to sim_backend/ (simulation.hpp is the way in).
+//
+// Who runs what: one "manager" actor runs the core (every event is delivered from it, so the core
+// is never entered twice); each worker incarnation has a "gpu" actor that runs its tasks one after
+// the other; each stage has a short-lived actor on the receiving worker. Actors on a worker die
+// with it when its host is turned off. Finished activities are queued for the manager, which
+// wakes on a semaphore or at the next timer (trace row, loss detection, core wake-up).
+
+#include <simgrid/forward.h>
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "policy/cluster.hpp"
+#include "sim_backend/results.hpp"
+#include "sim_backend/scenario.hpp"
+#include "sim_backend/simgrid_shim.hpp"
+#include "sim_backend/simulation.hpp"
+
+namespace hearth::sim {
+
+// Workers in order of first appearance in the trace, with the GPU type of their first up.
+std::vector<PlannedWorker> plan_workers(const Scenario& scenario);
+
+class SimCluster final : public Cluster {
+ public:
+  SimCluster(const Scenario& scenario, const Platform& platform,
+             const std::vector<PlannedWorker>& workers);
+  ~SimCluster() override;
+
+  // Off: commands are not checked against what the cluster holds (for replaying a command log,
+  // whose commands may arrive a moment before the event that allowed them).
+  void set_checked(bool checked) { checked_ = checked; }
+
+  double now() const override;
+  void stage_context(WorkerId worker, ContextId context, Tier tier, Source source) override;
+  void evict_context(WorkerId worker, ContextId context, Tier tier) override;
+  void start_task(WorkerId worker, const TaskSpec& task) override;
+  void cancel_task(WorkerId worker, AttemptId attempt) override;
+
+  // Replays the trace and delivers events to `core` until it is finished or nothing can happen
+  // any more. Runs inside the manager actor.
+  void run(SimCore& core, const std::function<void(const Progress&)>& progress);
+
+  // After run(): the cluster's side of the summary, and the rows.
+  void fill(SimResult& result) const;
+
+ private:
+  struct Worker;
+  struct Stage;
+  struct Completion;
+
+  void on_trace_row(std::size_t row);
+  void join(WorkerId id);
+  void lose(WorkerId id);
+  void report_loss(WorkerId id);
+  void deliver(const Completion& done);
+  void deliver_stage(const Completion& done);
+  void deliver_task(const Completion& done);
+
+  void spawn_gpu(WorkerId id);
+  std::uint32_t new_stage(WorkerId worker, ContextId context, Tier tier, Source source);
+  void launch_stage(std::uint32_t slot);
+  void fail_stage_later(std::uint32_t slot);
+  void free_stage(std::uint32_t slot);
+  void push(const Completion& done);
+
+  bool in_use(const Worker& w, ContextId c, Tier t) const;
+  void retime(Worker& w);
+  void close_segment(Worker& w);
+  double next_timer_s() const;
+  void fire_timers();
+
+  const Scenario& scenario_;
+  const Platform& platform_;
+  bool checked_ = true;
+  SimCore* core_ = nullptr;
+  std::vector<Worker> workers_;
+  std::vector<WorkerId> row_worker_;  // the worker of each trace row; kNoWorker if never up
+  std::size_t next_row_ = 0;
+
+  std::vector<Stage> stages_;
+  std::vector<std::uint32_t> free_stages_;
+  std::size_t live_stages_ = 0;
+  std::size_t running_tasks_ = 0;
+
+  std::deque<Completion> done_;
+  simgrid::s4u::SemaphorePtr wake_;
+  struct Detection {
+    double at_s;
+    WorkerId worker;
+    std::uint32_t incarnation;
+  };
+  std::deque<Detection> detections_;  // in time order: the delay is the same for all
+
+  bool stopped_early_ = false;
+  double end_s_ = 0;
+  std::vector<AttemptRow> attempts_;
+  std::vector<Segment> timeline_;
+  double shared_storage_bytes_ = 0;
+  double peer_bytes_ = 0;
+  double output_bytes_ = 0;
+};
+
+}  // namespace hearth::sim

@@ -1,0 +1,298 @@
+#include "sim_backend/simulation.hpp"
+
+#include <fmt/format.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <simgrid/s4u.hpp>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <type_traits>
+
+#include "policy/command_log.hpp"
+#include "policy/engine.hpp"
+#include "policy/errors.hpp"
+#include "sim_backend/lower_bound.hpp"
+#include "sim_backend/sim_cluster.hpp"
+
+namespace hearth::sim {
+
+namespace {
+
+// The policy engine as the simulator's core, optionally with its traffic logged.
+class EngineCore final : public SimCore {
+ public:
+  EngineCore(Cluster& cluster, const Scenario& s, bool record_logs)
+      : commands_(cluster),
+        engine_(record_logs ? static_cast<Cluster&>(commands_) : cluster, s.workload,
+                engine_config(s)),
+        events_(cluster, engine_),
+        to_(record_logs ? static_cast<ClusterEvents&>(events_) : engine_) {}
+
+  bool finished() const override { return engine_.finished(); }
+  std::uint64_t inferences_done() const override { return engine_.stats().inferences_done; }
+
+  void fill(Summary& s) const override {
+    const EngineStats& e = engine_.stats();
+    s.inferences_done = e.inferences_done;
+    s.tasks_done = e.tasks_done;
+    s.attempts = e.attempts;
+    s.backups = e.backups;
+    s.tasks_requeued = e.tasks_requeued;
+    s.preemptions = e.preemptions;
+    s.notices = e.notices;
+    s.stage_failures = e.stage_failures;
+    s.evictions = e.evictions;
+    s.context_loads = e.context_loads;
+    if (e.finished_s >= 0) s.makespan_s = e.finished_s;
+  }
+  std::vector<std::string> event_log() const override { return events_.lines(); }
+  std::vector<std::string> command_log() const override { return commands_.lines(); }
+
+  void worker_joined(const WorkerSpec& spec) override { to_.worker_joined(spec); }
+  void preemption_notice(WorkerId w, double grace_s) override { to_.preemption_notice(w, grace_s); }
+  void worker_lost(WorkerId w) override { to_.worker_lost(w); }
+  void context_ready(WorkerId w, ContextId c, Tier t) override { to_.context_ready(w, c, t); }
+  void stage_failed(WorkerId w, ContextId c, Tier t, std::string_view why) override {
+    to_.stage_failed(w, c, t, why);
+  }
+  void task_finished(WorkerId w, AttemptId a, double output_bytes) override {
+    to_.task_finished(w, a, output_bytes);
+  }
+  void task_failed(WorkerId w, AttemptId a, std::string_view why) override {
+    to_.task_failed(w, a, why);
+  }
+
+ private:
+  CommandLog commands_;
+  Engine engine_;
+  EventLog events_;
+  ClusterEvents& to_;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+SimResult run_here(const Scenario& scenario, const SimOptions& options,
+                   const CoreFactory& make_core) {
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<PlannedWorker> plan = plan_workers(scenario);
+  // SimGrid allows one engine per process and its teardown is of no use here: it is never freed.
+  static char program[] = "hearth-simulate";
+  static char quiet[] = "--log=root.thres:critical";
+  static char* argv[] = {program, quiet, nullptr};
+  int argc = 2;
+  auto* engine = new simgrid::s4u::Engine(&argc, argv);
+  configure_models();
+  Platform platform = build_platform(scenario.cluster, plan);
+  SimCluster cluster(scenario, platform, plan);
+  std::unique_ptr<SimCore> core = make_core(cluster, scenario);
+  simgrid::s4u::Actor::create("manager", platform.manager,
+                              [&] { cluster.run(*core, options.progress); });
+  const double setup_s = seconds_since(t0);
+  auto t1 = std::chrono::steady_clock::now();
+  engine->run();
+  const double run_s = seconds_since(t1);
+
+  SimResult r;
+  cluster.fill(r);
+  core->fill(r.summary);
+  Summary& s = r.summary;
+  s.scenario = scenario.name;
+  s.placement = scenario.policies.placement;
+  s.eviction = scenario.policies.eviction;
+  s.granularity = scenario.policies.granularity;
+  s.replication = scenario.policies.replication;
+  s.batch_size = scenario.policies.batch_size;
+  s.seed = scenario.seed;
+  s.detection_delay_s = scenario.detection_delay_s;
+  s.inferences_total = scenario.workload.total_inferences();
+  s.lower_bound_s = lower_bound_s(scenario);
+  s.wall_s = run_s;
+  s.setup_wall_s = setup_s;
+  r.event_log = core->event_log();
+  r.command_log = core->command_log();
+  return r;
+}
+
+// ---- moving a result between processes -------------------------------------------------------
+
+class Writer {
+ public:
+  template <class T>
+  void operator()(const T& x) {
+    if constexpr (std::is_same_v<T, std::string>) {
+      (*this)(x.size());
+      bytes_.append(x);
+    } else if constexpr (std::is_trivially_copyable_v<T>) {
+      bytes_.append(reinterpret_cast<const char*>(&x), sizeof x);
+    } else {
+      (*this)(x.size());
+      for (const auto& item : x)
+        (*this)(item);
+    }
+  }
+  const std::string& bytes() const { return bytes_; }
+
+ private:
+  std::string bytes_;
+};
+
+class Reader {
+ public:
+  explicit Reader(const std::string& bytes) : bytes_(bytes) {}
+  template <class T>
+  void operator()(T& x) {
+    if constexpr (std::is_same_v<T, std::string>) {
+      std::size_t n = 0;
+      (*this)(n);
+      x = bytes_.substr(take(n), n);
+    } else if constexpr (std::is_trivially_copyable_v<T>) {
+      std::memcpy(&x, bytes_.data() + take(sizeof x), sizeof x);
+    } else {
+      std::size_t n = 0;
+      (*this)(n);
+      x.resize(n);
+      for (auto& item : x)
+        (*this)(item);
+    }
+  }
+
+ private:
+  std::size_t take(std::size_t n) {
+    if (at_ + n > bytes_.size()) throw std::runtime_error("simulation result cut short");
+    std::size_t from = at_;
+    at_ += n;
+    return from;
+  }
+  const std::string& bytes_;
+  std::size_t at_ = 0;
+};
+
+// Every field of a result, once, for both directions.
+template <class Io, class Result>
+void transfer(Io& io, Result& r) {
+  auto& s = r.summary;
+  io(s.scenario), io(s.placement), io(s.eviction), io(s.granularity), io(s.replication);
+  io(s.batch_size), io(s.seed), io(s.detection_delay_s), io(s.finished), io(s.makespan_s);
+  io(s.lower_bound_s), io(s.inferences_total), io(s.inferences_done), io(s.tasks_done);
+  io(s.attempts), io(s.backups), io(s.tasks_requeued), io(s.preemptions), io(s.notices);
+  io(s.stage_failures), io(s.evictions), io(s.context_loads), io(s.shared_storage_bytes);
+  io(s.peer_bytes), io(s.output_bytes), io(s.gpu_seconds), io(s.workers), io(s.trace_events);
+  io(s.wall_s), io(s.setup_wall_s);
+  io(r.worker_names), io(r.worker_types), io(r.attempts), io(r.timeline), io(r.event_log);
+  io(r.command_log);
+}
+
+enum class Outcome : char { ok, input_error, error };
+
+void write_all(int fd, const std::string& bytes) {
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    done += static_cast<std::size_t>(n);
+  }
+}
+
+std::string read_all(int fd) {
+  std::string bytes;
+  char buffer[1 << 16];
+  while (true) {
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    bytes.append(buffer, static_cast<std::size_t>(n));
+  }
+  return bytes;
+}
+
+}  // namespace
+
+EngineConfig engine_config(const Scenario& s) {
+  EngineConfig config;
+  config.policies = s.policies;
+  const GpuType& reference = s.cluster.reference();
+  config.estimates.task_overhead_s = reference.per_batch_s;
+  config.estimates.inference_s = reference.per_inference_s;
+  config.estimates.shared_storage_Bps = s.cluster.shared_storage_Bps;
+  return config;
+}
+
+std::unique_ptr<SimCore> make_engine_core(Cluster& cluster, const Scenario& scenario,
+                                          bool record_logs) {
+  return std::make_unique<EngineCore>(cluster, scenario, record_logs);
+}
+
+SimResult simulate(const Scenario& scenario, const SimOptions& options) {
+  bool logs = options.record_logs;
+  return simulate_with(scenario, options, [logs](Cluster& cluster, const Scenario& s) {
+    return make_engine_core(cluster, s, logs);
+  });
+}
+
+SimResult simulate_with(const Scenario& scenario, const SimOptions& options,
+                        const CoreFactory& make_core) {
+  // HEARTH_SIM_IN_PROCESS=1 does the same from outside, for debuggers and profilers.
+  if (options.in_process || std::getenv("HEARTH_SIM_IN_PROCESS") != nullptr) {
+    return run_here(scenario, options, make_core);
+  }
+
+  int fds[2];
+  if (::pipe(fds) != 0) throw std::runtime_error(fmt::format("pipe: {}", std::strerror(errno)));
+  std::fflush(nullptr);
+  pid_t child = ::fork();
+  if (child < 0) throw std::runtime_error(fmt::format("fork: {}", std::strerror(errno)));
+  if (child == 0) {
+    ::close(fds[0]);
+    Writer out;
+    try {
+      SimResult r = run_here(scenario, options, make_core);
+      out(Outcome::ok);
+      transfer(out, r);
+    } catch (const InputError& e) {
+      out = Writer();
+      out(Outcome::input_error);
+      out(std::string(e.what()));
+    } catch (const std::exception& e) {
+      out = Writer();
+      out(Outcome::error);
+      out(std::string(e.what()));
+    }
+    write_all(fds[1], out.bytes());
+    std::fflush(nullptr);
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string bytes = read_all(fds[0]);
+  ::close(fds[0]);
+  int status = 0;
+  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (bytes.empty()) {
+    throw std::runtime_error(
+        WIFSIGNALED(status)
+            ? fmt::format("the simulation process died of signal {}", WTERMSIG(status))
+            : fmt::format("the simulation process exited with status {} and no result",
+                          WEXITSTATUS(status)));
+  }
+  Reader in(bytes);
+  Outcome outcome{};
+  in(outcome);
+  if (outcome != Outcome::ok) {
+    std::string what;
+    in(what);
+    if (outcome == Outcome::input_error) throw InputError(what);
+    throw std::runtime_error(what);
+  }
+  SimResult r;
+  transfer(in, r);
+  return r;
+}
+
+}  // namespace hearth::sim
