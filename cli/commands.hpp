@@ -10,6 +10,7 @@ namespace hearth::cli {
 
 void add_policies_command(CLI::App& app);
 void add_compare_command(CLI::App& app);
+void add_simulate_command(CLI::App& app);
 void add_trace_command(CLI::App& app);
 
 }  // namespace hearth::cli
