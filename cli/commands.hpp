@@ -12,5 +12,8 @@ void add_policies_command(CLI::App& app);
 void add_compare_command(CLI::App& app);
 void add_simulate_command(CLI::App& app);
 void add_trace_command(CLI::App& app);
+void add_run_command(CLI::App& app);
+void add_worker_command(CLI::App& app);
+void add_model_command(CLI::App& app);
 
 }  // namespace hearth::cli

@@ -15,6 +15,9 @@ int main(int argc, char** argv) {
   hearth::cli::add_compare_command(app);
   hearth::cli::add_simulate_command(app);
   hearth::cli::add_trace_command(app);
+  hearth::cli::add_run_command(app);
+  hearth::cli::add_worker_command(app);
+  hearth::cli::add_model_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

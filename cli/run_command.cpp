@@ -1,0 +1,172 @@
+// `hearth run JOB`: the manager. Runs a job's inferences on the workers that connect to it (or
+// that it starts here, --workers / --trace), with the policies picked in the simulator, and
+// resumes where it stopped when run again. docs/real-backend.md is the manual.
+
+#include <fmt/core.h>
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "cli/commands.hpp"
+#include "policy/errors.hpp"
+#include "real_backend/factory.hpp"
+#include "real_backend/job.hpp"
+#include "real_backend/logging.hpp"
+#include "real_backend/manager.hpp"
+#include "real_backend/run_plan.hpp"
+
+namespace hearth::cli {
+
+namespace {
+
+using namespace hearth::real;
+
+std::atomic<bool> stop_requested{false};
+
+void request_stop(int) {
+  stop_requested = true;
+}
+
+struct RunArgs {
+  std::string job;
+  std::string listen = "127.0.0.1:0";
+  int workers = 0;
+  std::string trace;
+  double time_scale = 1.0;
+  std::string placement, eviction, granularity, replication;
+  std::uint64_t batch_size = 0;
+  double heartbeat_timeout_s = 5;
+  std::string decision_log;
+  bool durable = false;
+  bool quiet = false;
+  std::vector<std::string> worker_args;
+};
+
+void write_lines(const std::filesystem::path& path, const std::vector<std::string>& lines) {
+  std::ofstream out(path);
+  for (const std::string& l : lines)
+    out << l << '\n';
+  if (!out) throw InputError(fmt::format("{}: cannot write", path.string()));
+}
+
+void run(const RunArgs& a) {
+  configure_logging("manager", a.quiet ? LogLevel::quiet : LogLevel::normal);
+  Job job = read_job(a.job);
+  PolicyChoice& p = job.engine.policies;
+  if (!a.placement.empty()) p.placement = a.placement;
+  if (!a.eviction.empty()) p.eviction = a.eviction;
+  if (!a.granularity.empty()) p.granularity = a.granularity;
+  if (!a.replication.empty()) p.replication = a.replication;
+  if (a.batch_size > 0) p.batch_size = a.batch_size;
+  (void)make_policies(p);  // unknown names are reported before anything starts
+
+  RunPlan plan(job, a.durable);
+  std::uint64_t left = plan.rows() - plan.done_before();
+  if (plan.done_before() > 0) {
+    fmt::print(stderr, "hearth: resuming run {}: {} of {} inferences were done before\n",
+               plan.store().run(), plan.done_before(), plan.rows());
+  }
+  auto summary = [&] {
+    plan.write_output();
+    fmt::print("{} inferences in {}\n", plan.rows(), job.output.string());
+    for (const auto& r : plan.store().runs()) {
+      fmt::print("  run {}: {} tasks, {} inferences\n", r.run, r.tasks, r.inferences);
+    }
+  };
+  if (left == 0) return summary();
+
+  ManagerOptions options;
+  options.listen = a.listen;
+  options.keys = load_or_create_keys(job.state_dir / "keys");
+  options.heartbeat_timeout_s = a.heartbeat_timeout_s;
+  options.record_decisions = !a.decision_log.empty();
+  options.progress_s = a.quiet ? 0 : 10;
+  Manager manager(plan, job.engine, options);
+  std::filesystem::path keys_file = job.state_dir / "keys" / "worker.key";
+  fmt::print(stderr,
+             "hearth: manager at {}; workers join with: hearth worker --manager {} --keys {}\n",
+             manager.endpoint(), manager.address(), keys_file.string());
+
+  std::unique_ptr<WorkerFactory> factory;
+  if (a.workers > 0 || !a.trace.empty()) {
+    LocalWorkersOptions f;
+    f.executable = std::filesystem::read_symlink("/proc/self/exe").string();
+    f.keys_file = keys_file;
+    f.work_dir = job.state_dir / "workers";
+    f.workers = a.workers;
+    if (!a.trace.empty()) f.trace = traces::parse_trace_file(a.trace);
+    f.time_scale = a.time_scale;
+    f.extra_args = a.worker_args;
+    factory = make_local_workers(std::move(f));
+  }
+
+  struct sigaction sa {};
+  sa.sa_handler = request_stop;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  RunEnd end = manager.run(stop_requested, factory.get());
+  factory.reset();
+  if (!a.decision_log.empty()) {
+    std::filesystem::create_directories(a.decision_log);
+    write_lines(std::filesystem::path(a.decision_log) / "events.log", manager.event_lines());
+    write_lines(std::filesystem::path(a.decision_log) / "commands.log", manager.command_lines());
+  }
+  switch (end) {
+    case RunEnd::finished:
+      return summary();
+    case RunEnd::stopped:
+      fmt::print(stderr, "hearth: stopped; finished work is saved in {}: run again to resume\n",
+                 job.state_dir.string());
+      throw CLI::RuntimeError(3);
+    case RunEnd::no_workers:
+      fmt::print(stderr,
+                 "hearth: the trace ended with no worker up and {} inferences left; finished "
+                 "work is saved: run again to resume\n",
+                 manager.workload().total_inferences() - manager.stats().inferences_done);
+      throw CLI::RuntimeError(3);
+  }
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app) {
+  auto a = std::make_shared<RunArgs>();
+  auto* cmd = app.add_subcommand(
+      "run", "Run a job on real workers: the manager, and optionally local workers");
+  cmd->add_option("job", a->job, "The job file (TOML; see docs/real-backend.md)")->required();
+  cmd->add_option("--listen", a->listen,
+                  "host:port to accept workers on (default 127.0.0.1:0, a free port on "
+                  "loopback; 0.0.0.0:PORT to accept other machines)");
+  cmd->add_option("--workers", a->workers, "Start this many workers here, kept alive")
+      ->check(CLI::NonNegativeNumber);
+  auto* trace = cmd->add_option("--trace", a->trace,
+                                "Start and kill local workers as this availability trace says");
+  cmd->add_option("--time-scale", a->time_scale,
+                  "Real seconds per trace second (0.01 replays 100 trace seconds in 1 s)")
+      ->check(CLI::PositiveNumber)
+      ->needs(trace);
+  cmd->add_option("--policy", a->placement, "Placement policy (hearth policies lists them)");
+  cmd->add_option("--eviction", a->eviction, "Eviction policy");
+  cmd->add_option("--granularity", a->granularity, "Task-sizing policy");
+  cmd->add_option("--replication", a->replication, "Peer seeding policy");
+  cmd->add_option("--batch-size", a->batch_size, "Inferences per task (adaptive: the most)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--heartbeat-timeout", a->heartbeat_timeout_s,
+                  "Seconds of silence after which a worker is lost")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--decision-log", a->decision_log,
+                  "Write the core's events and commands (events.log, commands.log) here");
+  cmd->add_flag("--durable", a->durable,
+                "fsync every finished task (survives power loss, not only a killed manager)");
+  cmd->add_option("--worker-arg", a->worker_args,
+                  "Pass this argument on to every local worker (repeatable)")
+      ->allow_extra_args(false);
+  cmd->add_flag("-q,--quiet", a->quiet, "Log only warnings");
+  cmd->callback([a] { run(*a); });
+}
+
+}  // namespace hearth::cli

@@ -1,0 +1,97 @@
+// `hearth worker --manager HOST:PORT --keys FILE`: a worker process. Dials the manager, runs what
+// it is told until the run ends. SIGTERM is a preemption notice: the worker tells the manager,
+// finishes or returns its task within the grace period (--grace, or the value a sigqueue() carries
+// in milliseconds) and leaves. SIGINT leaves at once, saying goodbye.
+
+#include <fmt/core.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <memory>
+
+#include "cli/commands.hpp"
+#include "real_backend/logging.hpp"
+#include "real_backend/worker.hpp"
+
+namespace hearth::cli {
+
+namespace {
+
+using namespace hearth::real;
+
+WorkerControl control;
+int default_grace_ms = 10000;
+
+void on_term(int, siginfo_t* info, void*) {
+  control.notice_grace_ms = info && info->si_code == SI_QUEUE && info->si_value.sival_int >= 0
+                                ? info->si_value.sival_int
+                                : default_grace_ms;
+}
+
+void on_int(int) {
+  control.leave = true;
+}
+
+struct WorkerArgs {
+  WorkerOptions options;
+  std::string keys;
+  std::string cache;
+};
+
+void run(WorkerArgs& a) {
+  WorkerOptions& o = a.options;
+  if (o.name.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    o.name = fmt::format("{}-{}", host, getpid());
+  }
+  configure_logging("worker " + o.name);
+  o.keys = read_credentials(a.keys);
+  o.cache_dir = a.cache.empty() ? std::filesystem::temp_directory_path() / ("hearth-" + o.name)
+                                : std::filesystem::path(a.cache);
+  default_grace_ms = static_cast<int>(o.grace_s * 1000);
+  struct sigaction term {};
+  term.sa_sigaction = on_term;
+  term.sa_flags = SA_SIGINFO;
+  sigaction(SIGTERM, &term, nullptr);
+  struct sigaction interrupt {};
+  interrupt.sa_handler = on_int;
+  sigaction(SIGINT, &interrupt, nullptr);
+  Worker worker(o, control);
+  worker.run();
+}
+
+}  // namespace
+
+void add_worker_command(CLI::App& app) {
+  auto a = std::make_shared<WorkerArgs>();
+  WorkerOptions& o = a->options;
+  auto* cmd = app.add_subcommand("worker", "Run a worker that joins a manager (hearth run)");
+  cmd->add_option("--manager", o.manager, "The manager's host:port")->required();
+  cmd->add_option("--keys", a->keys, "The worker.key file from the manager's state directory")
+      ->required()
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--name", o.name, "Unique, stable name (default: host-pid)");
+  cmd->add_option("--cache", a->cache, "Directory for context files (emptied at start)");
+  cmd->add_option("--device", o.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  cmd->add_option("--gpu-type", o.gpu_type, "Announce this GPU type instead of the device's");
+  cmd->add_option("--threads", o.threads, "libtorch threads")->check(CLI::PositiveNumber);
+  cmd->add_option("--grace", o.grace_s, "Seconds to finish the running task after SIGTERM")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--peer-host", o.peer_host,
+                  "Address other workers reach this one at (default: 127.0.0.1 if the manager "
+                  "is on loopback, else this host's name)");
+  cmd->add_option("--device-memory", o.device_memory_bytes, "Bytes for models on the device")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--host-memory", o.host_memory_bytes, "Bytes for contexts in host memory")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--disk", o.disk_bytes, "Bytes for context files on disk")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--speed", o.speed, "Relative inference speed, for the scheduler")
+      ->check(CLI::PositiveNumber);
+  cmd->callback([a] { run(*a); });
+}
+
+}  // namespace hearth::cli

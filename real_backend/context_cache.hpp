@@ -1,0 +1,58 @@
+#pragma once
+// The tiers of one worker: context files in its cache directory (disk), their bytes in host
+// memory (host), models built on its device (gpu). Thread-safe: the executor fills it, the main
+// thread evicts, the peer server reads from it.
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "real_backend/model_runtime.hpp"
+#include "real_backend/protocol.hpp"
+
+namespace hearth::real {
+
+class ContextCache {
+ public:
+  explicit ContextCache(std::filesystem::path dir);
+
+  std::filesystem::path file(ContextId c) const;
+
+  void set_info(ContextId c, const ContextInfo& info);
+  std::optional<ContextInfo> info(ContextId c) const;
+
+  void disk_ready(ContextId c);
+  void host_ready(ContextId c, std::shared_ptr<const std::string> bytes);
+  // `model` is null for a context without a model (bytes only).
+  void device_ready(ContextId c, std::shared_ptr<LoadedModel> model);
+
+  std::shared_ptr<const std::string> host(ContextId c) const;
+  bool on_device(ContextId c) const;
+  std::shared_ptr<LoadedModel> model(ContextId c) const;
+
+  // Drops `c` from `tier` (deleting the file for disk). Users holding a copy keep it alive.
+  void evict(ContextId c, Tier tier);
+  // Drops everything, as a worker that starts again must.
+  void clear();
+
+  // For a peer: bytes [offset, offset + length) of `c` from disk or host memory into `out`.
+  // Returns an error text, empty on success.
+  std::string read(ContextId c, std::uint64_t offset, std::uint32_t length, std::string& out) const;
+
+ private:
+  struct Entry {
+    std::optional<ContextInfo> info;
+    bool disk = false;
+    std::shared_ptr<const std::string> host;
+    bool device = false;
+    std::shared_ptr<LoadedModel> model;
+  };
+  std::filesystem::path dir_;
+  mutable std::mutex mutex_;
+  std::map<ContextId, Entry> entries_;
+};
+
+}  // namespace hearth::real

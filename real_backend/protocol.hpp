@@ -1,0 +1,151 @@
+#pragma once
+// The messages between the manager, its workers and their peers, and their binary encoding.
+//
+// Workers dial out to the manager (ZeroMQ DEALER to ROUTER, CURVE-authenticated), so a worker
+// behind NAT can join. One ZeroMQ message is one protocol message: a type byte, then the fields
+// in order, little-endian, strings and arrays prefixed by their u32 length. A message that does not
+// decode exactly (unknown type, short, trailing bytes, absurd length) throws ProtocolError, which
+// the receiver logs and drops; it never crashes the manager.
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "policy/errors.hpp"
+#include "policy/model.hpp"
+
+namespace hearth::real {
+
+inline constexpr std::uint32_t kProtocolVersion = 1;
+// Largest chunk of a context file one Chunk message carries.
+inline constexpr std::uint32_t kMaxChunkBytes = 4u << 20;
+
+class ProtocolError : public InputError {
+ public:
+  using InputError::InputError;
+};
+
+// Where the bytes of a disk stage come from, as a worker sees it.
+enum class StageSource : std::uint8_t { shared_path = 0, manager = 1, peer = 2, lower_tier = 3 };
+
+enum class TaskKind : std::uint8_t { classify = 0, generate = 1, noop = 2 };
+const char* to_string(TaskKind kind);
+
+// What a worker needs to know about a context: its file (checked by size and hash) and how to run
+// it. Sent with every stage command, so a worker needs no other copy of the job.
+struct ContextInfo {
+  std::string name;
+  std::uint64_t size_bytes = 0;
+  std::string hash;         // BLAKE2b-256 of the file, hex
+  std::string shared_path;  // where the file is on the shared filesystem (source shared_path)
+  bool has_model = true;    // false: bytes only (no-op contexts for benchmarks)
+  TaskKind task = TaskKind::classify;
+  std::vector<std::string> labels;         // classify: the names results carry
+  std::vector<std::int32_t> label_tokens;  // classify: one token per label, in label order
+  std::uint32_t max_new_tokens = 0;        // generate
+  std::int32_t stop_token = -1;            // generate: stops after this token; -1: none
+};
+
+// ---- worker -> manager ----------------------------------------------------------------------
+
+struct Hello {
+  std::uint32_t version = kProtocolVersion;
+  std::string name;      // stable across restarts of the same worker
+  std::string gpu_type;  // CUDA device name, or "cpu"
+  std::string device;    // e.g. "cuda:0", "cpu"
+  double gpu_memory_bytes = 0;
+  double host_memory_bytes = 0;
+  double disk_bytes = 0;
+  double speed = 1.0;
+  std::string peer_endpoint;  // where this worker serves context files to peers
+  std::uint32_t pid = 0;
+};
+struct Heartbeat {};
+struct StageReady {
+  std::uint64_t stage = 0;
+  double seconds = 0;
+};
+struct StageFailed {
+  std::uint64_t stage = 0;
+  std::string reason;
+};
+struct TaskFinished {
+  AttemptId attempt = 0;
+  std::vector<std::string> results;  // one JSON value per inference, in task order
+};
+struct TaskFailed {
+  AttemptId attempt = 0;
+  std::string reason;
+};
+// The worker was told to leave (SIGTERM) and will be gone within grace_s.
+struct Notice {
+  double grace_s = 0;
+};
+// The worker leaves now, on purpose.
+struct Bye {};
+
+// ---- manager -> worker ----------------------------------------------------------------------
+
+struct Welcome {
+  WorkerId worker = 0;
+  std::uint64_t session = 0;
+  double heartbeat_s = 0;
+};
+struct Stage {
+  std::uint64_t stage = 0;
+  ContextId context = 0;
+  Tier tier = Tier::disk;
+  StageSource source = StageSource::lower_tier;
+  std::string peer_endpoint;  // source peer
+  ContextInfo info;
+};
+struct AbortStage {
+  std::uint64_t stage = 0;
+};
+struct Evict {
+  ContextId context = 0;
+  Tier tier = Tier::disk;
+};
+struct Task {
+  AttemptId attempt = 0;
+  ContextId context = 0;
+  std::vector<std::vector<std::int32_t>> inputs;  // token ids of each inference
+};
+struct Cancel {
+  AttemptId attempt = 0;
+};
+// The manager does not know this connection (it restarted, or declared the worker lost): drop
+// every tier and say hello again.
+struct Reset {
+  std::string reason;
+};
+// The run is over: leave.
+struct Shutdown {};
+
+// ---- file transfers (anyone authenticated -> manager or peer) --------------------------------
+
+struct Fetch {
+  ContextId context = 0;
+  std::uint64_t offset = 0;
+  std::uint32_t length = 0;
+};
+struct Chunk {
+  ContextId context = 0;
+  std::uint64_t offset = 0;
+  std::string data;
+  std::string error;  // non-empty: the server cannot serve this range
+};
+
+using Message =
+    std::variant<Hello, Heartbeat, StageReady, StageFailed, TaskFinished, TaskFailed, Notice, Bye,
+                 Welcome, Stage, AbortStage, Evict, Task, Cancel, Reset, Shutdown, Fetch, Chunk>;
+
+std::string encode(const Message& message);
+// Throws ProtocolError saying what is wrong.
+Message decode(std::string_view bytes);
+// The message's name, for logs.
+const char* message_name(const Message& message);
+
+}  // namespace hearth::real

@@ -1,0 +1,298 @@
+// The hearth executable end to end: a manager and worker processes on this machine, with workers
+// killed at random, the manager itself killed and restarted, a trace replayed, a worker preempted
+// with notice. Every input id must come out exactly once, with the result a run without faults
+// (or the model itself) gives.
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <catch2/catch_test_macros.hpp>
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+
+#include "real_backend/model_runtime.hpp"
+#include "tests/real/helpers.hpp"
+
+using namespace hearth;
+using namespace hearth::testing;
+using nlohmann::json;
+
+namespace {
+
+// Starts `hearth ARGS...` with stdout and stderr going to `log`.
+pid_t start_hearth(std::vector<std::string> args, const fs::path& log) {
+  args.insert(args.begin(), HEARTH_EXECUTABLE);
+  std::vector<char*> argv;
+  for (std::string& a : args)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fd, STDOUT_FILENO);
+    dup2(fd, STDERR_FILENO);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  ::close(fd);
+  return pid;
+}
+
+// The exit status of `pid`, waiting up to timeout_s (then it is killed and the test fails).
+int exit_status(pid_t pid, double timeout_s = 120) {
+  int status = 0;
+  bool ended = wait_for([&] { return waitpid(pid, &status, WNOHANG) == pid; }, timeout_s);
+  if (!ended) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    FAIL("hearth did not finish within " << timeout_s << " s");
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::vector<pid_t> children_of(pid_t pid) {
+  std::istringstream in(read_file(fmt::format("/proc/{}/task/{}/children", pid, pid)));
+  std::vector<pid_t> out;
+  for (pid_t c; in >> c;)
+    out.push_back(c);
+  return out;
+}
+
+// A 2,000-prompt classification and a 200-prompt generation with the built-in model, in `dir`.
+fs::path write_job(const TempDir& dir) {
+  REQUIRE(exit_status(start_hearth({"model", "builtin", (dir / "tiny.pt").string()},
+                                   dir / "model.log")) == 0);
+  write_prompts(dir / "prompts.jsonl", 2000);
+  write_prompts(dir / "short.jsonl", 200);
+  write_file(dir / "job.toml", R"(output = "out.jsonl"
+[policy]
+batch_size = 20
+task_overhead_s = 0.005
+inference_s = 0.001
+[[contexts]]
+name = "verdict"
+model = "tiny.pt"
+task = "classify"
+dataset = "prompts.jsonl"
+template = "Claim: {prompt}\nVerdict:"
+labels = ["SUPPORTS", "REFUTES", "NOT-ENOUGH-INFO"]
+label_tokens = ["S", "R", "N"]
+[[contexts]]
+name = "continue"
+model = "tiny.pt"
+source = "shared"
+task = "generate"
+max_new_tokens = 6
+dataset = "short.jsonl"
+)");
+  return dir / "job.toml";
+}
+
+// (context, id) -> result, from an output file; every key must appear once.
+std::map<std::pair<std::string, std::string>, json> results_of(const fs::path& output) {
+  std::map<std::pair<std::string, std::string>, json> out;
+  std::istringstream in(read_file(output));
+  for (std::string line; std::getline(in, line);) {
+    json j = json::parse(line);
+    auto key = std::pair{j.at("context").get<std::string>(), j.at("id").dump()};
+    CHECK(out.count(key) == 0);
+    out[key] = j.contains("result") ? j["result"] : json{{"error", j["error"]}};
+  }
+  return out;
+}
+
+void check_every_id_once(const std::map<std::pair<std::string, std::string>, json>& r) {
+  CHECK(r.size() == 2200);
+  for (int i = 0; i < 2000; ++i)
+    CHECK(r.count({"verdict", "\"p" + std::to_string(i) + "\""}) == 1);
+  for (int i = 0; i < 200; ++i)
+    CHECK(r.count({"continue", "\"p" + std::to_string(i) + "\""}) == 1);
+}
+
+// The runs table of a state database: inferences finished by each run, in run order.
+std::vector<int> inferences_per_run(const fs::path& db) {
+  sqlite3* h = nullptr;
+  std::vector<int> out;
+  REQUIRE(sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_exec(
+      h, "SELECT inferences FROM runs ORDER BY run",
+      [](void* v, int, char** values, char**) {
+        static_cast<std::vector<int>*>(v)->push_back(std::atoi(values[0]));
+        return 0;
+      },
+      &out, nullptr);
+  sqlite3_close(h);
+  return out;
+}
+
+std::vector<std::string> lines_of(const fs::path& file) {
+  std::vector<std::string> lines;
+  std::istringstream in(read_file(file));
+  for (std::string l; std::getline(in, l);)
+    lines.push_back(l);
+  return lines;
+}
+
+bool has_line(const std::vector<std::string>& lines, const std::string& text) {
+  return std::any_of(lines.begin(), lines.end(),
+                     [&](const std::string& l) { return l.find(text) != std::string::npos; });
+}
+
+// The id the manager gave the worker named `name`, from an events.log.
+std::string worker_id(const std::vector<std::string>& events, const std::string& name) {
+  for (const std::string& l : events) {
+    std::istringstream in(l);
+    std::string time, verb, id, n;
+    in >> time >> verb >> id >> n;
+    if (verb == "joined" && n == name) return id;
+  }
+  return "?";
+}
+
+}  // namespace
+
+TEST_CASE("4 workers killed at random lose no input, run none twice and change no output") {
+  TempDir clean, faulty;
+  write_job(clean);
+  write_job(faulty);
+  REQUIRE(exit_status(start_hearth({"run", (clean / "job.toml").string(), "--workers", "4", "-q"},
+                                   clean / "run.log")) == 0);
+
+  pid_t manager = start_hearth({"run", (faulty / "job.toml").string(), "--workers", "4", "-q"},
+                               faulty / "run.log");
+  std::mt19937 random(20251128);
+  int kills = 0;
+  int status = 0;
+  while (waitpid(manager, &status, WNOHANG) == 0 && kills < 8) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300 + random() % 600));
+    std::vector<pid_t> workers = children_of(manager);
+    if (workers.empty()) continue;
+    kill(workers[random() % workers.size()], SIGKILL);
+    ++kills;
+  }
+  CHECK(exit_status(manager) == 0);
+  CHECK(kills >= 3);
+
+  auto expected = results_of(clean / "out.jsonl");
+  auto got = results_of(faulty / "out.jsonl");
+  check_every_id_once(got);
+  CHECK(got == expected);
+}
+
+TEST_CASE("a manager killed mid-run resumes where it was and reruns no finished task") {
+  TempDir dir;
+  write_job(dir);
+  fs::path db = dir / "job.state/results.db";
+  pid_t manager =
+      start_hearth({"run", (dir / "job.toml").string(), "--workers", "4", "-q"}, dir / "run1.log");
+  REQUIRE(wait_for([&] { return recorded_rows(db) >= 600; }, 120));
+  std::vector<pid_t> workers = children_of(manager);
+  kill(manager, SIGKILL);
+  CHECK(exit_status(manager) == 128 + SIGKILL);
+  // Its workers die with it.
+  CHECK(wait_for(
+      [&] {
+        return std::all_of(workers.begin(), workers.end(), [](pid_t w) { return kill(w, 0) != 0; });
+      },
+      10));
+  int done_first = recorded_rows(db);
+  REQUIRE(done_first < 2200);
+
+  REQUIRE(exit_status(start_hearth({"run", (dir / "job.toml").string(), "--workers", "4", "-q"},
+                                   dir / "run2.log")) == 0);
+  CHECK(read_file(dir / "run2.log")
+            .find(fmt::format("resuming run 2: {} of 2200 inferences were done before",
+                              done_first)) != std::string::npos);
+  // Per run, the inferences it finished: the second did exactly what the first had not.
+  CHECK(inferences_per_run(db) == std::vector<int>{done_first, 2200 - done_first});
+
+  auto got = results_of(dir / "out.jsonl");
+  check_every_id_once(got);
+  // Every result is what the model itself says for that prompt.
+  real::ModelRuntime& rt = real::torch_runtime();
+  rt.set_threads(1);
+  auto model = rt.load(read_file(dir / "tiny.pt"), "cpu");
+  for (int i : {0, 1, 599, 600, 1234, 1999}) {
+    std::string prompt = json::parse(lines_of(dir / "prompts.jsonl")[i])["prompt"];
+    std::string text = "Claim: " + prompt + "\nVerdict:";
+    real::InferenceResult r = model->classify({text.begin(), text.end()}, {'S', 'R', 'N'});
+    const json& out = got.at({"verdict", "\"p" + std::to_string(i) + "\""});
+    CHECK(out["scores"]["SUPPORTS"].get<float>() == r.scores[0]);
+    CHECK(out["scores"]["NOT-ENOUGH-INFO"].get<float>() == r.scores[2]);
+  }
+  for (int i : {0, 199}) {
+    std::string prompt = json::parse(lines_of(dir / "short.jsonl")[i])["prompt"];
+    real::InferenceResult r = model->generate({prompt.begin(), prompt.end()}, 6, -1);
+    CHECK(got.at({"continue", "\"p" + std::to_string(i) + "\""})["tokens"] == json(r.tokens));
+  }
+}
+
+TEST_CASE("a replayed trace starts workers, warns one with its grace and kills it") {
+  TempDir dir;
+  write_job(dir);
+  write_file(dir / "trace.csv",
+             "time_s,event,worker,gpu_type,grace_s,attributes\n"
+             "10,up,t-1,T4-16GB,,\n"
+             "10,up,t-2,T4-16GB,,\n"
+             "40,notice,t-1,,20,\n"
+             "60,down,t-1,,,\n"
+             "70,up,t-3,A100-40GB,,\n"
+             "100,end,,,,\n");
+  // 0.05 real seconds per trace second: the notice comes 1.5 s in, t-3 3 s in.
+  REQUIRE(exit_status(start_hearth(
+              {"run", (dir / "job.toml").string(), "--trace", (dir / "trace.csv").string(),
+               "--time-scale", "0.05", "--decision-log", (dir / "decisions").string(), "-q"},
+              dir / "run.log")) == 0);
+  check_every_id_once(results_of(dir / "out.jsonl"));
+  auto events = lines_of(dir / "decisions/events.log");
+  std::string t1 = worker_id(events, "t-1");
+  CHECK(has_line(events, " joined " + t1 + " t-1 T4-16GB "));
+  CHECK(has_line(events, " notice " + t1 + " 1"));
+  CHECK(has_line(events, " lost " + t1));
+  CHECK(has_line(events, " t-3 A100-40GB "));
+}
+
+TEST_CASE("a worker process sent SIGTERM announces its notice and leaves within its grace") {
+  TempDir dir;
+  write_job(dir);
+  pid_t manager = start_hearth(
+      {"run", (dir / "job.toml").string(), "--decision-log", (dir / "decisions").string()},
+      dir / "manager.log");
+  std::string address;
+  REQUIRE(wait_for([&] {
+    std::string log = read_file(dir / "manager.log");
+    auto at = log.find("--manager ");
+    if (at == std::string::npos) return false;
+    address = log.substr(at + 10, log.find(' ', at + 10) - at - 10);
+    return true;
+  }));
+  // The manager listens on loopback unless told otherwise.
+  CHECK(address.rfind("127.0.0.1:", 0) == 0);
+  auto worker = [&](const std::string& name) {
+    return start_hearth({"worker", "--manager", address, "--keys",
+                         (dir / "job.state/keys/worker.key").string(), "--name", name, "--cache",
+                         (dir / ("cache-" + name)).string(), "--device", "cpu", "--grace", "3"},
+                        dir / (name + ".log"));
+  };
+  pid_t a = worker("w-a");
+  pid_t b = worker("w-b");
+  REQUIRE(wait_for([&] { return recorded_rows(dir / "job.state/results.db") >= 300; }, 120));
+  auto noticed = std::chrono::steady_clock::now();
+  kill(a, SIGTERM);
+  CHECK(exit_status(a, 10) == 0);
+  CHECK(std::chrono::steady_clock::now() - noticed < std::chrono::milliseconds(3500));
+  CHECK(read_file(dir / "w-a.log").find("preemption notice: leaving within 3.0 s") !=
+        std::string::npos);
+  CHECK(exit_status(manager) == 0);
+  CHECK(exit_status(b, 10) == 0);
+  check_every_id_once(results_of(dir / "out.jsonl"));
+  auto events = lines_of(dir / "decisions/events.log");
+  std::string id = worker_id(events, "w-a");
+  CHECK(has_line(events, " notice " + id + " 3"));
+  CHECK(has_line(events, " lost " + id));
+}

@@ -1,0 +1,169 @@
+#pragma once
+// Test support for the real backend: scratch directories, job and dataset files, and a manager
+// running on a thread.
+
+#include <stdlib.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <functional>
+
+#include "real_backend/manager.hpp"
+#include "real_backend/run_plan.hpp"
+#include "real_backend/worker.hpp"
+
+namespace hearth::testing {
+
+namespace fs = std::filesystem;
+
+// A fresh directory, removed with everything in it at the end of the test.
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string pattern = (fs::temp_directory_path() / "hearth-test-XXXXXX").string();
+    path = mkdtemp(pattern.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  fs::path operator/(const std::string& name) const { return path / name; }
+};
+
+inline void write_file(const fs::path& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+inline std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
+// n prompts {"id": "p<i>", "prompt": "..."}, the same every time.
+inline void write_prompts(const fs::path& path, int n) {
+  static const char* words[] = {"the", "tower",  "is",   "in",    "Paris", "Rome",  "a",
+                                "cat", "claims", "that", "river", "flows", "north", "never"};
+  std::ofstream out(path);
+  std::uint64_t x = 7;
+  for (int i = 0; i < n; ++i) {
+    out << "{\"id\": \"p" << i << "\", \"prompt\": \"";
+    for (int w = 0; w < 6; ++w) {
+      x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+      out << (w ? " " : "") << words[(x >> 33) % 14];
+    }
+    out << "\"}\n";
+  }
+}
+
+// A job of one no-op context (a small file of bytes, no model) over n prompts, in `dir`.
+inline fs::path write_noop_job(const fs::path& dir, int n, int batch_size,
+                               const std::string& source = "manager") {
+  write_prompts(dir / "prompts.jsonl", n);
+  write_file(dir / "context.bin", std::string(100000, 'x'));
+  write_file(dir / "job.toml",
+             "output = \"out.jsonl\"\n"
+             "[policy]\nbatch_size = " +
+                 std::to_string(batch_size) +
+                 "\ntask_overhead_s = 0.001\ninference_s = 0.0001\n"
+                 "[[contexts]]\nname = \"noop\"\nmodel = \"context.bin\"\nformat = \"bytes\"\n"
+                 "task = \"noop\"\ndataset = \"prompts.jsonl\"\nsource = \"" +
+                 source + "\"\n");
+  return dir / "job.toml";
+}
+
+// A manager running its job on a thread until the job is done or stop() is called.
+class ManagerThread {
+ public:
+  ManagerThread(real::RunPlan& plan, real::ManagerOptions options)
+      : manager_(plan, plan.job().engine, std::move(options)) {}
+  ~ManagerThread() { stop(); }
+
+  real::Manager& manager() { return manager_; }
+  void start() {
+    thread_ = std::thread([this] { end_ = manager_.run(stop_); });
+  }
+  // Waits for the run to end (or stops it) and returns how it ended.
+  real::RunEnd join() {
+    if (thread_.joinable()) thread_.join();
+    return end_;
+  }
+  void stop() {
+    stop_ = true;
+    join();
+  }
+
+ private:
+  real::Manager manager_;
+  std::atomic<bool> stop_{false};
+  real::RunEnd end_ = real::RunEnd::stopped;
+  std::thread thread_;
+};
+
+// A worker on a thread, built and run there; told to leave when destroyed.
+class WorkerThread {
+ public:
+  explicit WorkerThread(real::WorkerOptions options)
+      : thread_([this, options] {
+          real::Worker w(options, control);
+          w.run();
+        }) {}
+  ~WorkerThread() {
+    control.leave = true;
+    join();
+  }
+  void join() {
+    if (thread_.joinable()) thread_.join();
+  }
+  real::WorkerControl control;
+
+ private:
+  std::thread thread_;
+};
+
+inline real::WorkerOptions worker_options(const real::Manager& m, const real::ManagerKeys& keys,
+                                          const fs::path& dir, const std::string& name) {
+  real::WorkerOptions o;
+  o.manager = m.address();
+  o.keys = keys.workers;
+  o.name = name;
+  o.cache_dir = dir / ("cache-" + name);
+  o.device = "cpu";
+  return o;
+}
+
+// Rows recorded in a state database, read while the manager writes it.
+inline int recorded_rows(const fs::path& db) {
+  sqlite3* h = nullptr;
+  int n = -1;
+  if (sqlite3_open_v2(db.c_str(), &h, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+    sqlite3_busy_timeout(h, 2000);
+    sqlite3_exec(
+        h, "SELECT count(*) FROM results",
+        [](void* out, int, char** values, char**) {
+          *static_cast<int*>(out) = std::atoi(values[0]);
+          return 0;
+        },
+        &n, nullptr);
+  }
+  sqlite3_close(h);
+  return n;
+}
+
+// Polls `done` every 10 ms for up to `timeout_s`; returns whether it became true.
+inline bool wait_for(const std::function<bool()>& done, double timeout_s = 20) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+}  // namespace hearth::testing

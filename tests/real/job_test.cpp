@@ -1,0 +1,140 @@
+// Job files and datasets: what they mean, and every mistake reported at its line.
+
+#include <catch2/catch_test_macros.hpp>
+#include <catch2/matchers/catch_matchers_string.hpp>
+
+#include "policy/errors.hpp"
+#include "real_backend/dataset.hpp"
+#include "real_backend/job.hpp"
+#include "tests/real/helpers.hpp"
+
+using namespace hearth;
+using namespace hearth::real;
+using namespace hearth::testing;
+using Catch::Matchers::Equals;
+
+namespace {
+
+const char* kClassifyJob = R"(output = "labels.jsonl"
+state = "st"
+[policy]
+placement = "adaptive"
+batch_size = 25
+[[contexts]]
+name = "claims"
+model = "m.pt"
+dataset = "d.jsonl"
+template = "Claim: {claim}\nVerdict:"
+labels = ["SUPPORTS", "REFUTES"]
+label_tokens = ["S", 82]
+)";
+
+}  // namespace
+
+TEST_CASE("a job file gives contexts, paths relative to it and policies") {
+  TempDir dir;
+  write_file(dir / "job.toml", kClassifyJob);
+  Job job = read_job(dir / "job.toml");
+  CHECK(job.output == dir / "labels.jsonl");
+  CHECK(job.state_dir == dir / "st");
+  CHECK(job.engine.policies.placement == "adaptive");
+  CHECK(job.engine.policies.batch_size == 25);
+  REQUIRE(job.contexts.size() == 1);
+  const JobContext& c = job.contexts[0];
+  CHECK(c.name == "claims");
+  CHECK(c.model == dir / "m.pt");
+  CHECK(c.origin == ContextOrigin::manager);
+  CHECK(c.task == TaskKind::classify);
+  CHECK(c.labels == std::vector<std::string>{"SUPPORTS", "REFUTES"});
+  CHECK(c.label_tokens == std::vector<std::int32_t>{'S', 82});
+  DatasetRow row;
+  row.fields["claim"] = "Hi";
+  CHECK(c.prompt.tokens(row, "d.jsonl") == std::vector<std::int32_t>{'C', 'l', 'a', 'i', 'm', ':',
+                                                                     ' ', 'H', 'i', '\n', 'V', 'e',
+                                                                     'r', 'd', 'i', 'c', 't', ':'});
+}
+
+TEST_CASE("mistakes in a job file are reported with file and line") {
+  TempDir dir;
+  auto error_of = [&](const std::string& text) {
+    write_file(dir / "job.toml", text);
+    try {
+      read_job(dir / "job.toml");
+    } catch (const InputError& e) {
+      return std::string(e.what()).substr((dir / "job.toml").string().size());
+    }
+    return std::string("no error");
+  };
+  std::string base = "[[contexts]]\nname = \"a\"\nmodel = \"m\"\ndataset = \"d\"\n";
+  CHECK(error_of(base + "task = \"noop\"\ncolour = 3\n") ==
+        ":6: unknown key \"colour\" in [[contexts]]");
+  CHECK(error_of(base + "task = \"sing\"\n") ==
+        ":5: task must be \"classify\", \"generate\" or \"noop\"");
+  CHECK(error_of(base + "task = \"classify\"\n") ==
+        ":1: task classify needs labels and label_tokens");
+  CHECK(error_of(base + "task = \"classify\"\nlabel_tokens = [\"ab\"]\nlabels = [\"x\"]\n") ==
+        ":6: a token is an integer id or a one-byte string");
+  CHECK(error_of(base + "task = \"generate\"\nformat = \"bytes\"\n") ==
+        ":1: task generate needs a model (format \"torchscript\")");
+  CHECK(error_of("[policy]\nbatch_size = 0\n" + base + "task = \"noop\"\n") ==
+        ":2: batch_size must be at least 1");
+  CHECK(error_of("output = \"x\"\n") == ": the job needs at least one [[contexts]]");
+  CHECK(error_of(base + "task = \"noop\"\n" + base + "task = \"noop\"\n") ==
+        ":6: context name \"a\" is used twice");
+  CHECK(error_of("output = [\n").rfind(":1: ", 0) == 0);  // TOML syntax, with its line
+}
+
+TEST_CASE("a dataset line without an id, or with one seen before, is reported at its line") {
+  TempDir dir;
+  auto error_of = [&](const std::string& text) {
+    write_file(dir / "data.jsonl", text);
+    try {
+      read_dataset(dir / "data.jsonl");
+    } catch (const InputError& e) {
+      return std::string(e.what()).substr((dir / "data.jsonl").string().size());
+    }
+    return std::string("no error");
+  };
+  CHECK(error_of("{\"id\": 1, \"prompt\": \"a\"}\n{\"prompt\": \"b\"}\n") == ":2: missing \"id\"");
+  CHECK(error_of("{\"id\": 1}\n\n{\"id\": 1}\n") == ":3: id 1 appears twice");
+  CHECK(error_of("{\"id\": 1}\n{\"id\": \"1\"}\n") == "no error");  // 1 and "1" differ
+  CHECK(error_of("{\"id\": 1.5}\n") == ":1: \"id\" must be a string or an integer");
+  CHECK(error_of("{\"id\": 1,\n") == ":1: not valid JSON");
+  CHECK(error_of("[1]\n") == ":1: not a JSON object");
+  CHECK(error_of("{\"id\": 2, \"input_ids\": [1, -4]}\n") ==
+        ":1: \"input_ids\" must hold token ids (integers >= 0)");
+}
+
+TEST_CASE("a row the template cannot fill is reported before the run starts") {
+  TempDir dir;
+  write_file(dir / "job.toml", kClassifyJob);
+  write_file(dir / "m.pt", "not really a model");
+  write_file(dir / "d.jsonl",
+             "{\"id\": \"a\", \"claim\": \"x\"}\n{\"id\": \"b\", \"text\": \"y\"}\n");
+  CHECK_THROWS_WITH(RunPlan(read_job(dir / "job.toml")),
+                    Equals((dir / "d.jsonl").string() +
+                           ":2: missing string field \"claim\" that the template uses"));
+}
+
+TEST_CASE("without a template, inputs are the rows' token ids") {
+  DatasetRow row;
+  row.input_ids = {5, 6, 300};
+  row.has_input_ids = true;
+  CHECK(PromptTemplate().tokens(row, "d") == std::vector<std::int32_t>{5, 6, 300});
+  row.has_input_ids = false;
+  row.line = 4;
+  CHECK_THROWS_WITH(PromptTemplate().tokens(row, "d"),
+                    Equals("d:4: missing \"input_ids\" (the context has no template)"));
+}
+
+TEST_CASE("braces that do not name a field are plain text in a template") {
+  DatasetRow row;
+  row.fields["x"] = "1";
+  auto text = [&](const std::string& t) {
+    auto ids = PromptTemplate(t).tokens(row, "d");
+    return std::string(ids.begin(), ids.end());
+  };
+  CHECK(text("{x}") == "1");
+  CHECK(text("{ x } {} {x}{x") == "{ x } {} 1{x");
+  CHECK(text("") == "");
+}

@@ -1,0 +1,293 @@
+// The manager with workers on threads and scripted workers that speak the protocol by hand: who
+// may join, what happens when a worker vanishes or misbehaves, and that the core decides as it
+// would on a replay of the same events.
+
+#include <catch2/catch_test_macros.hpp>
+
+#include <optional>
+#include <sstream>
+
+#include "policy/command_log.hpp"
+#include "real_backend/protocol.hpp"
+#include "tests/real/helpers.hpp"
+
+using namespace hearth;
+using namespace hearth::real;
+using namespace hearth::testing;
+
+namespace {
+
+ManagerKeys fresh_keys() {
+  ManagerKeys k;
+  k.manager = make_key_pair();
+  k.workers = {k.manager.public_z85, make_key_pair(), make_key_pair()};
+  return k;
+}
+
+// A noop job on a manager that records its decisions; workers are added by each test.
+struct Fixture {
+  TempDir dir;
+  ManagerKeys keys = fresh_keys();
+  std::unique_ptr<RunPlan> plan;
+  std::unique_ptr<ManagerThread> manager;
+
+  Fixture(int rows, int batch_size, double heartbeat_timeout_s = 5) {
+    plan = std::make_unique<RunPlan>(read_job(write_noop_job(dir.path, rows, batch_size)));
+    ManagerOptions o;
+    o.keys = keys;
+    o.record_decisions = true;
+    o.heartbeat_timeout_s = heartbeat_timeout_s;
+    manager = std::make_unique<ManagerThread>(*plan, o);
+    manager->start();
+  }
+  Manager& m() { return manager->manager(); }
+  WorkerOptions worker(const std::string& name) {
+    return worker_options(m(), keys, dir.path, name);
+  }
+  int recorded() { return recorded_rows(dir / "job.state/results.db"); }
+  // Lines of the output file, after the run.
+  std::vector<std::string> output() {
+    plan->write_output();
+    std::vector<std::string> lines;
+    std::istringstream in(read_file(dir / "out.jsonl"));
+    for (std::string l; std::getline(in, l);)
+      lines.push_back(l);
+    return lines;
+  }
+  bool event(const std::string& text) {
+    for (const std::string& l : m().event_lines()) {
+      if (l.find(text) != std::string::npos) return true;
+    }
+    return false;
+  }
+  // Index of the first event line containing `text`, or -1.
+  int event_index(const std::string& text) {
+    auto lines = m().event_lines();
+    for (std::size_t i = 0; i < lines.size(); ++i) {
+      if (lines[i].find(text) != std::string::npos) return static_cast<int>(i);
+    }
+    return -1;
+  }
+};
+
+// A worker that speaks the protocol by hand, from the test's thread.
+class ScriptedWorker {
+ public:
+  ScriptedWorker(Fixture& f, const std::string& name, const KeyPair& key,
+                 std::string peer_endpoint = "tcp://127.0.0.1:9")
+      : socket_(zmq_, zmq::socket_type::dealer) {
+    socket_.set(zmq::sockopt::linger, 0);
+    make_curve_client(socket_, key, f.keys.manager.public_z85);
+    socket_.connect(f.m().endpoint());
+    hello_.name = name;
+    hello_.gpu_type = "scripted";
+    hello_.gpu_memory_bytes = hello_.host_memory_bytes = hello_.disk_bytes = 1e12;
+    hello_.peer_endpoint = std::move(peer_endpoint);
+  }
+  void send_raw(const std::string& bytes) { socket_.send(zmq::buffer(bytes)); }
+  void send(const Message& m) { send_raw(encode(m)); }
+  void hello() { send(hello_); }
+  // The next message other than a heartbeat, within timeout_s.
+  std::optional<Message> next(double timeout_s) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+    while (std::chrono::steady_clock::now() < deadline) {
+      zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
+      zmq::poll(&item, 1, std::chrono::milliseconds(10));
+      zmq::message_t m;
+      if (!socket_.recv(m, zmq::recv_flags::dontwait)) continue;
+      Message msg = decode(m.to_string_view());
+      if (!std::holds_alternative<Heartbeat>(msg)) return msg;
+    }
+    return std::nullopt;
+  }
+  // Until `done`: answers every stage with ready and heartbeats, and keeps the tasks it is given
+  // (never finishing them).
+  void hold(const std::function<bool()>& done, bool heartbeat = true) {
+    while (!done()) {
+      if (heartbeat) send(Heartbeat{});
+      auto m = next(0.05);
+      if (!m) continue;
+      if (auto* s = std::get_if<Stage>(&*m)) send(StageReady{s->stage, 0.0});
+      if (auto* t = std::get_if<Task>(&*m)) tasks.push_back(*t);
+    }
+  }
+  void close() { socket_.close(); }
+
+  std::vector<Task> tasks;
+
+ private:
+  zmq::context_t zmq_;
+  zmq::socket_t socket_;
+  Hello hello_;
+};
+
+std::vector<std::string> ids_in(const std::vector<std::string>& lines) {
+  std::vector<std::string> ids;
+  for (const std::string& l : lines)
+    ids.push_back(l.substr(6, l.find(',') - 6));  // {"id":"p17",...
+  return ids;
+}
+
+std::vector<std::string> expected_ids(int n) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < n; ++i)
+    ids.push_back("\"p" + std::to_string(i) + "\"");
+  return ids;
+}
+
+}  // namespace
+
+TEST_CASE("workers on threads run every row once, and the output names who did it") {
+  Fixture f(300, 7);
+  {
+    WorkerThread a(f.worker("a")), b(f.worker("b")), c(f.worker("c"));
+    CHECK(f.manager->join() == RunEnd::finished);
+  }
+  std::vector<std::string> lines = f.output();
+  CHECK(ids_in(lines) == expected_ids(300));
+  CHECK(lines[0].find("\"context\":\"noop\",\"result\":null,\"worker\":\"") != std::string::npos);
+  CHECK(f.m().stats().tasks_done == 43);  // ceil(300 / 7)
+  CHECK(f.m().counters().joins == 3);
+  CHECK(f.m().counters().losses == 0);
+}
+
+TEST_CASE("connections without CURVE or with an unknown key are refused, and counted") {
+  Fixture f(20, 5);
+  {
+    zmq::context_t zmq;
+    zmq::socket_t plain(zmq, zmq::socket_type::dealer);
+    plain.set(zmq::sockopt::linger, 0);
+    plain.connect(f.m().endpoint());
+    Hello h;
+    h.name = "intruder";
+    plain.send(zmq::buffer(encode(h)));
+    ScriptedWorker stranger(f, "stranger", make_key_pair());
+    stranger.hello();
+    CHECK(!stranger.next(1.0));  // no welcome
+    zmq::message_t reply;
+    CHECK(!plain.recv(reply, zmq::recv_flags::dontwait));
+  }
+  WorkerThread a(f.worker("a"));
+  CHECK(f.manager->join() == RunEnd::finished);
+  CHECK(f.m().counters().refused_connections >= 2);
+  CHECK(f.m().counters().joins == 1);
+}
+
+TEST_CASE("malformed messages are dropped, and a connection that keeps sending them is cut off") {
+  Fixture f(20, 5);
+  ScriptedWorker noisy(f, "noisy", f.keys.workers.worker);
+  noisy.send_raw("\xc8garbage");
+  noisy.send_raw("");
+  noisy.send(Welcome{});  // a worker does not send this
+  noisy.hello();          // too late: the connection is cut off
+  CHECK(!noisy.next(0.5));
+  WorkerThread a(f.worker("a"));
+  CHECK(f.manager->join() == RunEnd::finished);
+  CHECK(f.m().counters().malformed_messages == 3);
+  CHECK(f.m().counters().dropped_connections == 1);
+  CHECK(f.m().counters().joins == 1);
+  CHECK(ids_in(f.output()) == expected_ids(20));
+}
+
+TEST_CASE("a worker that goes silent is lost after the heartbeat timeout and its task requeued") {
+  Fixture f(20, 5, /*heartbeat_timeout_s=*/0.5);
+  ScriptedWorker silent(f, "silent", f.keys.workers.worker);
+  silent.hello();
+  REQUIRE(std::holds_alternative<Welcome>(*silent.next(2)));
+  silent.hold([&] { return !silent.tasks.empty(); });
+  // It holds task 0 and stops talking; its connection stays open.
+  WorkerThread a(f.worker("a"));
+  CHECK(f.manager->join() == RunEnd::finished);
+  CHECK(f.event("lost 0"));
+  CHECK(f.m().stats().tasks_requeued == 1);
+  CHECK(ids_in(f.output()) == expected_ids(20));
+}
+
+TEST_CASE(
+    "a stage reading from a peer that dies fails on the receiver, which then loads elsewhere") {
+  Fixture f(20, 5);
+  // Worker 0 holds the context (it says so) and serves it from an address where nobody listens.
+  ScriptedWorker holder(f, "holder", f.keys.workers.worker, "tcp://127.0.0.1:9");
+  holder.hello();
+  REQUIRE(std::holds_alternative<Welcome>(*holder.next(2)));
+  holder.hold([&] { return !holder.tasks.empty(); });
+  // Worker 1 is sent to fetch from it (pcm reads shared storage only while nobody holds the
+  // context) and waits for bytes that never come, until the holder vanishes.
+  WorkerThread b(f.worker("b"));
+  holder.hold([&] { return fs::exists(f.dir / "cache-b/context-0.bin.part"); });
+  holder.close();
+  CHECK(f.manager->join() == RunEnd::finished);
+  std::vector<std::string> commands = f.m().command_lines();
+  auto has = [&](const std::string& text) {
+    return std::any_of(commands.begin(), commands.end(),
+                       [&](const std::string& l) { return l.find(text) != std::string::npos; });
+  };
+  CHECK(has("stage w1 c0 disk from peer:0"));
+  CHECK(has("stage w1 c0 disk from shared"));
+  int lost = f.event_index("lost 0");
+  int failed = f.event_index("stage_failed 1 0 disk");
+  CHECK(lost >= 0);
+  CHECK(failed == lost + 1);  // at once, right after the loss
+  CHECK(ids_in(f.output()) == expected_ids(20));
+}
+
+TEST_CASE("a worker that crashes mid-run is lost by its closed connection, and nothing is lost") {
+  Fixture f(3000, 3);
+  {
+    WorkerThread a(f.worker("a"));
+    REQUIRE(wait_for([&] { return f.recorded() >= 60; }));
+    a.control.crash = true;  // no bye: the connection just closes, as when a process is killed
+  }
+  WorkerThread b(f.worker("b")), c(f.worker("c"));
+  CHECK(f.manager->join() == RunEnd::finished);
+  CHECK(f.event("lost 0"));
+  CHECK(f.m().counters().losses == 1);
+  CHECK(f.m().stats().inferences_done == 3000);
+  CHECK(ids_in(f.output()) == expected_ids(3000));
+}
+
+TEST_CASE("a worker given a preemption notice tells the manager and leaves within its grace") {
+  Fixture f(3000, 3);
+  auto a = std::make_unique<WorkerThread>(f.worker("a"));
+  REQUIRE(wait_for([&] { return f.recorded() >= 60; }));
+  auto noticed = std::chrono::steady_clock::now();
+  a->control.notice_grace_ms = 2000;
+  a->join();
+  CHECK(std::chrono::steady_clock::now() - noticed < std::chrono::milliseconds(2500));
+  a.reset();
+  WorkerThread b(f.worker("b"));
+  CHECK(f.manager->join() == RunEnd::finished);
+  int notice = f.event_index("notice 0 2");
+  int lost = f.event_index("lost 0");
+  CHECK(notice >= 0);
+  CHECK(lost > notice);
+  CHECK(f.m().stats().notices == 1);
+  CHECK(ids_in(f.output()) == expected_ids(3000));
+}
+
+TEST_CASE("replaying the events the manager delivered gives the commands it issued") {
+  // Three workers, one of which crashes and one of which is preempted with notice: the core,
+  // fed the recorded events afresh, decides exactly what it decided live.
+  Fixture f(3000, 4);
+  {
+    WorkerThread a(f.worker("a"));
+    WorkerThread b(f.worker("b"));
+    REQUIRE(wait_for([&] { return f.recorded() >= 100; }));
+    a.control.crash = true;
+    a.join();
+    b.control.notice_grace_ms = 500;
+    b.join();
+  }
+  WorkerThread c(f.worker("c"));
+  CHECK(f.manager->join() == RunEnd::finished);
+  std::vector<std::string> events = f.m().event_lines();
+  auto count = [&](const std::string& verb) {
+    return std::count_if(events.begin(), events.end(), [&](const std::string& l) {
+      return l.find(" " + verb + " ") != std::string::npos;
+    });
+  };
+  CHECK(count("joined") == 3);
+  CHECK(count("notice") == 1);
+  CHECK(count("lost") == 2);
+  CHECK(replay_events(events, f.m().workload(), f.m().engine_config()) == f.m().command_lines());
+}

@@ -1,0 +1,99 @@
+// The wire format: what is sent is what arrives, and anything else is refused with a reason.
+
+#include <catch2/catch_test_macros.hpp>
+#include <catch2/matchers/catch_matchers_string.hpp>
+
+#include "real_backend/protocol.hpp"
+
+using namespace hearth;
+using namespace hearth::real;
+using Catch::Matchers::Equals;
+
+TEST_CASE("every field of a stage command survives encoding") {
+  Stage s;
+  s.stage = 1234567890123ULL;
+  s.context = 7;
+  s.tier = Tier::host;
+  s.source = StageSource::peer;
+  s.peer_endpoint = "tcp://10.0.0.2:4000";
+  s.info = {"fever",
+            3400000000ULL,
+            "ab12",
+            "/shared/m.pt",
+            true,
+            TaskKind::generate,
+            {"SUPPORTS", "REFUTES"},
+            {83, 82},
+            32,
+            10};
+  Message m = decode(encode(s));
+  REQUIRE(std::holds_alternative<Stage>(m));
+  const Stage& r = std::get<Stage>(m);
+  CHECK(r.stage == s.stage);
+  CHECK(r.context == 7);
+  CHECK(r.tier == Tier::host);
+  CHECK(r.source == StageSource::peer);
+  CHECK(r.peer_endpoint == s.peer_endpoint);
+  CHECK(r.info.name == "fever");
+  CHECK(r.info.size_bytes == 3400000000ULL);
+  CHECK(r.info.hash == "ab12");
+  CHECK(r.info.shared_path == "/shared/m.pt");
+  CHECK(r.info.has_model);
+  CHECK(r.info.task == TaskKind::generate);
+  CHECK(r.info.labels == std::vector<std::string>{"SUPPORTS", "REFUTES"});
+  CHECK(r.info.label_tokens == std::vector<std::int32_t>{83, 82});
+  CHECK(r.info.max_new_tokens == 32);
+  CHECK(r.info.stop_token == 10);
+}
+
+TEST_CASE("tasks, results and hellos survive encoding") {
+  Task t{42, 3, {{1, 2, 3}, {}, {255}}};
+  Message mt = decode(encode(t));
+  CHECK(std::get<Task>(mt).attempt == 42);
+  CHECK(std::get<Task>(mt).context == 3);
+  CHECK(std::get<Task>(mt).inputs == t.inputs);
+
+  TaskFinished f{42, {"{\"label\":\"A\"}", "null"}};
+  CHECK(std::get<TaskFinished>(decode(encode(f))).results == f.results);
+
+  Hello h;
+  h.name = "gpu-7";
+  h.gpu_type = "NVIDIA-H200";
+  h.gpu_memory_bytes = 141e9;
+  h.speed = 2.5;
+  h.peer_endpoint = "tcp://127.0.0.1:5555";
+  h.pid = 99;
+  Hello r = std::get<Hello>(decode(encode(h)));
+  CHECK(r.version == kProtocolVersion);
+  CHECK(r.name == "gpu-7");
+  CHECK(r.gpu_type == "NVIDIA-H200");
+  CHECK(r.gpu_memory_bytes == 141e9);
+  CHECK(r.speed == 2.5);
+  CHECK(r.peer_endpoint == h.peer_endpoint);
+  CHECK(r.pid == 99);
+}
+
+TEST_CASE("a message that does not decode exactly is refused, saying why") {
+  std::string cancel = encode(Cancel{5});
+  CHECK(cancel.size() == 9);  // type byte + u64
+  CHECK_THROWS_WITH(decode(""), Equals("message ends early (wanted 1 bytes, 0 left)"));
+  CHECK_THROWS_WITH(decode(cancel.substr(0, 5)),
+                    Equals("message ends early (wanted 8 bytes, 4 left)"));
+  CHECK_THROWS_WITH(decode(cancel + "x"), Equals("1 unexpected trailing bytes"));
+  CHECK_THROWS_WITH(decode(std::string(1, char(0))), Equals("unknown message type 0"));
+  CHECK_THROWS_WITH(decode(std::string(1, char(200))), Equals("unknown message type 200"));
+
+  std::string evict = encode(Evict{1, Tier::disk});
+  evict.back() = 3;  // no fourth tier
+  CHECK_THROWS_WITH(decode(evict), Equals("bad enum value 3"));
+
+  // A length that claims more than the message holds is caught before anything is allocated.
+  std::string reset = encode(Reset{"ab"});
+  reset[1] = '\xff';
+  reset[2] = '\xff';
+  CHECK_THROWS_WITH(decode(reset), Equals("length 65535 exceeds the 2 bytes left"));
+}
+
+TEST_CASE("a protocol error is an input error, which the manager logs and drops") {
+  CHECK_THROWS_AS(decode("\x01"), InputError);
+}
