@@ -37,6 +37,7 @@ struct WorkerArgs {
   WorkerOptions options;
   std::string keys;
   std::string cache;
+  double grace_s = 10;
 };
 
 void run(WorkerArgs& a) {
@@ -50,7 +51,7 @@ void run(WorkerArgs& a) {
   o.keys = read_credentials(a.keys);
   o.cache_dir = a.cache.empty() ? std::filesystem::temp_directory_path() / ("hearth-" + o.name)
                                 : std::filesystem::path(a.cache);
-  default_grace_ms = static_cast<int>(o.grace_s * 1000);
+  default_grace_ms = static_cast<int>(a.grace_s * 1000);
   struct sigaction term {};
   term.sa_sigaction = on_term;
   term.sa_flags = SA_SIGINFO;
@@ -77,7 +78,7 @@ void add_worker_command(CLI::App& app) {
   cmd->add_option("--device", o.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_option("--gpu-type", o.gpu_type, "Announce this GPU type instead of the device's");
   cmd->add_option("--threads", o.threads, "libtorch threads")->check(CLI::PositiveNumber);
-  cmd->add_option("--grace", o.grace_s, "Seconds to finish the running task after SIGTERM")
+  cmd->add_option("--grace", a->grace_s, "Seconds to finish the running task after SIGTERM")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_option("--peer-host", o.peer_host,

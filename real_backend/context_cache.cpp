@@ -84,9 +84,14 @@ void ContextCache::evict(ContextId c, Tier tier) {
 void ContextCache::clear() {
   std::lock_guard lock(mutex_);
   entries_.clear();
+  // Only this cache's own files: the directory is the user's choice and may hold others.
   std::error_code ec;
-  for (const auto& f : fs::directory_iterator(dir_, ec))
-    fs::remove(f.path(), ec);
+  for (const auto& f : fs::directory_iterator(dir_, ec)) {
+    std::string name = f.path().filename().string();
+    if (name.rfind("context-", 0) == 0 && name.find(".bin") != std::string::npos) {
+      fs::remove(f.path(), ec);
+    }
+  }
 }
 
 std::string ContextCache::read(ContextId c, std::uint64_t offset, std::uint32_t length,

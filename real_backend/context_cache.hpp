@@ -35,7 +35,8 @@ class ContextCache {
 
   // Drops `c` from `tier` (deleting the file for disk). Users holding a copy keep it alive.
   void evict(ContextId c, Tier tier);
-  // Drops everything, as a worker that starts again must.
+  // Drops everything (deleting only its own files from the directory), as a worker that starts
+  // again must.
   void clear();
 
   // For a peer: bytes [offset, offset + length) of `c` from disk or host memory into `out`.

@@ -119,8 +119,11 @@ struct Manager::Impl final : Cluster {
     }
   }
 
+  // A worker already lost (its loss not yet delivered to the core) gets nothing more.
   void send_to(WorkerId w, const Message& m) {
-    if (!send_raw(slots[w].routing, encode(m))) lose(w, "its connection is gone");
+    if (slots[w].alive && !send_raw(slots[w].routing, encode(m))) {
+      lose(w, "its connection is gone");
+    }
   }
 
   // ---- events -----------------------------------------------------------------------------
@@ -169,7 +172,10 @@ struct Manager::Impl final : Cluster {
 
   double now() const override { return now_s; }
 
+  // A command for a worker whose loss the core has not heard of yet is dropped: the loss, already
+  // queued, ends everything on it.
   void stage_context(WorkerId w, ContextId c, Tier tier, Source source) override {
+    if (!slots[w].alive) return;
     Stage m;
     m.stage = next_stage++;
     m.context = c;
@@ -195,6 +201,7 @@ struct Manager::Impl final : Cluster {
   void evict_context(WorkerId w, ContextId c, Tier tier) override { send_to(w, Evict{c, tier}); }
 
   void start_task(WorkerId w, const TaskSpec& task) override {
+    if (!slots[w].alive) return;
     attempts[task.attempt] = {w, task};
     send_to(w, Task{task.attempt, task.context, plan.inputs(task.context, task.first, task.count)});
   }
@@ -286,7 +293,7 @@ struct Manager::Impl final : Cluster {
       const Slot& s = slots[other];
       if (!s.alive) continue;
       if (s.name == h.name) lose(other, "it joined again on a new connection");
-      if (s.fd == fd) lose(other, "its connection was closed");  // the new one reuses the socket
+      if (fd >= 0 && s.fd == fd) lose(other, "its connection was closed");  // socket reused
     }
     auto [named, fresh] = by_name.try_emplace(h.name, static_cast<WorkerId>(slots.size()));
     WorkerId w = named->second;

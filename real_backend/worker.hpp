@@ -29,7 +29,6 @@ struct WorkerOptions {
   double host_memory_bytes = 0;     // 0: a quarter of physical memory
   double disk_bytes = 0;            // 0: free space in cache_dir
   double speed = 1.0;               // relative inference speed, for the scheduler
-  double grace_s = 10;              // after SIGTERM: time to finish the running task
   std::string peer_host;            // address peers reach this worker at; empty: loopback
                                     // if the manager is on loopback, else the host name
   double manager_timeout_s = 15;    // a manager silent this long is gone: join again

@@ -203,6 +203,23 @@ TEST_CASE("a worker that goes silent is lost after the heartbeat timeout and its
   CHECK(ids_in(f.output()) == expected_ids(20));
 }
 
+TEST_CASE("a worker that joins later is seeded from a peer, not from the manager") {
+  Fixture f(20000, 3);
+  WorkerThread a(f.worker("a"));
+  REQUIRE(wait_for([&] { return f.recorded() >= 60; }));
+  WorkerThread b(f.worker("b"));
+  CHECK(f.manager->join() == RunEnd::finished);
+  std::vector<std::string> commands = f.m().command_lines();
+  CHECK(std::count_if(commands.begin(), commands.end(), [](const std::string& l) {
+          return l.find("disk from shared") != std::string::npos;
+        }) == 1);
+  CHECK(std::any_of(commands.begin(), commands.end(), [](const std::string& l) {
+    return l.find("stage w1 c0 disk from peer:0") != std::string::npos;
+  }));
+  CHECK(f.event("ready 1 0 disk"));
+  CHECK(ids_in(f.output()) == expected_ids(20000));
+}
+
 TEST_CASE(
     "a stage reading from a peer that dies fails on the receiver, which then loads elsewhere") {
   Fixture f(20, 5);
@@ -266,15 +283,17 @@ TEST_CASE("a worker given a preemption notice tells the manager and leaves withi
 }
 
 TEST_CASE("replaying the events the manager delivered gives the commands it issued") {
-  // Three workers, one of which crashes and one of which is preempted with notice: the core,
-  // fed the recorded events afresh, decides exactly what it decided live.
-  Fixture f(3000, 4);
+  // One worker crashes, the next is preempted with notice, a third finishes: the core, fed the
+  // recorded events afresh, decides exactly what it decided live.
+  Fixture f(20000, 4);
   {
     WorkerThread a(f.worker("a"));
-    WorkerThread b(f.worker("b"));
     REQUIRE(wait_for([&] { return f.recorded() >= 100; }));
     a.control.crash = true;
     a.join();
+    WorkerThread b(f.worker("b"));
+    int before = f.recorded();
+    REQUIRE(wait_for([&] { return f.recorded() >= before + 100; }));
     b.control.notice_grace_ms = 500;
     b.join();
   }

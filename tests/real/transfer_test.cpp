@@ -5,6 +5,7 @@
 
 #include <thread>
 
+#include "real_backend/context_cache.hpp"
 #include "real_backend/file_hash.hpp"
 #include "real_backend/transfer.hpp"
 #include "tests/real/helpers.hpp"
@@ -135,4 +136,31 @@ TEST_CASE("a copy from the shared filesystem is checked by size") {
   info.shared_path = (dir / "model").string();
   copy_file(info, dir / "copy", abort);
   CHECK(read_file(dir / "copy") == "12345");
+}
+
+TEST_CASE("a worker's cache, emptied at start, deletes only its own files from its directory") {
+  TempDir dir;
+  write_file(dir / "notes.txt", "mine");
+  write_file(dir / "context-3.bin", "old context");
+  write_file(dir / "context-4.bin.part", "old partial copy");
+  ContextCache cache(dir.path);
+  cache.clear();
+  CHECK(fs::exists(dir / "notes.txt"));
+  CHECK(!fs::exists(dir / "context-3.bin"));
+  CHECK(!fs::exists(dir / "context-4.bin.part"));
+}
+
+TEST_CASE("a peer serves a context from its host copy after the disk copy is evicted") {
+  TempDir dir;
+  ContextCache cache(dir.path);
+  write_file(cache.file(0), "0123456789");
+  cache.disk_ready(0);
+  cache.host_ready(0, std::make_shared<const std::string>("0123456789"));
+  cache.evict(0, Tier::disk);
+  CHECK(!fs::exists(cache.file(0)));
+  std::string out;
+  CHECK(cache.read(0, 4, 3, out) == "");
+  CHECK(out == "456");
+  cache.evict(0, Tier::host);
+  CHECK(cache.read(0, 0, 3, out) == "context 0 is not here");
 }
