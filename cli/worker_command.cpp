@@ -74,7 +74,9 @@ void add_worker_command(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--name", o.name, "Unique, stable name (default: host-pid)");
-  cmd->add_option("--cache", a->cache, "Directory for context files (emptied at start)");
+  cmd->add_option("--cache", a->cache,
+                  "Directory for context files; hearth's files in it are removed at start "
+                  "(default: TMPDIR/hearth-NAME)");
   cmd->add_option("--device", o.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_option("--gpu-type", o.gpu_type, "Announce this GPU type instead of the device's");
   cmd->add_option("--threads", o.threads, "libtorch threads")->check(CLI::PositiveNumber);

@@ -21,7 +21,7 @@ struct WorkerOptions {
   std::string manager;  // "host:port"
   WorkerCredentials keys;
   std::string name;                 // unique in the pool; stable across restarts
-  std::filesystem::path cache_dir;  // this worker's own; emptied at start
+  std::filesystem::path cache_dir;  // its context files there are removed at start
   std::string device = "auto";      // auto, cpu, cuda, cuda:N
   std::string gpu_type;             // announced instead of the device's name, if set
   int threads = 1;                  // libtorch threads; 1 keeps results bit-identical

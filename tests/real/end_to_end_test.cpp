@@ -296,3 +296,17 @@ TEST_CASE("a worker process sent SIGTERM announces its notice and leaves within 
   CHECK(has_line(events, " notice " + id + " 3"));
   CHECK(has_line(events, " lost " + id));
 }
+
+TEST_CASE("a mistake in a job or its dataset stops hearth run with status 2, saying where") {
+  TempDir dir;
+  write_file(dir / "bad.toml", "output = \"out.jsonl\"\nworkers = 4\n");
+  CHECK(exit_status(start_hearth({"run", (dir / "bad.toml").string()}, dir / "bad.log")) == 2);
+  CHECK(read_file(dir / "bad.log") ==
+        "hearth: " + (dir / "bad.toml").string() + ":2: unknown key \"workers\" in the job\n");
+
+  write_noop_job(dir.path, 3, 1);
+  write_file(dir / "prompts.jsonl", "{\"id\": 1}\n{\"id\": 2}\n{\"id\": 1}\n");
+  CHECK(exit_status(start_hearth({"run", (dir / "job.toml").string()}, dir / "dup.log")) == 2);
+  CHECK(read_file(dir / "dup.log") ==
+        "hearth: " + (dir / "prompts.jsonl").string() + ":3: id 1 appears twice\n");
+}
