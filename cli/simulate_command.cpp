@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli/commands.hpp"
+#include "policy/errors.hpp"
 #include "sim_backend/report.hpp"
 #include "sim_backend/scenario.hpp"
 #include "sim_backend/simulation.hpp"
@@ -47,7 +48,16 @@ void draw_progress(const std::string& label, const sim::Progress& p) {
   std::fflush(stderr);
 }
 
+void check_flags(const SimulateFlags& f) {
+  if (f.batch_size && *f.batch_size == 0) throw InputError("--batch-size: must be at least 1");
+  if (f.detection_delay_s && !(*f.detection_delay_s >= 0)) {
+    throw InputError(
+        fmt::format("--detection-delay: must be 0 or more (is {})", *f.detection_delay_s));
+  }
+}
+
 void run(const SimulateFlags& f) {
+  check_flags(f);
   const std::string path = f.scenario.empty() ? sim::default_scenario_path() : f.scenario;
   std::vector<std::optional<std::string>> placements;
   for (const std::string& p : f.policies)
@@ -109,12 +119,10 @@ void add_simulate_command(CLI::App& app) {
   cmd->add_option("--eviction", flags->eviction, "eviction policy (lru, cost)");
   cmd->add_option("--granularity", flags->granularity, "granularity policy (fixed, adaptive)");
   cmd->add_option("--replication", flags->replication, "replication policy (flow, greedy)");
-  cmd->add_option("--batch-size", flags->batch_size, "inferences per task (adaptive: at most)")
-      ->check(CLI::PositiveNumber);
+  cmd->add_option("--batch-size", flags->batch_size, "inferences per task (adaptive: at most)");
   cmd->add_option("--seed", flags->seed, "seed (for a generated trace)");
   cmd->add_option("--detection-delay", flags->detection_delay_s,
-                  "seconds before the manager notices a lost worker")
-      ->check(CLI::NonNegativeNumber);
+                  "seconds before the manager notices a lost worker");
   cmd->add_option("--out", flags->out,
                   "write summary.json, tasks.csv and timeline.csv here (one folder per policy "
                   "when comparing)");

@@ -399,28 +399,31 @@ void SimCluster::run(SimCore& core, const std::function<void(const Progress&)>& 
       }
     }
     // The semaphore counts the completions queued: acquire() returns at once when there is one.
-    // Completions already queued go before timers due at the same time.
     const double next = next_timer_s();
-    bool timed_out = false;
     if (!done_.empty()) {
       wake_->acquire();
     } else if (next <= now()) {
-      timed_out = true;  // SimGrid 3.32 never wakes from a zero timeout
+      // Timers due. First let the actors whose activities end at this very time report, so
+      // that at equal times completions come before trace rows and core wake-ups, whatever
+      // order SimGrid runs its actors in.
+      if (yielded_at_s_ != now()) {
+        yielded_at_s_ = now();
+        sg4::this_actor::yield();
+      } else {
+        fire_timers();
+      }
+      continue;
     } else if (next < kInf) {
-      timed_out = wake_->acquire_timeout(next - now());
+      if (wake_->acquire_timeout(next - now())) continue;  // timed out: timers are due
     } else if (live_stages_ > 0 || running_tasks_ > 0) {
       wake_->acquire();
     } else {
       stopped_early_ = true;  // nothing runs, nothing will happen: the pool cannot progress
       break;
     }
-    if (timed_out) {
-      fire_timers();
-    } else {
-      Completion c = done_.front();
-      done_.pop_front();
-      deliver(c);
-    }
+    Completion c = done_.front();
+    done_.pop_front();
+    deliver(c);
   }
   end_s_ = now();
   for (Worker& w : workers_) {
@@ -502,14 +505,14 @@ void SimCluster::lose(WorkerId id) {
     w.attempt = 0;
     --running_tasks_;
   }
-  for (std::uint32_t slot : std::vector<std::uint32_t>(w.uploads)) {
+  for (std::uint32_t slot : w.uploads) {
     Stage& st = stages_[slot];
-    if (!st.live || st.failed) continue;
+    if (st.failed) continue;
     if (st.actor) st.actor->kill();
     fail_stage_later(slot);
   }
-  for (std::uint32_t slot : std::vector<std::uint32_t>(w.incoming))
-    free_stage(slot);  // its actor dies with the host
+  while (!w.incoming.empty())
+    free_stage(w.incoming.back());  // its actor dies with the host
   w.up = false;
   w.gpu = nullptr;
   w.gpu_wake = nullptr;

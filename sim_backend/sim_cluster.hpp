@@ -100,6 +100,7 @@ class SimCluster final : public Cluster {
   };
   std::deque<Detection> detections_;  // in time order: the delay is the same for all
 
+  double yielded_at_s_ = -1;
   bool stopped_early_ = false;
   double end_s_ = 0;
   std::vector<AttemptRow> attempts_;

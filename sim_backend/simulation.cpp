@@ -90,6 +90,7 @@ SimResult run_here(const Scenario& scenario, const SimOptions& options,
   configure_models();
   Platform platform = build_platform(scenario.cluster, plan);
   SimCluster cluster(scenario, platform, plan);
+  cluster.set_checked(options.check_commands);
   std::unique_ptr<SimCore> core = make_core(cluster, scenario);
   simgrid::s4u::Actor::create("manager", platform.manager,
                               [&] { cluster.run(*core, options.progress); });

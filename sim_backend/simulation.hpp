@@ -27,6 +27,9 @@ struct SimOptions {
   bool record_logs = false;  // fill SimResult::event_log and command_log
   // Called from the simulating process a few times a second of host time.
   std::function<void(const Progress&)> progress;
+  // Off: commands are not checked against what the cluster holds (for replaying a recorded
+  // command log, whose commands may come a moment before the events that allowed them).
+  bool check_commands = true;
   // Run in this process instead of a child: only once per process (for debuggers and profilers).
   bool in_process = false;
 };

@@ -235,7 +235,7 @@ inferences = 100
 TEST_CASE("the bundled default scenario loads: the campus pool, 12 hours, a million inferences") {
   Scenario s = load_scenario(default_scenario_path());
   CHECK(s.workload.total_inferences() == 1000000);
-  CHECK(s.cluster.gpu_types.size() == 6);
+  CHECK(s.cluster.gpu_types.size() == 7);  // the six of the campus pool, and K80s
   CHECK(s.policies.placement == "pcm");
   CHECK(s.trace.end_s == 43200);
 }
