@@ -60,9 +60,12 @@ void Engine::preemption_notice(WorkerId worker, double grace_s) {
     if (contexts_[c].holders.erase(worker) > 0) seeds_dirty_ = true;
     refresh_serving(worker, c);
   }
-  // A task that cannot finish within the grace period is better restarted elsewhere now.
-  if (w.task != kNoTask && (w.attempt == 0 || remaining_s(worker) > grace_s)) {
-    if (w.attempt != 0) cluster_.cancel_task(worker, w.attempt);
+  // A load is pointless now; a task that cannot finish within the grace period is better
+  // restarted elsewhere at once.
+  if (w.loading != kNoContext) {
+    abandon_task(worker);
+  } else if (w.task != kNoTask && remaining_s(worker) > grace_s) {
+    cluster_.cancel_task(worker, w.attempt);
     abandon_task(worker);
   }
   schedule();
@@ -74,7 +77,7 @@ void Engine::worker_lost(WorkerId worker) {
   WorkerState& w = workers_[worker];
   ++stats_.preemptions;
   estimator_.worker_lost(w.spec, w.joined_s, now_);
-  if (w.task != kNoTask) abandon_task(worker);
+  if (w.busy()) abandon_task(worker);
   forget_idle(worker);
   w.alive = false;
   --live_workers_;
@@ -185,7 +188,7 @@ void Engine::tick() {
 
 void Engine::make_idle(WorkerId w) {
   const WorkerState& ws = workers_[w];
-  if (!ws.alive || ws.draining || ws.task != kNoTask) return;
+  if (!ws.alive || ws.draining || ws.busy()) return;
   forget_idle(w);
   bool resident = std::any_of(ws.contexts.begin(), ws.contexts.end(),
                               [](const ContextOnWorker& on) { return on.ready(Tier::gpu); });
@@ -230,6 +233,9 @@ void Engine::decide(WorkerId w) {
       break;
     case Decision::Kind::load:
       bind_and_load(w, d.context);
+      break;
+    case Decision::Kind::prefetch:
+      start_loading(w, d.context);
       break;
     case Decision::Kind::backup:
       assert(tasks_[d.task].state == TaskState::running && tasks_[d.task].running() == 1);
@@ -281,6 +287,11 @@ void Engine::bind_and_load(WorkerId w, ContextId c) {
   tasks_[t].state = TaskState::bound;
   ws.task = t;
   ws.attempt = 0;
+  start_loading(w, c);
+}
+
+void Engine::start_loading(WorkerId w, ContextId c) {
+  WorkerState& ws = workers_[w];
   ws.loading = c;
   const ContextOnWorker& on = ws.contexts[c];
   ws.load_origin = on.ready(Tier::host)   ? LoadSource::host_memory
@@ -293,8 +304,8 @@ void Engine::bind_and_load(WorkerId w, ContextId c) {
   advance_load(w);
 }
 
-// Takes the loading context one tier closer to the GPU, or starts the bound task once it is
-// there. Gives the task back if the worker cannot make room.
+// Takes the loading context one tier closer to the GPU; once it is there, starts the bound task
+// or, with none, makes the worker idle. Gives the task back if the worker cannot make room.
 void Engine::advance_load(WorkerId w) {
   WorkerState& ws = workers_[w];
   ContextId c = ws.loading;
@@ -304,7 +315,11 @@ void Engine::advance_load(WorkerId w) {
     stop_loading(w);
     TaskId t = ws.task;
     ws.task = kNoTask;
-    start_attempt(w, t);
+    if (t != kNoTask) {
+      start_attempt(w, t);
+    } else {
+      make_idle(w);
+    }
     return;
   }
   Tier next = on.ready(Tier::host) ? Tier::gpu : on.ready(Tier::disk) ? Tier::host : Tier::disk;
@@ -324,18 +339,19 @@ void Engine::advance_load(WorkerId w) {
   }
 }
 
-// The worker stops working on its task; the task goes back to the queue unless another attempt
-// still runs or it is over. Leaves the worker without a task (not yet idle).
+// The worker stops its task and its load; the task goes back to the queue unless another attempt
+// still runs or it is over. Leaves the worker without work (not yet idle).
 void Engine::abandon_task(WorkerId w, Requeue why) {
   WorkerState& ws = workers_[w];
-  TaskId t = ws.task;
-  TaskRecord& task = tasks_[t];
-  for (WorkerId& r : task.runners) {
-    if (r == w) r = kNoWorker;
-  }
-  if (task.running() == 0) contexts_[task.context].running_tasks.erase(t);
-  if (task.running() == 0 && task.state != TaskState::done && task.state != TaskState::failed) {
-    requeue(t, why);
+  if (TaskId t = ws.task; t != kNoTask) {
+    TaskRecord& task = tasks_[t];
+    for (WorkerId& r : task.runners) {
+      if (r == w) r = kNoWorker;
+    }
+    if (task.running() == 0) contexts_[task.context].running_tasks.erase(t);
+    if (task.running() == 0 && task.state != TaskState::done && task.state != TaskState::failed) {
+      requeue(t, why);
+    }
   }
   ws.task = kNoTask;
   ws.attempt = 0;

@@ -85,6 +85,7 @@ class Engine final : public ClusterEvents, private SchedulerState {
   TaskId take_task(WorkerId w, ContextId c);
   void start_attempt(WorkerId w, TaskId t);
   void bind_and_load(WorkerId w, ContextId c);
+  void start_loading(WorkerId w, ContextId c);
   void advance_load(WorkerId w);
   void stop_loading(WorkerId w);
   // Why a worker drops its task: the task was lost (preemption, failure) or never really began.

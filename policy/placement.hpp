@@ -12,10 +12,11 @@ namespace hearth {
 
 struct Decision {
   enum class Kind : std::uint8_t {
-    wait,    // nothing worth doing now; asked again when work is requeued or a worker is lost
-    run,     // start a task of `context`, which is ready in the worker's GPU memory
-    load,    // bind a task of `context` and bring the context to GPU memory for it
-    backup,  // start a second attempt of running task `task` (its context is on this GPU)
+    wait,      // nothing worth doing now; asked again when work is requeued or a worker is lost
+    run,       // start a task of `context`, which is ready in the worker's GPU memory
+    load,      // bind a task of `context` and bring the context to GPU memory for it
+    prefetch,  // bring `context` to GPU memory, binding no task; asked again once it is there
+    backup,    // start a second attempt of running task `task` (its context is on this GPU)
   };
   Kind kind = Kind::wait;
   ContextId context = kNoContext;
@@ -24,6 +25,7 @@ struct Decision {
   static Decision wait() { return {}; }
   static Decision run(ContextId c) { return {Kind::run, c, kNoTask}; }
   static Decision load(ContextId c) { return {Kind::load, c, kNoTask}; }
+  static Decision prefetch(ContextId c) { return {Kind::prefetch, c, kNoTask}; }
   static Decision backup(ContextId c, TaskId t) { return {Kind::backup, c, t}; }
 };
 

@@ -44,7 +44,8 @@ class AdaptivePlacement final : public Placement {
       if (gain > load_gain) load = c, load_gain = gain;
     }
     if (run != kNoContext) return Decision::run(run);
-    if (load != kNoContext) return Decision::load(load);
+    // Loads bind no task: a slow load must not hold work that faster workers could do.
+    if (load != kNoContext) return Decision::prefetch(load);
     if (state.pending_inferences() == 0) return backup_for(state, w);
     return Decision::wait();
   }

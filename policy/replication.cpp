@@ -41,10 +41,12 @@ class GreedyReplication final : public Replication {
   }
 };
 
-// Min-cost max-flow: source -> holder (capacity: free upload slots) -> request (1, if the
-// holder has the request's context) -> sink (1); and source -> shared storage of context c
-// (capacity: c's shared slots) -> request of c (1). Peer edges cost 1, shared storage edges 2,
-// so among plans that seed the most requests the one with the fewest shared reads wins.
+// Min-cost max-flow over holders and contexts: source -> holder (capacity: its free upload
+// slots) -> context c (if it holds c; cost 1) -> sink (capacity: requests for c); and
+// source -> shared storage of c (c's shared slots; cost 2) -> c. Requests for one context are
+// alike, so the flow only decides how many each holder seeds of each context; among plans that
+// seed the most requests, the cost picks the one with the fewest shared reads. The graph has one
+// edge per (holder, requested context it holds), however many workers wait.
 class FlowReplication final : public Replication {
   using Traits = boost::adjacency_list_traits<boost::vecS, boost::vecS, boost::directedS>;
   using Graph = boost::adjacency_list<
@@ -61,11 +63,14 @@ class FlowReplication final : public Replication {
 
   SeedPlan plan(const SeedProblem& problem) const override {
     const std::size_t holders = problem.holders.size();
-    const std::size_t requests = problem.requests.size();
     const std::size_t contexts = problem.shared_slots.size();
-    // Vertices: source, sink, holders, requests, one shared-storage node per context.
-    const std::size_t source = 0, sink = 1, first_holder = 2, first_request = 2 + holders,
-                      first_shared = 2 + holders + requests;
+    std::vector<long> demand(contexts, 0);
+    for (const SeedRequest& r : problem.requests)
+      ++demand[r.context];
+
+    // Vertices: source, sink, holders, one node per context, one shared-storage node per context.
+    const std::size_t source = 0, sink = 1, first_holder = 2, first_context = 2 + holders,
+                      first_shared = first_context + contexts;
     Graph g(first_shared + contexts);
     auto add = [&](std::size_t from, std::size_t to, long capacity, long cost) {
       Edge e = boost::add_edge(from, to, g).first;
@@ -78,37 +83,49 @@ class FlowReplication final : public Replication {
       boost::put(boost::edge_reverse, g, back, e);
       return e;
     };
+    auto flow = [&](Edge e) {
+      return boost::get(boost::edge_capacity, g, e) -
+             boost::get(boost::edge_residual_capacity, g, e);
+    };
 
-    std::vector<std::vector<std::pair<Edge, Source>>> choices(requests);
+    // seeds[c]: (holder edge, holder) pairs, in holder order.
+    std::vector<std::vector<std::pair<Edge, WorkerId>>> seeds(contexts);
     for (std::size_t h = 0; h < holders; ++h) {
-      add(source, first_holder + h, problem.holders[h].free_slots, 0);
+      const SeedHolder& holder = problem.holders[h];
+      add(source, first_holder + h, holder.free_slots, 0);
+      for (ContextId c : holder.contexts) {
+        if (c < contexts && demand[c] > 0) {
+          seeds[c].push_back(
+              {add(first_holder + h, first_context + c, demand[c], 1), holder.worker});
+        }
+      }
     }
+    std::vector<std::optional<Edge>> shared(contexts);
     for (ContextId c = 0; c < contexts; ++c) {
-      long slots = std::min<long>(problem.shared_slots[c], static_cast<long>(requests));
-      if (slots > 0) add(source, first_shared + c, slots, 0);
-    }
-    for (std::size_t r = 0; r < requests; ++r) {
-      const SeedRequest& req = problem.requests[r];
-      for (std::size_t h = 0; h < holders; ++h) {
-        const SeedHolder& holder = problem.holders[h];
-        if (holder.worker == req.worker || !holds(holder, req.context)) continue;
-        choices[r].push_back(
-            {add(first_holder + h, first_request + r, 1, 1), Source::from_peer(holder.worker)});
+      if (demand[c] == 0) continue;
+      add(first_context + c, sink, demand[c], 0);
+      long slots = std::min<long>(problem.shared_slots[c], demand[c]);
+      if (slots > 0) {
+        add(source, first_shared + c, slots, 0);
+        shared[c] = add(first_shared + c, first_context + c, slots, 2);
       }
-      if (problem.shared_slots[req.context] > 0) {
-        choices[r].push_back(
-            {add(first_shared + req.context, first_request + r, 1, 2), Source::shared()});
-      }
-      add(first_request + r, sink, 1, 0);
     }
 
     boost::successive_shortest_path_nonnegative_weights(g, source, sink);
 
-    SeedPlan plan(requests);
-    for (std::size_t r = 0; r < requests; ++r) {
-      for (const auto& [e, src] : choices[r]) {
-        if (boost::get(boost::edge_residual_capacity, g, e) == 0) plan[r] = src;
+    // Hand the sources of each context to its requests in the order they were made.
+    std::vector<std::vector<Source>> sources(contexts);
+    for (ContextId c = 0; c < contexts; ++c) {
+      for (const auto& [e, worker] : seeds[c]) {
+        sources[c].insert(sources[c].end(), flow(e), Source::from_peer(worker));
       }
+      if (shared[c]) sources[c].insert(sources[c].end(), flow(*shared[c]), Source::shared());
+    }
+    SeedPlan plan(problem.requests.size());
+    std::vector<std::size_t> next(contexts, 0);
+    for (std::size_t r = 0; r < problem.requests.size(); ++r) {
+      ContextId c = problem.requests[r].context;
+      if (next[c] < sources[c].size()) plan[r] = sources[c][next[c]++];
     }
     return plan;
   }

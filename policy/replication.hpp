@@ -23,6 +23,7 @@ struct SeedHolder {
   std::vector<ContextId> contexts;  // contexts it holds (sorted)
 };
 
+// A worker never requests a context it holds, so no holder is ever asked to seed itself.
 struct SeedProblem {
   std::vector<SeedRequest> requests;  // in the order they were made
   std::vector<SeedHolder> holders;    // sorted by worker id
@@ -38,7 +39,7 @@ class Replication {
   virtual ~Replication() = default;
   virtual std::string_view name() const = 0;
   // Seeds as many requests as possible, preferring peers over shared storage, never exceeding a
-  // holder's free slots or a context's shared slots, never seeding a worker from itself.
+  // holder's free slots or a context's shared slots. Earlier requests are served first.
   virtual SeedPlan plan(const SeedProblem& problem) const = 0;
 };
 

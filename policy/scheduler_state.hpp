@@ -49,18 +49,20 @@ struct WorkerState {
   std::vector<ContextOnWorker> contexts;        // indexed by ContextId
   int uploads = 0;                              // all peer transfers reading from this worker
 
-  // At most one task: bound while its context loads, then running.
+  // At most one task: bound while its context loads (unless the load runs ahead of any task),
+  // then running.
   TaskId task = kNoTask;
   AttemptId attempt = 0;  // set while running
   double task_started_s = 0;
-  ContextId loading = kNoContext;  // the context being brought to GPU memory for `task`
+  ContextId loading = kNoContext;  // the context being brought to GPU memory
   double load_eta_s = 0;           // when it was estimated to be ready, at the start of the load
   LoadSource load_origin = LoadSource::shared_storage;
   bool awaiting_seed = false;  // wants `loading` on disk and waits for the replication planner
 
   double capacity(Tier t) const;
   double free_bytes(Tier t) const { return capacity(t) - used_bytes[static_cast<int>(t)]; }
-  bool idle() const { return alive && task == kNoTask; }
+  // Loading a context (for a bound task, or ahead of any) or running a task.
+  bool busy() const { return task != kNoTask || loading != kNoContext; }
   const ContextOnWorker& on(ContextId c) const { return contexts[c]; }
 };
 

@@ -3,6 +3,8 @@
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
+#include <map>
+
 #include "policy/errors.hpp"
 #include "policy/eviction.hpp"
 #include "policy/granularity.hpp"
@@ -131,14 +133,36 @@ TEST_CASE("the flow planner respects upload caps and shared storage slots") {
   CHECK(waiting == 2);
 }
 
-TEST_CASE("the flow planner prefers a peer to shared storage and never seeds a worker itself") {
+TEST_CASE("the flow planner prefers peers to shared storage and serves requests in order") {
   SeedProblem p;
-  p.requests = {{7, 0}, {8, 0}};
-  p.holders = {{7, 5, {0}}};
+  p.requests = {{7, 0}, {8, 0}, {9, 0}};
+  p.holders = {{3, 2, {0}}};
   p.shared_slots = {5};
   SeedPlan plan = make_flow_replication()->plan(p);
-  CHECK(plan[0] == Source::shared());
-  CHECK(plan[1] == Source::from_peer(7));
+  CHECK(plan[0] == Source::from_peer(3));
+  CHECK(plan[1] == Source::from_peer(3));
+  CHECK(plan[2] == Source::shared());
+}
+
+TEST_CASE("the flow planner plans a thousand waiting workers over many holders") {
+  // 1000 newcomers for two contexts, 500 holders of one or both with 2 slots each, no shared
+  // storage: all 1000 are seeded, no holder over its cap.
+  SeedProblem p;
+  for (WorkerId w = 0; w < 1000; ++w)
+    p.requests.push_back({1000 + w, w % 2});
+  for (WorkerId h = 0; h < 500; ++h) {
+    p.holders.push_back(
+        {h, 2, h % 3 == 0 ? std::vector<ContextId>{0, 1} : std::vector<ContextId>{h % 2}});
+  }
+  p.shared_slots = {0, 0};
+  SeedPlan plan = make_flow_replication()->plan(p);
+  std::map<WorkerId, int> load;
+  for (const auto& s : plan) {
+    REQUIRE(s.has_value());
+    ++load[s->peer];
+  }
+  for (auto [holder, n] : load)
+    CHECK(n <= 2);
 }
 
 TEST_CASE("policies are chosen by name and an unknown name says which ones exist") {
