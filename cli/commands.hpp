@@ -9,7 +9,6 @@ class App;
 namespace hearth::cli {
 
 void add_policies_command(CLI::App& app);
-void add_compare_command(CLI::App& app);
 void add_simulate_command(CLI::App& app);
 void add_trace_command(CLI::App& app);
 void add_run_command(CLI::App& app);

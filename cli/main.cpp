@@ -12,7 +12,6 @@ int main(int argc, char** argv) {
   CLI::App app{"hearth: throughput-oriented LLM inference on opportunistic GPU clusters"};
   app.require_subcommand(1);
   hearth::cli::add_policies_command(app);
-  hearth::cli::add_compare_command(app);
   hearth::cli::add_simulate_command(app);
   hearth::cli::add_trace_command(app);
   hearth::cli::add_run_command(app);

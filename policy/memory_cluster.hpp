@@ -1,6 +1,6 @@
 #pragma once
 // A tiny cluster that lives in memory, with its own event clock: the third environment of the
-// policy core (after the simulator and the real backend), for tests and quick comparisons.
+// policy core (after the simulator and the real backend), for tests.
 //
 // Its timing model is exact and simple, so that tests can state results by hand:
 //   disk from shared storage  size / shared_storage_Bps       (every reader gets the full rate)
