@@ -42,6 +42,13 @@ namespace {
 
 }  // namespace
 
+void select_placement(PolicyChoice& choice, const std::string& placement) {
+  choice.placement = placement;
+  bool adaptive = placement == "adaptive";
+  choice.eviction = adaptive ? "cost" : "lru";
+  choice.granularity = adaptive ? "adaptive" : "fixed";
+}
+
 PolicySet make_policies(const PolicyChoice& choice) {
   if (choice.batch_size == 0) throw InputError("batch size must be at least 1");
   if (choice.upload_cap < 1) throw InputError("upload cap must be at least 1");

@@ -32,6 +32,11 @@ struct PolicySet {
 // Throws InputError naming the unknown policy and the known ones.
 PolicySet make_policies(const PolicyChoice& choice);
 
+// Chooses a placement together with the eviction and granularity it is meant to run with:
+// adaptive with cost eviction and adaptive granularity, naive and pcm with lru and fixed. Every
+// backend applies a user's placement this way, then any eviction or granularity named too.
+void select_placement(PolicyChoice& choice, const std::string& placement);
+
 struct PolicyInfo {
   std::string kind;  // placement, eviction, granularity, replication
   std::string name;

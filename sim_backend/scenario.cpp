@@ -79,13 +79,6 @@ void read_policy(const Node& p, PolicyChoice& policies) {
 
 }  // namespace
 
-void select_placement(PolicyChoice& policies, const std::string& placement) {
-  policies.placement = placement;
-  bool adaptive = placement == "adaptive";
-  policies.eviction = adaptive ? "cost" : "lru";
-  policies.granularity = adaptive ? "adaptive" : "fixed";
-}
-
 std::string default_scenario_path() {
   return HEARTH_DEFAULT_SCENARIO;
 }

@@ -26,6 +26,9 @@ struct Scenario {
   double detection_delay_s = 0;
 };
 
+// Placements come with the eviction and granularity they are meant for (policy/registry.hpp).
+using hearth::select_placement;
+
 // What the command line may change. Unset fields keep the scenario's value.
 struct ScenarioOverrides {
   std::optional<std::string> trace;   // a trace file, replacing the scenario's trace
@@ -37,10 +40,6 @@ struct ScenarioOverrides {
   std::optional<std::uint64_t> seed;
   std::optional<double> detection_delay_s;
 };
-
-// The eviction and granularity a placement runs with unless told otherwise: adaptive placement
-// pairs with cost eviction and adaptive granularity, naive and pcm with lru and fixed.
-void select_placement(PolicyChoice& policies, const std::string& placement);
 
 // Reads a scenario file (paths in it are relative to the file), applies `overrides`, and checks
 // the whole: policy names, every GPU type of the trace known to the cluster, every context
