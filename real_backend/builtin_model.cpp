@@ -11,23 +11,16 @@ namespace hearth::real {
 
 namespace {
 
-// splitmix64: tiny, and the same everywhere (unlike std:: distributions).
-class Generator {
- public:
-  explicit Generator(std::uint64_t seed) : state_(seed) {}
-  // Uniform in [-limit, limit).
-  float uniform(double limit) {
-    std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    double u = static_cast<double>(z >> 11) * 0x1.0p-53;
-    return static_cast<float>((2 * u - 1) * limit);
-  }
-
- private:
-  std::uint64_t state_;
-};
+// The k-th draw (from 0) of splitmix64 seeded with `seed`, uniform in [-limit, limit): tiny, the
+// same everywhere (unlike std:: distributions), and computable for any k on its own.
+float uniform_draw(std::uint64_t seed, std::uint64_t k, double limit) {
+  std::uint64_t z = seed + (k + 1) * 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  double u = static_cast<double>(z >> 11) * 0x1.0p-53;
+  return static_cast<float>((2 * u - 1) * limit);
+}
 
 constexpr const char* kBlock = R"(
 def _block(self, x: Tensor, mask: Tensor, ln1_w: Tensor, ln1_b: Tensor, qkv_w: Tensor,
@@ -50,8 +43,35 @@ def _block(self, x: Tensor, mask: Tensor, ln1_w: Tensor, ln1_b: Tensor, qkv_w: T
 
 }  // namespace
 
-BuiltinModel make_builtin_model(const BuiltinModelOptions& o) {
-  if (o.dim < 1 || o.layers < 1 || o.heads < 1 || o.context < 1) {
+std::int64_t BuiltinTensorSpec::elements() const {
+  std::int64_t n = 1;
+  for (std::int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+float BuiltinTensorSpec::value(std::uint64_t seed, std::int64_t index) const {
+  switch (init) {
+    case Init::uniform:
+      return uniform_draw(seed, first_draw + static_cast<std::uint64_t>(index), limit);
+    case Init::constant:
+      return constant;
+    case Init::causal_mask:
+      return index % shape[1] > index / shape[1] ? -std::numeric_limits<float>::infinity() : 0.0f;
+  }
+  return 0;
+}
+
+std::int64_t BuiltinModelPlan::parameters() const {
+  std::int64_t n = 0;
+  for (const BuiltinTensorSpec& t : tensors) {
+    if (!t.buffer) n += t.elements();
+  }
+  return n;
+}
+
+BuiltinModelPlan plan_builtin_model(const BuiltinModelOptions& o) {
+  if (o.dim < 1 || o.layers < 1 || o.heads < 1 || o.context < 1 || o.ffn < 0) {
     throw InputError("built-in model: dim, layers, heads and context must be positive");
   }
   if (o.dim % o.heads != 0) {
@@ -59,48 +79,47 @@ BuiltinModel make_builtin_model(const BuiltinModelOptions& o) {
         fmt::format("built-in model: dim {} is not a multiple of heads {}", o.dim, o.heads));
   }
   const std::int64_t d = o.dim;
-  Generator gen(o.seed);
-  BuiltinModel m;
-  auto add = [&](std::string name, std::vector<std::int64_t> shape, double limit, float fill) {
-    BuiltinTensor t{std::move(name), std::move(shape), {}, false};
-    std::int64_t n = 1;
-    for (std::int64_t s : t.shape)
-      n *= s;
-    t.values.resize(static_cast<std::size_t>(n), fill);
-    if (limit > 0) {
-      for (float& v : t.values)
-        v = gen.uniform(limit);
-    }
+  const std::int64_t f = o.ffn > 0 ? o.ffn : 4 * d;
+  BuiltinModelPlan m;
+  std::uint64_t draws = 0;
+  auto uniform = [&](std::string name, std::vector<std::int64_t> shape, double limit) {
+    BuiltinTensorSpec t{std::move(name),
+                        std::move(shape),
+                        BuiltinTensorSpec::Init::uniform,
+                        limit,
+                        0,
+                        draws,
+                        false};
+    draws += static_cast<std::uint64_t>(t.elements());
     m.tensors.push_back(std::move(t));
   };
+  auto constant = [&](std::string name, std::vector<std::int64_t> shape, float value) {
+    m.tensors.push_back(BuiltinTensorSpec{std::move(name), std::move(shape),
+                                          BuiltinTensorSpec::Init::constant, 0, value, 0, false});
+  };
   // Embeddings of unit variance; linear layers as PyTorch initialises them (+-1/sqrt(fan_in)).
-  add("tok", {kByteVocabulary, d}, std::sqrt(3.0), 0);
-  add("pos", {o.context, d}, std::sqrt(3.0) / 2, 0);
+  uniform("tok", {kByteVocabulary, d}, std::sqrt(3.0));
+  uniform("pos", {o.context, d}, std::sqrt(3.0) / 2);
   for (int l = 0; l < o.layers; ++l) {
     std::string p = fmt::format("l{}_", l);
-    add(p + "ln1_w", {d}, 0, 1);
-    add(p + "ln1_b", {d}, 0, 0);
-    add(p + "qkv_w", {d, 3 * d}, 1 / std::sqrt(double(d)), 0);
-    add(p + "qkv_b", {3 * d}, 0, 0);
-    add(p + "proj_w", {d, d}, 1 / std::sqrt(double(d)), 0);
-    add(p + "proj_b", {d}, 0, 0);
-    add(p + "ln2_w", {d}, 0, 1);
-    add(p + "ln2_b", {d}, 0, 0);
-    add(p + "fc_w", {d, 4 * d}, 1 / std::sqrt(double(d)), 0);
-    add(p + "fc_b", {4 * d}, 0, 0);
-    add(p + "out_w", {4 * d, d}, 1 / std::sqrt(4.0 * d), 0);
-    add(p + "out_b", {d}, 0, 0);
+    constant(p + "ln1_w", {d}, 1);
+    constant(p + "ln1_b", {d}, 0);
+    uniform(p + "qkv_w", {d, 3 * d}, 1 / std::sqrt(double(d)));
+    constant(p + "qkv_b", {3 * d}, 0);
+    uniform(p + "proj_w", {d, d}, 1 / std::sqrt(double(d)));
+    constant(p + "proj_b", {d}, 0);
+    constant(p + "ln2_w", {d}, 1);
+    constant(p + "ln2_b", {d}, 0);
+    uniform(p + "fc_w", {d, f}, 1 / std::sqrt(double(d)));
+    constant(p + "fc_b", {f}, 0);
+    uniform(p + "out_w", {f, d}, 1 / std::sqrt(double(f)));
+    constant(p + "out_b", {d}, 0);
   }
-  add("lnf_w", {d}, 0, 1);
-  add("lnf_b", {d}, 0, 0);
+  constant("lnf_w", {d}, 1);
+  constant("lnf_b", {d}, 0);
   // Causal mask: position i attends to positions <= i.
-  add("causal", {o.context, o.context}, 0, 0);
-  for (int i = 0; i < o.context; ++i) {
-    for (int j = i + 1; j < o.context; ++j)
-      m.tensors.back().values[static_cast<std::size_t>(i * o.context + j)] =
-          -std::numeric_limits<float>::infinity();
-  }
-  m.tensors.back().buffer = true;
+  m.tensors.push_back(BuiltinTensorSpec{
+      "causal", {o.context, o.context}, BuiltinTensorSpec::Init::causal_mask, 0, 0, 0, true});
 
   m.source =
       fmt::format(kBlock, fmt::arg("D", d), fmt::arg("D2", 2 * d), fmt::arg("D3", 3 * d),
@@ -124,6 +143,20 @@ BuiltinModel make_builtin_model(const BuiltinModelOptions& o) {
              "], self.lnf_w, self.lnf_b, 1e-5)\n"
              "    return torch.matmul(x, self.tok.t())\n";
   m.source += forward;
+  return m;
+}
+
+BuiltinModel make_builtin_model(const BuiltinModelOptions& options) {
+  BuiltinModelPlan plan = plan_builtin_model(options);
+  BuiltinModel m;
+  m.source = std::move(plan.source);
+  for (BuiltinTensorSpec& spec : plan.tensors) {
+    BuiltinTensor t{spec.name, spec.shape, {}, spec.buffer};
+    t.values.resize(static_cast<std::size_t>(spec.elements()));
+    for (std::int64_t i = 0; i < spec.elements(); ++i)
+      t.values[static_cast<std::size_t>(i)] = spec.value(options.seed, i);
+    m.tensors.push_back(std::move(t));
+  }
   return m;
 }
 
