@@ -10,6 +10,7 @@ namespace hearth::cli {
 
 void add_policies_command(CLI::App& app);
 void add_simulate_command(CLI::App& app);
+void add_experiment_command(CLI::App& app);
 void add_trace_command(CLI::App& app);
 void add_run_command(CLI::App& app);
 void add_worker_command(CLI::App& app);

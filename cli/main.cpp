@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   hearth::cli::add_policies_command(app);
   hearth::cli::add_simulate_command(app);
+  hearth::cli::add_experiment_command(app);
   hearth::cli::add_trace_command(app);
   hearth::cli::add_run_command(app);
   hearth::cli::add_worker_command(app);
