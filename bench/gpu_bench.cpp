@@ -218,6 +218,29 @@ void raw_mode(const fs::path& raw, Csv& csv) {
           "cudaMemcpy of 1 GiB from pinned memory, best of 3");
   csv.row("load", "h2d_pageable_GBps", fl->pageable_copy_Bps(1ull << 30, 3) / 1e9, "GB/s",
           "cudaMemcpy of 1 GiB from pageable memory, best of 3");
+  // The ring from pageable memory (the worker's gpu stage) by producers and chunk size: what the
+  // defaults should be.
+  {
+    const std::uint64_t n = std::min<std::uint64_t>(2ull << 30, layout.data_bytes);
+    std::vector<char> host(n, 0x5a);
+    for (int producers : {1, 2, 4, 8}) {
+      for (std::uint64_t chunk_mib : {4, 16, 64}) {
+        FastLoaderOptions o;
+        o.producers = producers;
+        o.chunk_bytes = chunk_mib << 20;
+        FastLoader loader(0, o);
+        void* dst = loader.allocate(n);
+        double s =
+            best_of(2, [&] { return loader.host_to_device(host.data(), n, dst).ring.seconds; });
+        loader.release(dst);
+        csv.row("load", fmt::format("ring_memory_p{}_c{}_GBps", producers, chunk_mib),
+                gb_per_s(n, s), "GB/s",
+                fmt::format("{} producers, {} MiB chunks x {}, {} streams, {:.2f} GB from pageable "
+                            "memory, best of 2",
+                            producers, chunk_mib, o.buffers, o.streams, n / 1e9));
+      }
+    }
+  }
   for (bool use_direct : {false, true}) {
     FastLoaderOptions o;
     o.direct_io = use_direct;

@@ -89,6 +89,12 @@ def load_table(rows):
     lines.append(f"  {'cold start disk->GPU':<22}" + cell(size_pt, val(rows, "load", "torchscript_cold_start_s"), bound)
                  + cell(size_raw, val(rows, "load", "raw_plain_cold_start_s"), bound)
                  + cell(size_raw, val(rows, "load", "fast_file_cold_start_s"), bound))
+    sweep = [(vs[-1][0], k[1]) for k, vs in rows.items() if k[0] == "load" and k[1].startswith("ring_memory_")
+             and vs[-1][0] is not None]
+    if sweep:
+        best = max(sweep)
+        lines.append(f"  the ring from host memory: best {best[0]:.2f} GB/s ({best[1][len('ring_memory_'):-len('_GBps')]}),"
+                     f" default (p4_c16) {fmt(val(rows, 'load', 'ring_memory_p4_c16_GBps'))} GB/s")
     ts, fast = val(rows, "load", "torchscript_cold_start_s"), val(rows, "load", "fast_file_cold_start_s")
     lines.append(f"  cold start: fast loader {fmt(ratio(ts, fast), '.1f')}x faster than plain "
                  f"libtorch; the ring alone, buffered {fmt(gbps(size_raw, val(rows, 'load', 'ring_file_buffered_s')))}"
@@ -129,11 +135,12 @@ def rate_count(rows):
 def churn_table(rows):
     lines = ["pcm vs naive, 8 workers sharing the GPU, churn.csv replayed "
              f"(time scale {fmt(val(rows, *TIME_SCALE_KEY), 'g')})"]
-    lines.append(f"  {'policy':<8}{'makespan s':>12}{'inferences':>12}{'wall s':>9}  status")
+    lines.append(f"  {'policy':<8}{'makespan s':>12}{'inferences':>12}{'wall s':>9}{'GPU GB':>8}  status")
     for p in ("naive", "pcm"):
         lines.append(f"  {p:<8}{fmt(val(rows, 'churn', p + '_makespan_s'), '.1f'):>12}"
                      f"{fmt(val(rows, 'churn', p + '_inferences'), '.0f'):>12}"
-                     f"{fmt(val(rows, 'churn', p + '_wall_s'), '.1f'):>9}  {note(rows, 'churn', p + '_exit')}")
+                     f"{fmt(val(rows, 'churn', p + '_wall_s'), '.1f'):>9}"
+                     f"{fmt(val(rows, 'churn', p + '_peak_device_memory_GB'), '.1f'):>8}  {note(rows, 'churn', p + '_exit')}")
     n, p = val(rows, "churn", "naive_makespan_s"), val(rows, "churn", "pcm_makespan_s")
     lines.append(f"  naive / pcm: {fmt(ratio(n, p), '.2f')}x")
     return lines

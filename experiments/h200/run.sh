@@ -229,11 +229,24 @@ churn() {  # POLICY LIMIT_S
   sed -i "s/^batch_size = .*/batch_size = $batch_size/" "$dir/job.toml"
   ln -sf "$raw" "$dir/model.raw"
   python3 "$here/make_prompts.py" "$prompts" "$dir/prompts.jsonl"
-  local t0 rc
+  local t0 rc smi=""
+  mkdir -p "$logs/churn-$p"
+  if ((!dry)); then  # the device's memory and load while it runs, every second
+    nvidia-smi --query-gpu=timestamp,memory.used,utilization.gpu --format=csv,noheader,nounits -l 1 \
+      >"$logs/churn-$p/nvidia-smi.csv" 2>&1 &
+    smi=$!
+  fi
   t0=$(date +%s.%N)
   step "churn-$p" "$2" "$hearth" run "$dir/job.toml" --trace "$work/churn.csv" --time-scale "$time_scale" \
     --policy "$p" --decision-log "$logs/churn-$p" -q
   rc=$?
+  if [ -n "$smi" ]; then
+    kill "$smi" 2>/dev/null
+    wait "$smi" 2>/dev/null
+    row churn "${p}_peak_device_memory_GB" \
+      "$(awk -F', *' '$2 + 0 > m {m = $2 + 0} END {printf "%.1f", m * 1048576 / 1e9}' "$logs/churn-$p/nvidia-smi.csv")" \
+      GB "nvidia-smi memory.used, sampled each second"
+  fi
   row churn "${p}_wall_s" "$(elapsed "$t0")" s "hearth run, start to exit"
   row churn "${p}_exit" "$rc" "" "$([ $rc = 0 ] && echo finished || echo "exit $rc")"
   [ -f "$dir/labels.jsonl" ] && row churn "${p}_inferences" "$(wc -l <"$dir/labels.jsonl")" "" "rows in the output"
