@@ -351,11 +351,12 @@ def gantt(exp, rows, out_dir, written):
         ax.set_xlim(0, end / scale)
         ax.set_xlabel(f"time ({unit})")
         ax.set_ylabel(f"workers ({len(workers)}), by arrival")
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12 if height < 5 else -0.06),
-                  fontsize=8, ncol=5, frameon=False)
+        handles, labels = ax.get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", fontsize=8, ncol=4, frameon=False)
         ax.set_title(f"One run, per worker (blank: not held): {g['policy']} on {g['trace']}, "
                      f"{g['workload']}, batch {g['batch_size']}, seed {g['seed']}", fontsize=10)
-        save(fig, out_dir, f"gantt_{g['cell']}", written)
+        fig.tight_layout(rect=(0, 0.3 / height, 1, 1))
+        save(fig, out_dir, f"gantt_{g['cell']}", written, layout=False)
 
 
 def applicable(exp, rows):

@@ -324,12 +324,24 @@ def section_churn(root, rows, out):
         f"adaptive is {signed_pct(min(wins))} to {signed_pct(max(wins))} against pcm across "
         f"churn rates. Placement alone (adaptive/lru/fixed) gives {signed_pct(min(placement_only))}"
         f" to {signed_pct(max(placement_only))}; adaptive granularity alone (pcm/lru/adaptive) "
-        f"{signed_pct(min(granularity_only))} to {signed_pct(max(granularity_only))}. So the "
-        "gain is the placement's: it spreads the first loads over shared storage and peers "
-        "instead of sending every empty GPU to shared storage at once, and it does not start "
-        "loads that will not pay off. Adaptive granularity changes little here because with "
-        "tasks of 100 on these GPUs (2.5 to 11 s) even a 10-minute mean lifetime loses little "
-        "work per preemption.\n")
+        f"{signed_pct(min(granularity_only))} to {signed_pct(max(granularity_only))}: the gain "
+        "is the placement's. " + " ".join(
+            f"On {tr} pcm loads from shared storage {mean(by[(tr, 'pcm')], 'context_loads_shared_storage'):.0f} "
+            f"times per run and requeues {mean(by[(tr, 'pcm')], 'tasks_requeued'):.0f} tasks; "
+            f"adaptive {mean(by[(tr, 'adaptive')], 'context_loads_shared_storage'):.0f} and "
+            f"{mean(by[(tr, 'adaptive')], 'tasks_requeued'):.0f}." for tr in (traces[0], traces[-1]))
+        + " pcm sends every empty GPU of the full pool to shared storage at the start, and "
+        "every replacement to a load, with a task bound to it; adaptive starts a load only "
+        "where it shortens the run and throttles shared storage in favour of peers.")
+    worst = by[(traces[0], "pcm")]
+    lost = mean(worst, "gpu_seconds_lost")
+    out.append(
+        f" Adaptive granularity changes little: at the highest churn pcm loses "
+        f"{pct(lost / mean(worst, 'gpu_seconds_available'))} of its GPU time to preemptions, "
+        "but at most "
+        f"{pct(mean(worst, 'tasks_requeued') * 11 / lost)} of that can be tasks cut short "
+        "(tasks requeued x 11 s, the longest task of 100 here); the rest is loads cut short, "
+        "which smaller tasks do not save.\n")
     out.append(figure(root, "churn", "makespan_vs_churn", "makespan vs churn rate"))
     return wins
 
@@ -369,6 +381,24 @@ def section_shipped(root, rows, out):
             f"{len(gains) - len(better) - len(worse)}, and loses by more than 0.5% on "
             f"{len(worse)}" + (f" (worst {signed_pct(max(gains)[0])} on {max(gains)[1]})"
                                if worse else "") + ".\n")
+    best_w, (best_gain, best_tr) = min(((w, min(g)) for w, g in verdicts.items()),
+                                       key=lambda x: x[1][0])
+    if best_gain < -0.10:
+        pc, ad = by[(best_tr, best_w, "pcm")][0], by[(best_tr, best_w, "adaptive")][0]
+
+        def share(r, part):
+            return pct(r[f"gpu_seconds_{part}"] / r["gpu_seconds_available"])
+
+        out.append(
+            f"**The largest win**, {best_tr} with {best_w} ({signed_pct(best_gain)}; Gantt charts "
+            f"below): pcm spends {share(pc, 'loading')} of the GPU time it holds loading and "
+            f"{share(pc, 'idle')} idle, adaptive {share(ad, 'loading')} and {share(ad, 'idle')}. "
+            "As the small models run out of work, pcm sends each GPU that falls idle to load a "
+            "model that still has work, with a task bound to the load, even where the GPUs "
+            "already holding that model would finish its work first; the copies crawl from the "
+            "few holders (up to 10 uploads share a holder's link, 1 Gb/s on the TITAN X "
+            "machines) while their tasks wait. adaptive starts a load only where it shortens "
+            "the run, and binds no task to it.\n")
     evictions = {w: max(r["evictions"] for r in rows if r["workload"] == w) for w in workloads}
     cost_effect = [by[(tr, w, "pcm/cost/fixed")][0]["makespan_s"] /
                    by[(tr, w, "pcm")][0]["makespan_s"] - 1 for tr in traces for w in workloads]
@@ -384,7 +414,7 @@ def section_shipped(root, rows, out):
                  "nor loses.")
     out.append(text + "\n")
     out.append(figure(root, "beyond", "ratio_to_bound", "ratio to the lower bound per trace"))
-    for policy_key in ("pcm-lru-fixed", "adaptive-cost-adaptive"):
+    for policy_key in ("__pcm-lru-fixed", "__adaptive-cost-adaptive"):
         out.append(figure(root, "beyond", gantt_name(root, "beyond", policy_key),
                           f"Gantt chart, {policy_key}"))
     return verdicts
@@ -395,6 +425,7 @@ def main():
     parser.add_argument("root")
     parser.add_argument("--elapsed-s", type=float)
     parser.add_argument("--jobs", default="one per core")
+    parser.add_argument("--load", help="the machine's load average during the run")
     args = parser.parse_args()
     root = args.root
     data = {spec: load(root, spec) for spec in SPECS}
@@ -404,7 +435,8 @@ def main():
     sim_s = sum(r["wall_s"] + r["setup_wall_s"] for v in data.values() for r in v)
     commit = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip() or "unknown"
-    elapsed = (f"in {t(args.elapsed_s)} of wall time ({args.jobs} jobs) "
+    elapsed = (f"in {t(args.elapsed_s)} of wall time ({args.jobs} jobs"
+               + (f", load average {args.load}" if args.load else "") + ") "
                if args.elapsed_s is not None else "")
     out.append(
         "*Generated by `experiments/paper/reproduce` " + elapsed +
