@@ -87,10 +87,12 @@ def policy_styles(policies):
     return {p: (markers[i % len(markers)], lines[i % len(lines)]) for i, p in enumerate(policies)}
 
 
-def panels(n):
-    cols = min(3, n)
+def panels(n, panel_width=5.2):
+    if n == 1:
+        panel_width = max(panel_width, 8.0)  # room for a two-line title and a legend below
+    cols = 1 if panel_width > 8 else min(3, n)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.9 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(panel_width * cols, 3.9 * rows), squeeze=False)
     flat = [ax for row in axes for ax in row]
     for ax in flat[n:]:
         ax.set_visible(False)
@@ -235,7 +237,8 @@ def ratio_to_bound(exp, rows, out_dir, written):
     traces = [t["name"] for t in exp["traces"] if any(r["trace"] == t["name"] for r in rows)]
     policies = [p["label"] for p in exp["policies"]]
     colors = policy_colors(policies)
-    fig, axes = panels(len(combos))
+    panel_width = min(12.0, max(5.2, 0.3 * len(traces) * len(policies) + 2))
+    fig, axes = panels(len(combos), panel_width)
     width = 0.8 / len(policies)
     for ax, combo in zip(axes, combos):
         fixed = dict(zip(facets, combo))
@@ -263,14 +266,14 @@ def ratio_to_bound(exp, rows, out_dir, written):
         ax.set_xticks(range(len(traces)))
         ax.set_xticklabels(traces, rotation=30, ha="right", fontsize=8)
         ax.set_ylabel("makespan / lower bound")
-        ax.set_title(facet_title(facets, combo) or "all cells", fontsize=10)
+        ax.set_title(facet_title(facets, combo), fontsize=10)
         ax.grid(True, axis="y", alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=9,
-               frameon=False)
-    fig.suptitle("Makespan as a multiple of the lower bound (1.0 = no policy can do better; "
-                 "mean over seeds, bars: min to max)")
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.legend(handles, labels, loc="lower center", fontsize=9, frameon=False,
+               ncol=min(len(labels), max(2, int(fig.get_figwidth() / 1.9))))
+    fig.suptitle("Makespan as a multiple of the lower bound\n(1.0: no policy can do better; "
+                 "mean over seeds, bars: min to max)", fontsize=11)
+    fig.tight_layout(rect=(0, 0.5 / fig.get_figheight(), 1, 1))
     save(fig, out_dir, "ratio_to_bound", written, layout=False)
 
 
@@ -309,12 +312,12 @@ def gpu_seconds(exp, rows, out_dir, written):
         ax.set_xticks(range(len(shown)))
         ax.set_xticklabels(shown, rotation=20, ha="right", fontsize=8)
         ax.set_ylabel("share of GPU time held (%)")
-        ax.set_title(facet_title(facets, combo) or "all cells", fontsize=10)
+        ax.set_title(facet_title(facets, combo), fontsize=10)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=9, frameon=False)
-    fig.suptitle("Where the GPU time went, per policy (mean over seeds; above each bar: GPU-hours "
-                 "held until the run ended)")
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    fig.suptitle("Where the GPU time went, per policy\n(mean over seeds; above each bar: GPU-hours "
+                 "held until the run ended)", fontsize=11)
+    fig.tight_layout(rect=(0, 0.4 / fig.get_figheight(), 1, 1))
     save(fig, out_dir, "gpu_seconds", written, layout=False)
 
 
