@@ -13,6 +13,7 @@
 
 #include "cli/commands.hpp"
 #include "policy/errors.hpp"
+#include "real_backend/batch_factory.hpp"
 #include "real_backend/factory.hpp"
 #include "real_backend/job.hpp"
 #include "real_backend/logging.hpp"
@@ -35,6 +36,7 @@ struct RunArgs {
   std::string job;
   std::string listen = "127.0.0.1:0";
   int workers = 0;
+  std::string factory;  // empty: the job's [factory] kind
   std::string trace;
   double time_scale = 1.0;
   std::string placement, eviction, granularity, replication;
@@ -53,6 +55,38 @@ void write_lines(const std::filesystem::path& path, const std::vector<std::strin
   if (!out) throw InputError(fmt::format("{}: cannot write", path.string()));
 }
 
+// The batch factory this run uses: --factory, else the job's [factory] kind, unless --workers or
+// --trace start local workers; empty for none.
+std::string factory_kind(const RunArgs& a, const Job& job) {
+  if (a.workers > 0 || !a.trace.empty()) return "";
+  std::string kind = a.factory.empty() ? job.factory.kind : a.factory;
+  if (kind == "none") return "";
+  if (!kind.empty() && job.factory.max_workers == 0) {
+    throw InputError(
+        fmt::format("{}: --factory {} needs max_workers in [factory]", job.file.string(), kind));
+  }
+  return kind;
+}
+
+// The `kind` factory with what the job leaves out filled in.
+std::unique_ptr<WorkerFactory> batch_factory(const std::string& kind, const Job& job,
+                                             const std::string& manager_address,
+                                             const std::filesystem::path& keys_file) {
+  FactorySettings s = job.factory;
+  if (s.hearth.empty()) s.hearth = std::filesystem::read_symlink("/proc/self/exe");
+  if (s.keys.empty()) s.keys = keys_file;
+  if (s.work_dir.empty()) s.work_dir = job.state_dir / "batch";
+  if (s.inferences_per_worker == 0) s.inferences_per_worker = job.engine.policies.batch_size;
+  std::string dialed = s.manager.empty() ? reachable_address(manager_address) : s.manager;
+  if (kind != "local" && (dialed.rfind("127.", 0) == 0 || dialed.rfind("localhost:", 0) == 0)) {
+    fmt::print(stderr,
+               "hearth: warning: workers will dial {}, which only this machine can reach; "
+               "--listen 0.0.0.0:PORT lets other machines in (docs/batch-systems.md)\n",
+               dialed);
+  }
+  return make_factory(kind, s, "hearth-" + job.file.stem().string());
+}
+
 void run(const RunArgs& a) {
   configure_logging("manager", a.quiet ? LogLevel::quiet : LogLevel::normal);
   Job job = read_job(a.job);
@@ -63,6 +97,7 @@ void run(const RunArgs& a) {
   if (!a.replication.empty()) p.replication = a.replication;
   if (a.batch_size > 0) p.batch_size = a.batch_size;
   (void)make_policies(p);  // unknown names are reported before anything starts
+  std::string kind = factory_kind(a, job);
 
   RunPlan plan(job, a.durable);
   std::uint64_t left = plan.rows() - plan.done_before();
@@ -102,6 +137,8 @@ void run(const RunArgs& a) {
     f.time_scale = a.time_scale;
     f.extra_args = a.worker_args;
     factory = make_local_workers(std::move(f));
+  } else if (!kind.empty()) {
+    factory = batch_factory(kind, job, manager.address(), keys_file);
   }
 
   struct sigaction sa {};
@@ -141,14 +178,22 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--listen", a->listen,
                   "host:port to accept workers on (default 127.0.0.1:0, a free port on "
                   "loopback; 0.0.0.0:PORT to accept other machines)");
-  cmd->add_option("--workers", a->workers, "Start this many workers here, kept alive")
-      ->check(CLI::NonNegativeNumber);
+  auto* workers =
+      cmd->add_option("--workers", a->workers, "Start this many workers here, kept alive")
+          ->check(CLI::NonNegativeNumber);
   auto* trace = cmd->add_option("--trace", a->trace,
                                 "Start and kill local workers as this availability trace says");
   cmd->add_option("--time-scale", a->time_scale,
                   "Real seconds per trace second (0.01 replays 100 trace seconds in 1 s)")
       ->check(CLI::PositiveNumber)
       ->needs(trace);
+  cmd->add_option("--factory", a->factory,
+                  "Ask a batch system for workers, as the job's [factory] says: slurm, htcondor, "
+                  "local (processes here) or none (default: the job's [factory] kind; see "
+                  "docs/batch-systems.md)")
+      ->check(CLI::IsMember({"slurm", "htcondor", "local", "none"}))
+      ->excludes(workers)
+      ->excludes(trace);
   cmd->add_option("--policy", a->placement, "Placement policy (hearth policies lists them)");
   cmd->add_option("--eviction", a->eviction, "Eviction policy");
   cmd->add_option("--granularity", a->granularity, "Task-sizing policy");

@@ -39,7 +39,7 @@ class LocalWorkers final : public WorkerFactory {
     }
   }
 
-  std::vector<pid_t> tick() override {
+  std::vector<pid_t> tick(const PoolStatus&) override {
     std::vector<pid_t> ended;
     double now = elapsed_s();
     for (auto it = running_.begin(); it != running_.end();) {
@@ -161,26 +161,7 @@ class LocalWorkers final : public WorkerFactory {
       args.push_back(gpu_type);
     }
     args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
-    std::vector<char*> argv;
-    for (std::string& a : args)
-      argv.push_back(a.data());
-    argv.push_back(nullptr);
-    fs::path log = options_.work_dir / "logs" / (name + ".log");
-    int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid == 0) {
-      // Only async-signal-safe calls until exec: the parent has threads.
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (getppid() != parent) _exit(1);
-      if (log_fd >= 0) {
-        dup2(log_fd, STDOUT_FILENO);
-        dup2(log_fd, STDERR_FILENO);
-      }
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    if (log_fd >= 0) ::close(log_fd);
+    pid_t pid = start_worker_process(std::move(args), options_.work_dir / "logs" / (name + ".log"));
     if (pid < 0) {
       spdlog::error("cannot start worker {}: fork failed", name);
       return;
@@ -203,6 +184,29 @@ class LocalWorkers final : public WorkerFactory {
 };
 
 }  // namespace
+
+pid_t start_worker_process(std::vector<std::string> args, const fs::path& log) {
+  std::vector<char*> argv;
+  for (std::string& a : args)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid == 0) {
+    // Only async-signal-safe calls until exec: the parent has threads.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(1);
+    if (log_fd >= 0) {
+      dup2(log_fd, STDOUT_FILENO);
+      dup2(log_fd, STDERR_FILENO);
+    }
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  if (log_fd >= 0) ::close(log_fd);
+  return pid;
+}
 
 std::unique_ptr<WorkerFactory> make_local_workers(LocalWorkersOptions options) {
   return std::make_unique<LocalWorkers>(std::move(options));

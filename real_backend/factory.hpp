@@ -1,7 +1,9 @@
 #pragma once
-// Worker processes on this machine, for `hearth run --workers N` and `--trace FILE`: N workers
-// kept alive (one that dies is started again), and workers started and killed as an availability
-// trace says, its time scaled, so that churn can be replayed on one machine.
+// What the manager needs of a factory (whatever starts workers for a run), and worker processes
+// on this machine, for `hearth run --workers N` and `--trace FILE`: N workers kept alive (one that
+// dies is started again), and workers started and killed as an availability trace says, its time
+// scaled, so that churn can be replayed on one machine. Factories that submit workers to a batch
+// system (Slurm, HTCondor) are in batch_factory.hpp.
 
 #include <sys/types.h>
 
@@ -12,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "real_backend/pool_sizing.hpp"
 #include "traces/trace.hpp"
 
 namespace hearth::real {
@@ -22,14 +25,21 @@ class WorkerFactory {
   virtual ~WorkerFactory() = default;
   // Called once, with the address workers must dial ("host:port").
   virtual void start(const std::string& manager_address) = 0;
-  // Called often: starts and kills processes that are due, reaps those that ended and returns
-  // their pids.
-  virtual std::vector<pid_t> tick() = 0;
+  // Called often, with the work the core still has: starts, asks for or cancels workers as due,
+  // reaps local processes that ended and returns their pids.
+  virtual std::vector<pid_t> tick(const PoolStatus& pool) = 0;
+  // A worker joined the manager under this name.
+  virtual void worker_joined(const std::string& /*name*/) {}
   // True when no worker will start again (a replayed trace ended) and none is running.
   virtual bool exhausted() const = 0;
-  // Stops every process it started: asks them, waits up to `wait_s`, then kills the rest.
+  // Stops every worker it started: asks them, waits up to `wait_s`, then kills (or cancels) the
+  // rest.
   virtual void stop(double wait_s) = 0;
 };
+
+// Starts `argv` (argv[0] an absolute path) as a child process with stdout and stderr appended to
+// `log`, killed when this process dies (PDEATHSIG). Returns its pid, or -1 if fork failed.
+pid_t start_worker_process(std::vector<std::string> argv, const std::filesystem::path& log);
 
 struct LocalWorkersOptions {
   std::string executable;  // the hearth binary

@@ -64,7 +64,7 @@ class JobReader {
       throw InputError(
           fmt::format("{}:{}: {}", file_.string(), e.source().begin.line, e.description()));
     }
-    only_keys(root, {"output", "state", "policy", "contexts"}, "the job");
+    only_keys(root, {"output", "state", "policy", "contexts", "factory"}, "the job");
     Job job;
     job.file = file_;
     job.output = path(text(root, "output", file_.stem().string() + ".out.jsonl"));
@@ -72,6 +72,10 @@ class JobReader {
     if (const toml::node* p = root.get("policy")) {
       if (!p->is_table()) fail(*p, "[policy] must be a table");
       read_policy(*p->as_table(), job.engine);
+    }
+    if (const toml::node* f = root.get("factory")) {
+      if (!f->is_table()) fail(*f, "[factory] must be a table");
+      read_factory(*f->as_table(), job.factory);
     }
     const toml::node* cs = root.get("contexts");
     if (!cs || !cs->is_array_of_tables() || cs->as_array()->empty()) {
@@ -104,6 +108,137 @@ class JobReader {
     e.estimates.shared_storage_Bps =
         number(t, "shared_storage_Bps", e.estimates.shared_storage_Bps, 1);
     e.max_task_failures = static_cast<int>(number(t, "max_task_failures", e.max_task_failures, 1));
+  }
+
+  // A whole number in [min, max].
+  std::int64_t integer(const toml::table& t, const char* key, std::int64_t fallback,
+                       std::int64_t min,
+                       std::int64_t max = std::numeric_limits<std::int32_t>::max()) const {
+    const toml::node* n = t.get(key);
+    if (!n) return fallback;
+    if (!n->is_integer()) fail(*n, fmt::format("{} must be a whole number", key));
+    std::int64_t v = n->as_integer()->get();
+    if (v < min) fail(*n, fmt::format("{} must be at least {}", key, min));
+    if (v > max) fail(*n, fmt::format("{} must be at most {}", key, max));
+    return v;
+  }
+  bool boolean(const toml::table& t, const char* key, bool fallback) const {
+    const toml::node* n = t.get(key);
+    if (!n) return fallback;
+    if (!n->is_boolean()) fail(*n, fmt::format("{} must be true or false", key));
+    return n->as_boolean()->get();
+  }
+  std::vector<std::string> texts(const toml::table& t, const char* key) const {
+    std::vector<std::string> out;
+    const toml::node* n = t.get(key);
+    if (!n) return out;
+    if (!n->is_array()) fail(*n, fmt::format("{} must be an array of strings", key));
+    for (const toml::node& e : *n->as_array()) {
+      if (!e.is_string()) fail(e, fmt::format("{} must be an array of strings", key));
+      out.push_back(e.as_string()->get());
+    }
+    return out;
+  }
+  // A string that must be one word (no spaces or newlines), or one line.
+  std::string word(const toml::table& t, const char* key) const {
+    std::string v = text(t, key, "");
+    if (v.find_first_of(" \t\r\n") != std::string::npos)
+      fail(*t.get(key), fmt::format("{} must be one word", key));
+    return v;
+  }
+  void one_line(const toml::table& t, const char* key, const std::string& v) const {
+    if (v.find_first_of("\r\n") != std::string::npos) {
+      fail(*t.get(key), fmt::format("{} must be one line", key));
+    }
+  }
+
+  void read_factory(const toml::table& t, FactorySettings& f) const {
+    only_keys(t,
+              {"kind",
+               "min_workers",
+               "max_workers",
+               "inferences_per_worker",
+               "submit_batch",
+               "submit_interval_s",
+               "poll_interval_s",
+               "manager",
+               "hearth",
+               "keys",
+               "work_dir",
+               "cache",
+               "worker_args",
+               "gpus",
+               "cpus",
+               "memory_mb",
+               "disk_mb",
+               "time_limit_s",
+               "slurm",
+               "htcondor"},
+              "[factory]");
+    f.kind = text(t, "kind", "");
+    if (t.get("kind") && f.kind != "local" && f.kind != "slurm" && f.kind != "htcondor") {
+      fail(*t.get("kind"), "kind must be \"slurm\", \"htcondor\" or \"local\"");
+    }
+    f.min_workers = static_cast<int>(integer(t, "min_workers", 0, 0));
+    f.max_workers = static_cast<int>(integer(t, "max_workers", 0, 1));
+    if (t.get("max_workers") && f.min_workers > f.max_workers) {
+      fail(*t.get("min_workers"),
+           fmt::format("min_workers {} is more than max_workers {}", f.min_workers, f.max_workers));
+    }
+    f.inferences_per_worker = static_cast<std::uint64_t>(
+        integer(t, "inferences_per_worker", 0, 1, std::numeric_limits<std::int64_t>::max()));
+    f.submit_batch = static_cast<int>(integer(t, "submit_batch", f.submit_batch, 1));
+    f.submit_interval_s = number(t, "submit_interval_s", f.submit_interval_s, 0);
+    f.poll_interval_s = number(t, "poll_interval_s", f.poll_interval_s, 0.1);
+    f.manager = word(t, "manager");
+    if (!f.manager.empty() && f.manager.rfind(':') == std::string::npos) {
+      fail(*t.get("manager"), "manager must be host:port");
+    }
+    if (t.get("hearth")) f.hearth = path(text(t, "hearth", ""));
+    if (t.get("keys")) f.keys = path(text(t, "keys", ""));
+    if (t.get("work_dir")) f.work_dir = path(text(t, "work_dir", ""));
+    f.cache = text(t, "cache", "");
+    if (f.cache.find_first_of("\"`\\\r\n") != std::string::npos) {
+      fail(*t.get("cache"),
+           "cache must not hold \", `, \\ or a newline (the job's shell expands it)");
+    }
+    f.worker_args = texts(t, "worker_args");
+    f.gpus = static_cast<int>(integer(t, "gpus", 0, 0));
+    f.cpus = static_cast<int>(integer(t, "cpus", 1, 1));
+    f.memory_mb = static_cast<std::uint64_t>(
+        integer(t, "memory_mb", 0, 0, std::numeric_limits<std::int64_t>::max()));
+    f.disk_mb = static_cast<std::uint64_t>(
+        integer(t, "disk_mb", 0, 0, std::numeric_limits<std::int64_t>::max()));
+    f.time_limit_s = number(t, "time_limit_s", 0, 0);
+    if (const toml::node* s = t.get("slurm")) {
+      if (!s->is_table()) fail(*s, "[factory.slurm] must be a table");
+      read_slurm(*s->as_table(), f.slurm);
+    }
+    if (const toml::node* h = t.get("htcondor")) {
+      if (!h->is_table()) fail(*h, "[factory.htcondor] must be a table");
+      read_htcondor(*h->as_table(), f.htcondor);
+    }
+  }
+
+  void read_slurm(const toml::table& t, SlurmSettings& s) const {
+    only_keys(t, {"partition", "qos", "account", "gres", "array", "sbatch_args"},
+              "[factory.slurm]");
+    s.partition = word(t, "partition");
+    s.qos = word(t, "qos");
+    s.account = word(t, "account");
+    s.gres = word(t, "gres");
+    s.array = boolean(t, "array", s.array);
+    s.sbatch_args = texts(t, "sbatch_args");
+  }
+
+  void read_htcondor(const toml::table& t, HTCondorSettings& h) const {
+    only_keys(t, {"requirements", "submit_lines", "transfer_keys"}, "[factory.htcondor]");
+    h.requirements = text(t, "requirements", "");
+    one_line(t, "requirements", h.requirements);
+    h.submit_lines = texts(t, "submit_lines");
+    for (const std::string& line : h.submit_lines)
+      one_line(t, "submit_lines", line);
+    h.transfer_keys = boolean(t, "transfer_keys", h.transfer_keys);
   }
 
   std::int32_t token(const toml::node& n) const {

@@ -18,13 +18,18 @@
 //   labels = ["SUPPORTS", "REFUTES"]
 //   label_tokens = ["S", "R"]   # one byte each, or integer token ids
 //
-// docs/real-backend.md describes every key.
+//   [factory]                   # workers from a batch system (batch_settings.hpp)
+//   kind = "slurm"
+//   max_workers = 20
+//
+// docs/real-backend.md describes every key; docs/batch-systems.md the [factory] table.
 
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "policy/engine.hpp"
+#include "real_backend/batch_settings.hpp"
 #include "real_backend/dataset.hpp"
 #include "real_backend/protocol.hpp"
 
@@ -55,6 +60,7 @@ struct Job {
   std::filesystem::path state_dir;
   EngineConfig engine;
   std::vector<JobContext> contexts;
+  FactorySettings factory;
 };
 
 // Throws InputError("job.toml:12: ...") for anything wrong or unknown in the file.

@@ -306,6 +306,7 @@ struct Manager::Impl final : Cluster {
     ++counters.joins;
     spdlog::info("worker {} ({}) joined: {}, {:.1f} GB device memory", w, h.name, h.gpu_type,
                  h.gpu_memory_bytes / 1e9);
+    if (factory) factory->worker_joined(h.name);
     send_raw(routing, encode(Welcome{w, session, options.heartbeat_s}));
     WorkerSpec spec;
     spec.id = w;
@@ -415,7 +416,24 @@ struct Manager::Impl final : Cluster {
     }
   }
 
-  void check_liveness(WorkerFactory* factory) {
+  // What the factory sizes its pool by.
+  PoolStatus pool_status() const {
+    const SchedulerState& state = engine->state();
+    PoolStatus pool;
+    pool.pending_inferences = state.pending_inferences();
+    for (ContextId c = 0; c < state.context_count(); ++c) {
+      const ContextState& cs = state.context(c);
+      pool.unfinished_inferences += cs.total - cs.done - cs.failed;
+    }
+    for (WorkerId w = 0; w < state.worker_slots(); ++w) {
+      const WorkerState& ws = state.worker(w);
+      pool.live_workers += ws.alive;
+      pool.busy_workers += ws.alive && ws.task != kNoTask;
+    }
+    return pool;
+  }
+
+  void check_liveness() {
     double now = clock_s();
     for (WorkerId w = 0; w < slots.size(); ++w) {
       if (slots[w].alive && now - slots[w].last_heard_s > options.heartbeat_timeout_s) {
@@ -423,7 +441,7 @@ struct Manager::Impl final : Cluster {
       }
     }
     if (!factory) return;
-    for (pid_t pid : factory->tick()) {
+    for (pid_t pid : factory->tick(pool_status())) {
       for (WorkerId w = 0; w < slots.size(); ++w) {
         if (slots[w].alive && slots[w].local && slots[w].pid == static_cast<std::uint32_t>(pid)) {
           lose(w, "its process ended");
@@ -439,7 +457,8 @@ struct Manager::Impl final : Cluster {
     return n;
   }
 
-  RunEnd run(const std::atomic<bool>& stop, WorkerFactory* factory) {
+  RunEnd run(const std::atomic<bool>& stop, WorkerFactory* run_factory) {
+    factory = run_factory;
     if (factory) factory->start(address());
     double last_beat = 0, last_check = 0, last_progress = 0;
     RunEnd end = RunEnd::finished;
@@ -486,7 +505,7 @@ struct Manager::Impl final : Cluster {
       }
       if (now - last_check >= 0.05) {
         last_check = now;
-        check_liveness(factory);
+        check_liveness();
       }
       if (options.progress_s > 0 && now - last_progress >= options.progress_s) {
         last_progress = now;
@@ -500,6 +519,7 @@ struct Manager::Impl final : Cluster {
       if (slots[w].alive) send_raw(slots[w].routing, encode(Shutdown{}));
     }
     if (factory) factory->stop(3.0);
+    factory = nullptr;
     return end;
   }
 
@@ -531,6 +551,7 @@ struct Manager::Impl final : Cluster {
   std::uint64_t next_stage = 1;
   std::unordered_map<AttemptId, AttemptRecord> attempts;
   Counters counters;
+  WorkerFactory* factory = nullptr;  // during run()
 };
 
 Manager::Manager(RunPlan& plan, EngineConfig config, ManagerOptions options)

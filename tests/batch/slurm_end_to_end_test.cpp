@@ -1,0 +1,188 @@
+// hearth on a real (one-node) Slurm: workers started by sbatch, preempted by scancel, killed, and
+// preempted by a higher-priority partition; the manager interrupted and killed. Every input must
+// come out exactly once, and no job may outlive its run.
+//
+// Needs the Slurm that ctest's slurm fixture starts (scripts/slurm-local, SLURM_CONF set): its
+// default partition `scavenger` is preempted by jobs in `owner`. Hidden from plain runs ([.]);
+// `test_batch [slurm]` runs them.
+
+#include <catch2/catch_test_macros.hpp>
+
+#include <cstdlib>
+
+#include "real_backend/batch_system.hpp"
+#include "tests/batch/hearth_process.hpp"
+
+using namespace hearth;
+using namespace hearth::real;
+using namespace hearth::testing;
+
+namespace {
+
+void require_slurm() {
+  const char* conf = std::getenv("SLURM_CONF");
+  if (!conf || !fs::exists(conf)) {
+    FAIL(
+        "SLURM_CONF does not name a slurm.conf: run this through ctest, whose slurm fixture "
+        "starts a one-node Slurm (scripts/slurm-local, as root)");
+  }
+  CommandResult r = run_command({"sinfo", "-h", "-o", "%T"}, 10);
+  if (r.status != 0) FAIL("sinfo failed: " << complaint(r));
+}
+
+// `squeue` for the jobs named `name`: id -> state (PENDING, RUNNING, ...).
+std::map<std::string, std::string> jobs_named(const std::string& name) {
+  CommandResult r =
+      run_command({"squeue", "--noheader", "--array", "--name=" + name, "--format=%i %T"}, 10);
+  REQUIRE(r.status == 0);
+  std::map<std::string, std::string> jobs;
+  std::istringstream lines(r.out);
+  for (std::string id, state; lines >> id >> state;)
+    jobs[id] = state;
+  return jobs;
+}
+
+std::set<std::string> running(const std::map<std::string, std::string>& jobs) {
+  std::set<std::string> ids;
+  for (const auto& [id, state] : jobs) {
+    if (state == "RUNNING") ids.insert(id);
+  }
+  return ids;
+}
+
+bool gone(const std::string& name) {
+  return wait_for([&] { return jobs_named(name).empty(); }, 20);
+}
+
+// `prompts` claims for the built-in model, and a [factory] asking Slurm for 3 workers with a GPU
+// each. The jobs are named "hearth-<stem>".
+fs::path write_job(const TempDir& dir, const std::string& stem, int prompts) {
+  REQUIRE(exit_status(start_hearth({"model", "builtin", (dir / "tiny.pt").string()},
+                                   dir / "model.log")) == 0);
+  write_prompts(dir / "prompts.jsonl", prompts);
+  fs::path job = dir / (stem + ".toml");
+  write_file(job, R"(output = "out.jsonl"
+state = "job.state"
+[policy]
+batch_size = 20
+[[contexts]]
+name = "verdict"
+model = "tiny.pt"
+dataset = "prompts.jsonl"
+template = "Claim: {prompt}\nVerdict:"
+labels = ["SUPPORTS", "REFUTES"]
+label_tokens = ["S", "R"]
+[factory]
+kind = "slurm"
+max_workers = 3
+submit_interval_s = 1
+poll_interval_s = 0.5
+gpus = 1
+memory_mb = 400
+time_limit_s = 600
+worker_args = ["--grace", "3"]
+)");
+  return job;
+}
+
+}  // namespace
+
+TEST_CASE("Slurm workers preempted by scancel, killed, or by an owner's job lose no input",
+          "[.][slurm][preempted]") {
+  require_slurm();
+  TempDir dir;
+  // Long enough that the owner's job comes well before the end.
+  fs::path job = write_job(dir, "preempted", 6000);
+  fs::path db = dir / "job.state/results.db";
+  pid_t manager = start_hearth({"run", job.string()}, dir / "run.log");
+  REQUIRE(wait_for([&] { return running(jobs_named("hearth-preempted")).size() == 3; }, 60));
+  REQUIRE(wait_for([&] { return recorded_rows(db) >= 300; }, 60));
+
+  // scancel: SIGTERM, a preemption notice the worker announces; scancel -s KILL: gone at once.
+  std::set<std::string> first = running(jobs_named("hearth-preempted"));
+  auto it = first.begin();
+  std::string noticed = *it++, killed = *it++;
+  REQUIRE(run_command({"scancel", noticed}).status == 0);
+  REQUIRE(run_command({"scancel", "--signal=KILL", killed}).status == 0);
+  // Two jobs take their place.
+  REQUIRE(wait_for(
+      [&] {
+        std::set<std::string> now = running(jobs_named("hearth-preempted"));
+        return now.size() == 3 && !now.count(noticed) && !now.count(killed);
+      },
+      60));
+
+  // An owner's job in the higher-priority partition preempts every scavenger job; the factory's
+  // replacements wait in the queue meanwhile, never more than the pool's 3.
+  CommandResult owner =
+      run_command({"sbatch", "--parsable", "--partition=owner", "--exclusive", "--job-name=owner",
+                   "--output=" + (dir / "owner.log").string(), "--wrap", "sleep 4"});
+  REQUIRE(owner.status == 0);
+  std::set<std::string> before_owner = running(jobs_named("hearth-preempted"));
+  REQUIRE(before_owner.size() == 3);
+  std::size_t most_jobs = 0;
+  bool owner_ran = false;
+  int status = -1;
+  while (waitpid(manager, &status, WNOHANG) == 0) {
+    // Jobs ending (COMPLETING) hold nothing any more; the others are the pool.
+    auto jobs = jobs_named("hearth-preempted");
+    std::erase_if(jobs, [](const auto& job) { return job.second == "COMPLETING"; });
+    most_jobs = std::max(most_jobs, jobs.size());
+    owner_ran = owner_ran || !running(jobs_named("owner")).empty();
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(most_jobs <= 3);
+
+  CHECK(ids_once(dir / "out.jsonl") == prompt_ids(6000));
+  std::string log = read_file(dir / "run.log");
+  CHECK(log.find("(slurm-" + noticed + ") will leave within 3.0 s") != std::string::npos);
+  // The owner's job came before the end: Slurm preempted all three.
+  for (const std::string& id : before_owner) {
+    CHECK(read_file(dir / ("job.state/batch/logs/slurm-" + id + ".log")).find("PREEMPTION") !=
+          std::string::npos);
+  }
+  CHECK(owner_ran);
+  CHECK(gone("hearth-preempted"));
+}
+
+TEST_CASE("an interrupted run cancels its Slurm jobs, and a killed run's are cancelled by the next",
+          "[.][slurm][interrupted]") {
+  require_slurm();
+  TempDir dir;
+  fs::path job = write_job(dir, "interrupted", 3000);
+  fs::path db = dir / "job.state/results.db";
+
+  // Ctrl-C: status 3, and none of its jobs is left.
+  pid_t manager = start_hearth({"run", job.string()}, dir / "run1.log");
+  REQUIRE(wait_for([&] { return recorded_rows(db) >= 100; }, 60));
+  kill(manager, SIGINT);
+  CHECK(exit_status(manager) == 3);
+  CHECK(gone("hearth-interrupted"));
+
+  // kill -9: the jobs stay, dialing a manager that is gone...
+  manager = start_hearth({"run", job.string()}, dir / "run2.log");
+  int rows = recorded_rows(db);
+  REQUIRE(wait_for([&] { return recorded_rows(db) >= rows + 100; }, 60));
+  REQUIRE(wait_for([&] { return jobs_named("hearth-interrupted").size() == 3; }, 20));
+  kill(manager, SIGKILL);
+  CHECK(exit_status(manager) == 128 + SIGKILL);
+  std::map<std::string, std::string> left = jobs_named("hearth-interrupted");
+  CHECK(left.size() == 3);
+
+  // ...until the next run cancels them, then finishes the job.
+  manager = start_hearth({"run", job.string()}, dir / "run3.log");
+  REQUIRE(wait_for(
+      [&] {
+        auto now = jobs_named("hearth-interrupted");
+        return std::none_of(left.begin(), left.end(),
+                            [&](const auto& j) { return now.count(j.first); });
+      },
+      30));
+  CHECK(exit_status(manager) == 0);
+  CHECK(read_file(dir / "run3.log").find("cancelling 3 slurm jobs left by an earlier run") !=
+        std::string::npos);
+  CHECK(ids_once(dir / "out.jsonl") == prompt_ids(3000));
+  CHECK(gone("hearth-interrupted"));
+}
