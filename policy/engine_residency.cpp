@@ -82,6 +82,7 @@ void Engine::release_upload(WorkerId receiver, ContextId c) {
   --contexts_[c].fetching;
   if (on.disk_source->kind == SourceKind::shared_storage) {
     --shared_readers_;
+    shared_read_Bps_ -= workers_[receiver].spec.network_Bps;
   } else {
     WorkerState& peer = workers_[on.disk_source->peer];
     if (peer.alive && peer.incarnation == on.disk_source_incarnation) {
@@ -124,10 +125,14 @@ void Engine::plan_seeds() {
   }
   std::sort(offered.begin(), offered.end());
   for (WorkerId h : offered) {
-    problem.holders.push_back({h, placement.upload_cap() - workers_[h].uploads, held[h]});
+    const WorkerState& holder = workers_[h];
+    problem.holders.push_back({h, placement.upload_cap() - holder.uploads, holder.uploads,
+                               holder.spec.network_Bps, held[h]});
     std::sort(problem.holders.back().contexts.begin(), problem.holders.back().contexts.end());
   }
 
+  problem.shared_storage_Bps = estimator_.config().shared_storage_Bps;
+  problem.shared_readers = shared_readers_;
   SeedPlan plan = policies_.replication->plan(problem);
   assert(plan.size() == problem.requests.size());
   std::vector<WorkerId> still_waiting;
@@ -150,6 +155,7 @@ void Engine::plan_seeds() {
       ws.load_origin = LoadSource::peer;
     } else {
       ++shared_readers_;
+      shared_read_Bps_ += ws.spec.network_Bps;
       ws.load_origin = LoadSource::shared_storage;
     }
     cluster_.stage_context(w, c, Tier::disk, *plan[i]);

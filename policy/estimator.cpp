@@ -31,8 +31,8 @@ double Estimator::preemption_rate(const WorkerSpec& w, double now_s) const {
   return (t.losses + pool_rate * kTypeTrust_s) / (t.up_s(now_s) + kTypeTrust_s);
 }
 
-double Estimator::shared_read_s(double bytes, int readers) const {
-  return bytes * (readers + 1) / config_.shared_storage_Bps;
+double Estimator::shared_read_s(double bytes, int readers, const WorkerSpec& to) const {
+  return bytes / std::min(config_.shared_storage_Bps / (readers + 1), to.network_Bps);
 }
 
 double Estimator::peer_read_s(double bytes, const WorkerSpec& from, int uploads,

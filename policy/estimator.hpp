@@ -35,8 +35,9 @@ class Estimator {
   // when that type has little history.
   double preemption_rate(const WorkerSpec& w, double now_s) const;
 
-  // Seconds to read `bytes` from shared storage while `readers` others read too.
-  double shared_read_s(double bytes, int readers) const;
+  // Seconds for worker `to` to read `bytes` from shared storage while `readers` others read
+  // too: an equal share of the storage's bandwidth, at most the worker's own link.
+  double shared_read_s(double bytes, int readers, const WorkerSpec& to) const;
   // Seconds for a peer transfer of `bytes` from `from` (already sending `uploads`) to `to`.
   static double peer_read_s(double bytes, const WorkerSpec& from, int uploads,
                             const WorkerSpec& to);

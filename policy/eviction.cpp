@@ -56,8 +56,9 @@ class CostEviction final : public Eviction {
       if (on.ready(Tier::disk)) return s;
     }
     bool peer_elsewhere = cs.holders.size() > (cs.holders.count(ws.spec.id) ? 1u : 0u);
-    return s + (peer_elsewhere ? Estimator::peer_read_s(size, ws.spec, 0, ws.spec)
-                               : state.estimator().shared_read_s(size, state.shared_readers()));
+    return s + (peer_elsewhere
+                    ? Estimator::peer_read_s(size, ws.spec, 0, ws.spec)
+                    : state.estimator().shared_read_s(size, state.shared_readers(), ws.spec));
   }
 };
 

@@ -25,7 +25,7 @@ class FixedGranularity final : public Granularity {
 // batch is (T - o) / t inferences for a worker that needs t seconds per inference: smaller when
 // preemptions are frequent, larger when the overhead is high or the worker fast. It is capped
 // by the largest batch allowed and by the worker's share (by speed) of the work left, so that
-// the last tasks end together.
+// the last tasks end together, though not below 4 o / t, where overhead is a fifth of the task.
 class AdaptiveGranularity final : public Granularity {
  public:
   explicit AdaptiveGranularity(std::uint64_t max_batch_size) : max_(max_batch_size) {}
@@ -42,7 +42,11 @@ class AdaptiveGranularity final : public Granularity {
     }
     const ContextState& cs = state.context(c);
     if (cs.serving_speed > 0) {
-      best = std::min(best, static_cast<double>(cs.pending()) * ws.spec.speed / cs.serving_speed);
+      // The last tasks end together if each takes its share by speed, but never so small
+      // that the overhead exceeds a fifth of the task.
+      double share = static_cast<double>(cs.pending()) * ws.spec.speed / cs.serving_speed;
+      double floor = per_inference > 0 ? 4 * overhead / per_inference : 1.0;
+      best = std::min(best, std::max(share, floor));
     }
     best = std::clamp(best, 1.0, static_cast<double>(max_));
     return static_cast<std::uint64_t>(best);

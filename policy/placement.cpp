@@ -27,7 +27,7 @@ double estimated_load_s(const SchedulerState& state, WorkerId w, ContextId c) {
   if (on.ready(Tier::host)) return s;
   s += Estimator::disk_to_host_s(size, spec);
   if (on.ready(Tier::disk)) return s;
-  double fetch = state.estimator().shared_read_s(size, state.shared_readers());
+  double fetch = state.estimator().shared_read_s(size, state.shared_readers(), spec);
   if (!cs.holders.empty()) {
     const WorkerState& peer = state.worker(*cs.holders.begin());
     fetch = std::min(fetch, Estimator::peer_read_s(size, peer.spec, peer.uploads, spec));

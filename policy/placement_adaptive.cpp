@@ -50,31 +50,24 @@ class AdaptivePlacement final : public Placement {
     return Decision::wait();
   }
 
-  int upload_cap() const override { return upload_cap_; }
+  int upload_cap() const override { return std::min(upload_cap_, 1); }
 
   SeedingRules seeding(const SchedulerState& state, ContextId c,
-                       const std::vector<WorkerId>& waiting_workers) const override {
-    int waiting = static_cast<int>(waiting_workers.size());
+                       const std::vector<WorkerId>& waiting) const override {
+    // Shared storage feeds its readers at their link speed only while their links add up to
+    // less than its bandwidth; past that, each extra reader only slows the others, while every
+    // peer copy adds a source. So newcomers read it, in the order they asked, while it has room
+    // left, except that one must start when nobody holds or fetches the context.
     const ContextState& cs = state.context(c);
-    double size = cs.spec.size_bytes;
-    double shared_Bps = state.estimator().config().shared_storage_Bps;
-    int sources = static_cast<int>(cs.holders.size());
-    int fetching = cs.fetching;
-    if (sources + fetching == 0) {
-      // Nobody has it or is getting it: a few readers start the fan-out.
-      return {.use_peers = true, .shared_storage_slots = std::max(1, waiting / (upload_cap_ + 1))};
+    double room_Bps = state.estimator().config().shared_storage_Bps - state.shared_read_Bps();
+    int slots = 0;
+    for (WorkerId w : waiting) {
+      if (room_Bps <= 0) break;
+      room_Bps -= state.worker(w).spec.network_Bps;
+      ++slots;
     }
-    // Time for a peer fan-out to reach all waiting workers: each round, every source serves
-    // upload_cap newcomers sharing its link.
-    double link_Bps = state.worker(waiting_workers.front()).spec.network_Bps;
-    double round_s = size * upload_cap_ / link_Bps;
-    double start = std::max(1, sources);
-    double rounds = std::ceil(std::log((start + waiting) / start) / std::log(1.0 + upload_cap_));
-    double fan_out_s = (rounds + (sources == 0 ? 1 : 0)) * round_s;
-    // Shared storage readers each get an equal share: k more of them finish in
-    // (readers + k) * size / bandwidth.
-    int k = static_cast<int>(fan_out_s * shared_Bps / size) - state.shared_readers();
-    return {.use_peers = true, .shared_storage_slots = std::clamp(k, 0, waiting)};
+    if (cs.holders.empty() && cs.fetching == 0) slots = std::max(slots, 1);
+    return {.use_peers = true, .shared_storage_slots = slots};
   }
 
  private:

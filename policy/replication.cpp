@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cmath>
 
 namespace hearth {
 
@@ -41,12 +42,14 @@ class GreedyReplication final : public Replication {
   }
 };
 
-// Min-cost max-flow over holders and contexts: source -> holder (capacity: its free upload
-// slots) -> context c (if it holds c; cost 1) -> sink (capacity: requests for c); and
-// source -> shared storage of c (c's shared slots; cost 2) -> c. Requests for one context are
-// alike, so the flow only decides how many each holder seeds of each context; among plans that
-// seed the most requests, the cost picks the one with the fewest shared reads. The graph has one
-// edge per (holder, requested context it holds), however many workers wait.
+// Min-cost max-flow over holders and contexts: source -> holder (one unit edge per free upload
+// slot) -> context c (if it holds c) -> sink (capacity: requests for c); and source -> shared
+// storage (one unit edge per reader it may still take) -> shared storage for c (c's slots) -> c.
+// Requests for one context are alike, so the flow only decides how many each holder seeds of
+// each context. Among the plans that seed the most requests, the cost picks the fastest: a
+// source's k-th concurrent transfer costs the time per byte it then gets (its bandwidth shared
+// by k transfers, those it serves already counted), so fast, idle sources go first and load
+// spreads. The graph has an edge per free slot and per (holder, requested context it holds).
 class FlowReplication final : public Replication {
   using Traits = boost::adjacency_list_traits<boost::vecS, boost::vecS, boost::directedS>;
   using Graph = boost::adjacency_list<
@@ -68,9 +71,10 @@ class FlowReplication final : public Replication {
     for (const SeedRequest& r : problem.requests)
       ++demand[r.context];
 
-    // Vertices: source, sink, holders, one node per context, one shared-storage node per context.
+    // Vertices: source, sink, holders, one node per context, shared storage, and shared storage
+    // for each context.
     const std::size_t source = 0, sink = 1, first_holder = 2, first_context = 2 + holders,
-                      first_shared = first_context + contexts;
+                      storage = first_context + contexts, first_shared = storage + 1;
     Graph g(first_shared + contexts);
     auto add = [&](std::size_t from, std::size_t to, long capacity, long cost) {
       Edge e = boost::add_edge(from, to, g).first;
@@ -88,27 +92,37 @@ class FlowReplication final : public Replication {
              boost::get(boost::edge_residual_capacity, g, e);
     };
 
+    // Picoseconds per byte for the k-th of transfers sharing `Bps`.
+    auto cost = [](double Bps, int k) { return std::lround(1e12 * k / Bps); };
+
     // seeds[c]: (holder edge, holder) pairs, in holder order.
     std::vector<std::vector<std::pair<Edge, WorkerId>>> seeds(contexts);
     for (std::size_t h = 0; h < holders; ++h) {
       const SeedHolder& holder = problem.holders[h];
-      add(source, first_holder + h, holder.free_slots, 0);
+      for (int k = 1; k <= holder.free_slots; ++k) {
+        add(source, first_holder + h, 1, cost(holder.upload_Bps, holder.busy_slots + k));
+      }
       for (ContextId c : holder.contexts) {
         if (c < contexts && demand[c] > 0) {
           seeds[c].push_back(
-              {add(first_holder + h, first_context + c, demand[c], 1), holder.worker});
+              {add(first_holder + h, first_context + c, demand[c], 0), holder.worker});
         }
       }
     }
     std::vector<std::optional<Edge>> shared(contexts);
+    long readers = 0;
     for (ContextId c = 0; c < contexts; ++c) {
       if (demand[c] == 0) continue;
       add(first_context + c, sink, demand[c], 0);
       long slots = std::min<long>(problem.shared_slots[c], demand[c]);
       if (slots > 0) {
-        add(source, first_shared + c, slots, 0);
-        shared[c] = add(first_shared + c, first_context + c, slots, 2);
+        add(storage, first_shared + c, slots, 0);
+        shared[c] = add(first_shared + c, first_context + c, slots, 0);
+        readers += slots;
       }
+    }
+    for (long k = 1; k <= readers; ++k) {
+      add(source, storage, 1, cost(problem.shared_storage_Bps, problem.shared_readers + k));
     }
 
     boost::successive_shortest_path_nonnegative_weights(g, source, sink);

@@ -20,6 +20,8 @@ struct SeedRequest {
 struct SeedHolder {
   WorkerId worker = 0;
   int free_slots = 0;               // uploads it may still start
+  int busy_slots = 0;               // uploads it serves now
+  double upload_Bps = 1.25e9;       // its link, shared by its uploads
   std::vector<ContextId> contexts;  // contexts it holds (sorted)
 };
 
@@ -29,6 +31,8 @@ struct SeedProblem {
   std::vector<SeedHolder> holders;    // sorted by worker id
   // shared_slots[c]: how many requests for context c may read from shared storage.
   std::vector<int> shared_slots;
+  double shared_storage_Bps = 1e9;  // shared by all its readers
+  int shared_readers = 0;           // reading it now
 };
 
 // One entry per request: the source to read from, or nothing (wait for a later round).

@@ -115,6 +115,8 @@ class SchedulerState {
   int live_workers() const { return live_workers_; }
   // Disk stages reading from shared storage now.
   int shared_readers() const { return shared_readers_; }
+  // The sum of those readers' links: what they could read at, were shared storage unlimited.
+  double shared_read_Bps() const { return shared_read_Bps_; }
 
   // Whether context `c` fits at all on every tier of worker `w` (else w can never run it).
   bool fits(WorkerId w, ContextId c) const;
@@ -132,6 +134,7 @@ class SchedulerState {
   Estimator estimator_;
   int live_workers_ = 0;
   int shared_readers_ = 0;
+  double shared_read_Bps_ = 0;
 };
 
 }  // namespace hearth

@@ -218,8 +218,10 @@ TEST_CASE("a context that was evicted from GPU memory reloads from host memory")
 }
 
 TEST_CASE("adaptive backs up the last task on a much faster idle GPU; it counts once") {
-  // w0 (speed 0.25) needs 1 + 10 * 1.6 = 17 s per task; w1 (speed 2) needs 3 s. Both are ready
-  // at 15 s; w1 finishes its task at 18 s and then reruns w0's, done at 21 s instead of 32 s.
+  // w0 (speed 0.25) needs 1 + 10 * 1.6 = 17 s per task; w1 (speed 2) needs 3 s. w0 reads
+  // shared storage (ready at 15 s); shared storage has no room for a second reader at link
+  // speed, so w1 is seeded by w0 (disk at 11 s, ready at 16 s). w0 runs a task until 32 s; w1
+  // runs the other until 19 s and then reruns w0's, done at 22 s instead of 32 s.
   EngineConfig config = engine_config("adaptive");
   Rig rig(one_model(20), config);
   rig.cluster.join_at(0, gpu(0, 0.25));
@@ -229,8 +231,9 @@ TEST_CASE("adaptive backs up the last task on a much faster idle GPU; it counts 
   CHECK(s.backups == 1);
   CHECK(s.tasks_done == 2);
   CHECK(s.inferences_done == 20);
-  CHECK(rig.count("21 cancel w0") == 1);
-  CHECK(rig.makespan() == 21.0);
+  CHECK(rig.count("10 stage w1 c0 disk from peer:0") == 1);
+  CHECK(rig.count("22 cancel w0") == 1);
+  CHECK(rig.makespan() == 22.0);
 }
 
 TEST_CASE("adaptive lets holders drain the work rather than load a context for nothing") {

@@ -3,6 +3,8 @@
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
+#include <fmt/format.h>
+
 #include <map>
 
 #include "policy/errors.hpp"
@@ -102,7 +104,7 @@ TEST_CASE("the flow planner seeds requests that first-come-first-served would le
   // request for 0 and has nothing left for the request for 1; the flow gives 11 to it instead.
   SeedProblem p;
   p.requests = {{1, 0}, {2, 1}};
-  p.holders = {{10, 1, {0, 1}}, {11, 1, {0}}};
+  p.holders = {{10, 1, 0, 1e9, {0, 1}}, {11, 1, 0, 1e9, {0}}};
   p.shared_slots = {0, 0};
   SeedPlan greedy = make_greedy_replication()->plan(p);
   CHECK(greedy[0] == Source::from_peer(10));
@@ -115,7 +117,7 @@ TEST_CASE("the flow planner seeds requests that first-come-first-served would le
 TEST_CASE("the flow planner respects upload caps and shared storage slots") {
   SeedProblem p;
   p.requests = {{1, 0}, {2, 0}, {3, 0}, {4, 0}, {5, 0}};
-  p.holders = {{10, 2, {0}}};
+  p.holders = {{10, 2, 0, 1e9, {0}}};
   p.shared_slots = {1};
   SeedPlan plan = make_flow_replication()->plan(p);
   int peers = 0, shared = 0, waiting = 0;
@@ -133,15 +135,51 @@ TEST_CASE("the flow planner respects upload caps and shared storage slots") {
   CHECK(waiting == 2);
 }
 
-TEST_CASE("the flow planner prefers peers to shared storage and serves requests in order") {
+namespace {
+
+std::map<std::string, int> sources_used(const SeedPlan& plan) {
+  std::map<std::string, int> used;
+  for (const auto& s : plan) {
+    ++used[!s                            ? "waiting"
+           : s->kind == SourceKind::peer ? fmt::format("peer {}", s->peer)
+                                         : "shared"];
+  }
+  return used;
+}
+
+}  // namespace
+
+TEST_CASE("the flow planner picks the sources with the least transfer time per byte") {
+  // Holder 3 on a 1 GB/s link: its 1st and 2nd concurrent uploads cost 1000 and 2000 ps/byte.
+  // Shared storage at 1.5 GB/s: its 1st, 2nd, 3rd readers 667, 1333, 2000. Three requests: the
+  // cheapest way to seed all three is one peer copy and two shared reads (3000).
   SeedProblem p;
   p.requests = {{7, 0}, {8, 0}, {9, 0}};
-  p.holders = {{3, 2, {0}}};
+  p.holders = {{3, 2, 0, 1e9, {0}}};
   p.shared_slots = {5};
-  SeedPlan plan = make_flow_replication()->plan(p);
-  CHECK(plan[0] == Source::from_peer(3));
-  CHECK(plan[1] == Source::from_peer(3));
-  CHECK(plan[2] == Source::shared());
+  p.shared_storage_Bps = 1.5e9;
+  CHECK(sources_used(make_flow_replication()->plan(p)) ==
+        std::map<std::string, int>{{"peer 3", 1}, {"shared", 2}});
+  // With two readers on shared storage already, its next ones cost 2000 and more: two peer
+  // copies and one shared read (4000 against 1000 + 2000 + 2667 + ...).
+  p.shared_readers = 2;
+  CHECK(sources_used(make_flow_replication()->plan(p)) ==
+        std::map<std::string, int>{{"peer 3", 2}, {"shared", 1}});
+  // Seeding as many as possible comes first: with no shared slots, one must wait.
+  p.shared_slots = {0};
+  CHECK(sources_used(make_flow_replication()->plan(p)) ==
+        std::map<std::string, int>{{"peer 3", 2}, {"waiting", 1}});
+}
+
+TEST_CASE("the flow planner prefers fast, idle holders and spreads uploads over them") {
+  // Holder 1: 1 GB/s, two uploads already (3000, 4000, 5000 ps/byte for more); holder 2:
+  // 2 GB/s, idle (500, 1000, 1500); holder 3: 0.5 GB/s, idle (2000, 4000, 6000).
+  SeedProblem p;
+  p.requests = {{10, 0}, {11, 0}, {12, 0}, {13, 0}};
+  p.holders = {{1, 3, 2, 1e9, {0}}, {2, 3, 0, 2e9, {0}}, {3, 3, 0, 0.5e9, {0}}};
+  p.shared_slots = {0};
+  CHECK(sources_used(make_flow_replication()->plan(p)) ==
+        std::map<std::string, int>{{"peer 2", 3}, {"peer 3", 1}});
 }
 
 TEST_CASE("the flow planner plans a thousand waiting workers over many holders") {
@@ -152,7 +190,7 @@ TEST_CASE("the flow planner plans a thousand waiting workers over many holders")
     p.requests.push_back({1000 + w, w % 2});
   for (WorkerId h = 0; h < 500; ++h) {
     p.holders.push_back(
-        {h, 2, h % 3 == 0 ? std::vector<ContextId>{0, 1} : std::vector<ContextId>{h % 2}});
+        {h, 2, 0, 1e9, h % 3 == 0 ? std::vector<ContextId>{0, 1} : std::vector<ContextId>{h % 2}});
   }
   p.shared_slots = {0, 0};
   SeedPlan plan = make_flow_replication()->plan(p);
