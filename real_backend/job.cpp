@@ -139,13 +139,14 @@ class JobReader {
     }
     return out;
   }
-  // A string that must be one word (no spaces or newlines), or one line.
+  // A string without white space (a partition, a host:port).
   std::string word(const toml::table& t, const char* key) const {
     std::string v = text(t, key, "");
     if (v.find_first_of(" \t\r\n") != std::string::npos)
       fail(*t.get(key), fmt::format("{} must be one word", key));
     return v;
   }
+  // Fails unless `v`, the value of `key`, is a single line.
   void one_line(const toml::table& t, const char* key, const std::string& v) const {
     if (v.find_first_of("\r\n") != std::string::npos) {
       fail(*t.get(key), fmt::format("{} must be one line", key));
