@@ -91,7 +91,7 @@ void run(const RunArgs& a) {
   configure_logging("manager", a.quiet ? LogLevel::quiet : LogLevel::normal);
   Job job = read_job(a.job);
   PolicyChoice& p = job.engine.policies;
-  if (!a.placement.empty()) p.placement = a.placement;
+  if (!a.placement.empty()) select_placement(p, a.placement);
   if (!a.eviction.empty()) p.eviction = a.eviction;
   if (!a.granularity.empty()) p.granularity = a.granularity;
   if (!a.replication.empty()) p.replication = a.replication;

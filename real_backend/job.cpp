@@ -97,7 +97,8 @@ class JobReader {
                "task_overhead_s", "inference_s", "shared_storage_Bps", "max_task_failures"},
               "[policy]");
     PolicyChoice& p = e.policies;
-    p.placement = text(t, "placement", p.placement);
+    // A placement brings the eviction and granularity it is meant for, as in the simulator.
+    if (t.contains("placement")) select_placement(p, text(t, "placement", p.placement));
     p.eviction = text(t, "eviction", p.eviction);
     p.granularity = text(t, "granularity", p.granularity);
     p.replication = text(t, "replication", p.replication);

@@ -26,9 +26,6 @@ struct Scenario {
   double detection_delay_s = 0;
 };
 
-// Placements come with the eviction and granularity they are meant for (policy/registry.hpp).
-using hearth::select_placement;
-
 // What the command line may change. Unset fields keep the scenario's value.
 struct ScenarioOverrides {
   std::optional<std::string> trace;   // a trace file, replacing the scenario's trace

@@ -38,6 +38,9 @@ TEST_CASE("a job file gives contexts, paths relative to it and policies") {
   CHECK(job.output == dir / "labels.jsonl");
   CHECK(job.state_dir == dir / "st");
   CHECK(job.engine.policies.placement == "adaptive");
+  // A placement brings its eviction and granularity, as `hearth simulate` gives them.
+  CHECK(job.engine.policies.eviction == "cost");
+  CHECK(job.engine.policies.granularity == "adaptive");
   CHECK(job.engine.policies.batch_size == 25);
   REQUIRE(job.contexts.size() == 1);
   const JobContext& c = job.contexts[0];
@@ -52,6 +55,17 @@ TEST_CASE("a job file gives contexts, paths relative to it and policies") {
   CHECK(c.prompt.tokens(row, "d.jsonl") == std::vector<std::int32_t>{'C', 'l', 'a', 'i', 'm', ':',
                                                                      ' ', 'H', 'i', '\n', 'V', 'e',
                                                                      'r', 'd', 'i', 'c', 't', ':'});
+}
+
+TEST_CASE("an eviction or granularity named in a job file overrides the placement's own") {
+  TempDir dir;
+  std::string job_text = kClassifyJob;
+  job_text.replace(job_text.find("batch_size = 25"), 15, "eviction = \"lru\"");
+  write_file(dir / "job.toml", job_text);
+  Job job = read_job(dir / "job.toml");
+  CHECK(job.engine.policies.placement == "adaptive");
+  CHECK(job.engine.policies.eviction == "lru");
+  CHECK(job.engine.policies.granularity == "adaptive");
 }
 
 TEST_CASE("mistakes in a job file are reported with file and line") {
