@@ -66,7 +66,7 @@ class LocalWorkers final : public WorkerFactory {
       const auto& events = options_.trace->events;
       while (next_event_ < events.size() &&
              (events[next_event_].time_s - trace_t0_) * options_.time_scale <= now) {
-        apply(events[next_event_++]);
+        apply(events[next_event_++], ended);
       }
     }
     return ended;
@@ -123,14 +123,22 @@ class LocalWorkers final : public WorkerFactory {
     return -1;
   }
 
-  void apply(const traces::TraceEvent& e) {
+  // Carries out one trace row; a worker it kills is reaped at once (into `ended`), so that an up
+  // of the same worker in the same tick starts a new process.
+  void apply(const traces::TraceEvent& e, std::vector<pid_t>& ended) {
     pid_t pid = pid_of(e.worker);
     switch (e.kind) {
       case traces::EventKind::up:
         if (pid < 0) spawn(e.worker, e.gpu_type, false);
         break;
       case traces::EventKind::down:
-        if (pid > 0) kill(pid, SIGKILL);
+        if (pid > 0) {
+          kill(pid, SIGKILL);
+          waitpid(pid, nullptr, 0);
+          spdlog::info("worker process {} ({}) killed: down in the trace", e.worker, pid);
+          running_.erase(pid);
+          ended.push_back(pid);
+        }
         break;
       case traces::EventKind::notice:
         if (pid > 0) {

@@ -232,7 +232,7 @@ TEST_CASE("a manager killed mid-run resumes where it was and reruns no finished 
   }
 }
 
-TEST_CASE("a replayed trace starts workers, warns one with its grace and kills it") {
+TEST_CASE("a replayed trace starts workers, warns one with its grace, kills and restarts them") {
   TempDir dir;
   write_job(dir);
   write_file(dir / "trace.csv",
@@ -240,6 +240,8 @@ TEST_CASE("a replayed trace starts workers, warns one with its grace and kills i
              "10,up,t-1,T4-16GB,,\n"
              "10,up,t-2,T4-16GB,,\n"
              "40,notice,t-1,,20,\n"
+             "50,down,t-2,,,\n"
+             "50,up,t-2,T4-16GB,,\n"
              "60,down,t-1,,,\n"
              "70,up,t-3,A100-40GB,,\n"
              "100,end,,,,\n");
@@ -255,6 +257,10 @@ TEST_CASE("a replayed trace starts workers, warns one with its grace and kills i
   CHECK(has_line(events, " notice " + t1 + " 1"));
   CHECK(has_line(events, " lost " + t1));
   CHECK(has_line(events, " t-3 A100-40GB "));
+  // t-2 went down and came back in the same instant: a new process joined.
+  CHECK(std::count_if(events.begin(), events.end(), [](const std::string& l) {
+          return l.find(" t-2 T4-16GB ") != std::string::npos;
+        }) == 2);
 }
 
 TEST_CASE("a worker process sent SIGTERM announces its notice and leaves within its grace") {
