@@ -83,7 +83,8 @@ struct Manager::Impl final : Cluster {
     make_curve_server(router, options.keys.manager);
     if (zmq_socket_monitor(router.handle(), kMonitorEndpoint,
                            ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
-                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) != 0) {
+                               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) != 0) {
       throw std::runtime_error("cannot monitor the manager's socket");
     }
     monitor.connect(kMonitorEndpoint);
@@ -411,7 +412,8 @@ struct Manager::Impl final : Cluster {
       } else {
         ++counters.refused_connections;
         spdlog::warn(
-            "refused a connection: its handshake failed (not CURVE, or a wrong manager key)");
+            "refused a connection: its handshake failed (not CURVE, an unknown key or a wrong "
+            "manager key)");
       }
     }
   }
