@@ -57,7 +57,7 @@ void Engine::preemption_notice(WorkerId worker, double grace_s) {
   w.draining = true;
   forget_idle(worker);
   for (ContextId c = 0; c < contexts_.size(); ++c) {
-    if (contexts_[c].holders.erase(worker) > 0) seeds_dirty_ = true;
+    refresh_holder(worker, c);
     refresh_serving(worker, c);
   }
   // A load is pointless now; a task that cannot finish within the grace period is better
@@ -275,8 +275,11 @@ void Engine::start_attempt(WorkerId w, TaskId t) {
   ws.contexts[task.context].last_used_s = now_;
   task.state = TaskState::running;
   ++task.attempts;
+  if (task.running() == 0) {
+    task.expected_end_s = now_ + estimator_.task_s(ws.spec, task.count);
+    contexts_[task.context].running_by_end.insert({task.expected_end_s, t});
+  }
   task.runners[task.runners[0] == kNoWorker ? 0 : 1] = w;
-  contexts_[task.context].running_tasks.insert(t);
   ++stats_.attempts;
   cluster_.start_task(w, TaskSpec{t, ws.attempt, task.context, task.first, task.count});
 }
@@ -348,7 +351,7 @@ void Engine::abandon_task(WorkerId w, Requeue why) {
     for (WorkerId& r : task.runners) {
       if (r == w) r = kNoWorker;
     }
-    if (task.running() == 0) contexts_[task.context].running_tasks.erase(t);
+    if (task.running() == 0) contexts_[task.context].running_by_end.erase({task.expected_end_s, t});
     if (task.running() == 0 && task.state != TaskState::done && task.state != TaskState::failed) {
       requeue(t, why);
     }
@@ -402,7 +405,7 @@ void Engine::end_attempts(TaskId t, WorkerId w) {
     make_idle(r);
   }
   task.runners = {kNoWorker, kNoWorker};
-  contexts_[task.context].running_tasks.erase(t);
+  contexts_[task.context].running_by_end.erase({task.expected_end_s, t});
 }
 
 }  // namespace hearth

@@ -99,6 +99,8 @@ class Engine final : public ClusterEvents, private SchedulerState {
   void evict(WorkerId w, ContextId c, Tier tier);
   void set_residency(WorkerId w, ContextId c, Tier tier, Residency r);
   void refresh_serving(WorkerId w, ContextId c);
+  void refresh_holder(WorkerId w, ContextId c);
+  void count_upload(WorkerId peer, ContextId c, int delta);
   void release_upload(WorkerId receiver, ContextId c);
   bool in_use(const WorkerState& w, ContextId c, Tier tier) const;
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <map>
 
 #include "policy/engine.hpp"
 
@@ -17,11 +18,27 @@ void Engine::set_residency(WorkerId w, ContextId c, Tier tier, Residency r) {
   if (slot == Residency::absent) ws.used_bytes[static_cast<int>(tier)] += size;
   if (r == Residency::absent) ws.used_bytes[static_cast<int>(tier)] -= size;
   slot = r;
-  ContextState& cs = contexts_[c];
-  bool changed = (ws.alive && !ws.draining && on.has_bytes()) ? cs.holders.insert(w).second
-                                                              : cs.holders.erase(w) > 0;
-  if (changed) seeds_dirty_ = true;
+  refresh_holder(w, c);
   refresh_serving(w, c);
+}
+
+// Keeps w in c's holders, and in its free holders, exactly while it may serve c to peers.
+void Engine::refresh_holder(WorkerId w, ContextId c) {
+  const WorkerState& ws = workers_[w];
+  ContextState& cs = contexts_[c];
+  bool holder = ws.alive && !ws.draining && ws.on(c).has_bytes();
+  bool free = holder && ws.uploads < policies_.placement->upload_cap();
+  bool changed = holder ? cs.holders.insert(w).second : cs.holders.erase(w) > 0;
+  if (free ? cs.free_holders.insert(w).second : cs.free_holders.erase(w) > 0) changed = true;
+  if (changed) seeds_dirty_ = true;
+}
+
+void Engine::count_upload(WorkerId peer, ContextId c, int delta) {
+  WorkerState& ps = workers_[peer];
+  ps.uploads += delta;
+  ps.contexts[c].uploads += delta;
+  for (ContextId held = 0; held < contexts_.size(); ++held)
+    refresh_holder(peer, held);
 }
 
 void Engine::refresh_serving(WorkerId w, ContextId c) {
@@ -86,8 +103,7 @@ void Engine::release_upload(WorkerId receiver, ContextId c) {
   } else {
     WorkerState& peer = workers_[on.disk_source->peer];
     if (peer.alive && peer.incarnation == on.disk_source_incarnation) {
-      --peer.uploads;
-      --peer.contexts[c].uploads;
+      count_upload(on.disk_source->peer, c, -1);
       unpark(on.disk_source->peer);  // it may have waited for room these uploads held
     }
   }
@@ -108,27 +124,22 @@ void Engine::plan_seeds() {
   }
   // Holders that may serve, each listed once with the requested contexts it holds. A context
   // never needs more holders than it has requests, plus a few to give the planner a choice.
-  std::vector<std::vector<ContextId>> held(workers_.size());
-  std::vector<WorkerId> offered;
+  std::map<WorkerId, std::vector<ContextId>> held;  // holder -> requested contexts it holds
   for (ContextId c = 0; c < contexts_.size(); ++c) {
     if (waiting[c].empty()) continue;
     SeedingRules rules = placement.seeding(*this, c, waiting[c]);
     problem.shared_slots[c] = rules.shared_storage_slots;
     if (!rules.use_peers) continue;
     std::size_t wanted = 2 * waiting[c].size() + 4;
-    for (WorkerId h : contexts_[c].holders) {
-      if (workers_[h].uploads >= placement.upload_cap()) continue;
-      if (held[h].empty()) offered.push_back(h);
+    for (WorkerId h : contexts_[c].free_holders) {
       held[h].push_back(c);
       if (--wanted == 0) break;
     }
   }
-  std::sort(offered.begin(), offered.end());
-  for (WorkerId h : offered) {
+  for (auto& [h, contexts] : held) {
     const WorkerState& holder = workers_[h];
     problem.holders.push_back({h, placement.upload_cap() - holder.uploads, holder.uploads,
-                               holder.spec.network_Bps, held[h]});
-    std::sort(problem.holders.back().contexts.begin(), problem.holders.back().contexts.end());
+                               holder.spec.network_Bps, std::move(contexts)});
   }
 
   problem.shared_storage_Bps = estimator_.config().shared_storage_Bps;
@@ -148,10 +159,8 @@ void Engine::plan_seeds() {
     on.disk_source = *plan[i];
     ++contexts_[c].fetching;
     if (plan[i]->kind == SourceKind::peer) {
-      WorkerState& peer = workers_[plan[i]->peer];
-      ++peer.uploads;
-      ++peer.contexts[c].uploads;
-      on.disk_source_incarnation = peer.incarnation;
+      count_upload(plan[i]->peer, c, +1);
+      on.disk_source_incarnation = workers_[plan[i]->peer].incarnation;
       ws.load_origin = LoadSource::peer;
     } else {
       ++shared_readers_;

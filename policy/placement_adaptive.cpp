@@ -84,24 +84,26 @@ class AdaptivePlacement final : public Placement {
     return (work_s + waits_s) / cs.serving_speed;
   }
 
-  // A second attempt of the running task that w would finish soonest relative to its runner,
-  // if w would finish it in less than half the time its runner still needs.
+  // A second attempt of the running task expected to end last, if w would finish it in less
+  // than half the time its runner still needs.
   static Decision backup_for(const SchedulerState& state, WorkerId w) {
     const WorkerState& ws = state.worker(w);
     Decision best = Decision::wait();
     double best_saving = 0;
     for (ContextId c = 0; c < state.context_count(); ++c) {
       if (!ws.on(c).ready(Tier::gpu)) continue;
-      for (TaskId t : state.context(c).running_tasks) {
-        const TaskRecord& task = state.task(t);
-        if (task.running() != 1) continue;
-        WorkerId runner = task.runners[0] != kNoWorker ? task.runners[0] : task.runners[1];
-        double theirs = state.remaining_s(runner);
+      const auto& running = state.context(c).running_by_end;
+      // The latest-ending task that runs once and not here; those running twice are skipped.
+      for (auto it = running.rbegin(); it != running.rend(); ++it) {
+        const TaskRecord& task = state.task(it->second);
+        if (task.running() != 1 || task.runners[0] == w || task.runners[1] == w) continue;
+        double theirs = it->first - state.now();
         double mine = state.estimator().task_s(ws.spec, task.count);
         if (mine < 0.5 * theirs && theirs - mine > best_saving) {
-          best = Decision::backup(c, t);
+          best = Decision::backup(c, it->second);
           best_saving = theirs - mine;
         }
+        break;
       }
     }
     return best;

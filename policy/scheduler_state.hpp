@@ -75,6 +75,7 @@ struct TaskRecord {
   TaskState state = TaskState::pending;
   std::uint32_t attempts = 0;  // starts, including backups
   std::uint32_t failures = 0;  // task_failed events (preemptions do not count)
+  double expected_end_s = 0;   // of its first running attempt, as estimated at its start
   // Workers running an attempt now (a backup attempt makes two).
   std::array<WorkerId, 2> runners{kNoWorker, kNoWorker};
   int running() const { return (runners[0] != kNoWorker) + (runners[1] != kNoWorker); }
@@ -88,12 +89,14 @@ struct ContextState {
   std::uint64_t failed = 0;     // inferences of tasks given up after repeated failures
   std::deque<TaskId> requeued;  // tasks to run again, oldest first
   std::uint64_t requeued_inferences = 0;
-  std::set<WorkerId> holders;      // live, not draining workers with disk or host bytes
-  std::set<TaskId> running_tasks;  // tasks with at least one attempt running
-  double serving_speed = 0;        // sum of speeds of workers with it on GPU or loading it
-  double loading_speed = 0;        // sum of speeds of the workers loading it
-  double loading_eta_sum = 0;      // sum of speed * estimated ready time over those
-  int fetching = 0;                // disk stages of it reading from a peer or shared storage
+  std::set<WorkerId> holders;       // live, not draining workers with disk or host bytes
+  std::set<WorkerId> free_holders;  // those of them that may start another upload now
+  // Tasks with an attempt running, by when their first running attempt is expected to end.
+  std::set<std::pair<double, TaskId>> running_by_end;
+  double serving_speed = 0;    // sum of speeds of workers with it on GPU or loading it
+  double loading_speed = 0;    // sum of speeds of the workers loading it
+  double loading_eta_sum = 0;  // sum of speed * estimated ready time over those
+  int fetching = 0;            // disk stages of it reading from a peer or shared storage
 
   std::uint64_t pending() const { return (total - next_fresh) + requeued_inferences; }
   bool complete() const { return done + failed == total; }
