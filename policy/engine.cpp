@@ -9,7 +9,8 @@ Engine::Engine(Cluster& cluster, Workload workload, EngineConfig config)
     : SchedulerState(std::move(workload), config.estimates),
       cluster_(cluster),
       config_(std::move(config)),
-      policies_(make_policies(config_.policies)) {}
+      policies_(make_policies(config_.policies)),
+      seed_queues_(contexts_.size()) {}
 
 Engine::~Engine() = default;
 
@@ -335,7 +336,7 @@ void Engine::advance_load(WorkerId w) {
   set_residency(w, c, next, Residency::staging);  // reserves the room
   if (next == Tier::disk) {
     ws.awaiting_seed = true;
-    seed_waiting_.push_back(w);
+    seed_queues_[c].push_back(w);
     seeds_dirty_ = true;
   } else {
     cluster_.stage_context(w, c, next, Source::lower());
@@ -363,7 +364,7 @@ void Engine::abandon_task(WorkerId w, Requeue why) {
     stop_loading(w);
     if (ws.awaiting_seed) {
       ws.awaiting_seed = false;
-      seed_waiting_.erase(std::find(seed_waiting_.begin(), seed_waiting_.end(), w));
+      std::erase(seed_queues_[c], w);
       set_residency(w, c, Tier::disk, Residency::absent);  // releases the reserved room
     }
   }

@@ -112,7 +112,7 @@ class Engine final : public ClusterEvents, private SchedulerState {
   std::set<IdleKey> idle_;              // idle workers to ask
   std::set<IdleKey> parked_;            // idle workers told to wait
   std::vector<IdleKey> idle_keys_;      // the key each worker was last queued under
-  std::vector<WorkerId> seed_waiting_;  // workers awaiting a seed, in request order
+  std::vector<SeedQueue> seed_queues_;  // per context: workers awaiting a seed, in order
   bool seeds_dirty_ = false;            // something changed that may let a seed start
 };
 

@@ -110,49 +110,50 @@ void Engine::release_upload(WorkerId receiver, ContextId c) {
   on.disk_source.reset();
 }
 
-// Seeds as many waiting workers as the replication policy can, with the sources it picks.
+// Seeds as many waiting workers as the replication policy can, with the sources it picks. Only
+// as many of each context's waiting workers, first come first served, as its sources could
+// possibly take this round are put to the planner, so a round costs what it can seed, not what
+// waits.
 void Engine::plan_seeds() {
-  if (!seeds_dirty_ || seed_waiting_.empty()) return;
+  if (!seeds_dirty_) return;
   seeds_dirty_ = false;
   const Placement& placement = *policies_.placement;
   SeedProblem problem;
   problem.shared_slots.assign(contexts_.size(), 0);
-  std::vector<std::vector<WorkerId>> waiting(contexts_.size());
-  for (WorkerId w : seed_waiting_) {
-    problem.requests.push_back({w, workers_[w].loading});
-    waiting[workers_[w].loading].push_back(w);
-  }
-  // Holders that may serve, each listed once with the requested contexts it holds. A context
-  // never needs more holders than it has requests, plus a few to give the planner a choice.
-  std::map<WorkerId, std::vector<ContextId>> held;  // holder -> requested contexts it holds
+  std::map<WorkerId, std::vector<ContextId>> held;      // holder -> requested contexts it holds
+  std::vector<std::size_t> asked(contexts_.size(), 0);  // the first ones of each queue
   for (ContextId c = 0; c < contexts_.size(); ++c) {
-    if (waiting[c].empty()) continue;
-    SeedingRules rules = placement.seeding(*this, c, waiting[c]);
+    const SeedQueue& queue = seed_queues_[c];
+    if (queue.empty()) continue;
+    SeedingRules rules = placement.seeding(*this, c, queue);
     problem.shared_slots[c] = rules.shared_storage_slots;
-    if (!rules.use_peers) continue;
-    std::size_t wanted = 2 * waiting[c].size() + 4;
-    for (WorkerId h : contexts_[c].free_holders) {
-      held[h].push_back(c);
-      if (--wanted == 0) break;
+    std::size_t capacity = static_cast<std::size_t>(std::max(0, rules.shared_storage_slots));
+    if (rules.use_peers) {
+      // Twice the slots needed, to give the planner a choice.
+      for (WorkerId h : contexts_[c].free_holders) {
+        if (capacity >= 2 * queue.size()) break;
+        held[h].push_back(c);
+        capacity += placement.upload_cap() - workers_[h].uploads;
+      }
     }
+    asked[c] = std::min(capacity, queue.size());
+    for (std::size_t i = 0; i < asked[c]; ++i)
+      problem.requests.push_back({queue[i], c});
   }
+  if (problem.requests.empty()) return;
   for (auto& [h, contexts] : held) {
     const WorkerState& holder = workers_[h];
     problem.holders.push_back({h, placement.upload_cap() - holder.uploads, holder.uploads,
                                holder.spec.network_Bps, std::move(contexts)});
   }
-
   problem.shared_storage_Bps = estimator_.config().shared_storage_Bps;
   problem.shared_readers = shared_readers_;
+
   SeedPlan plan = policies_.replication->plan(problem);
   assert(plan.size() == problem.requests.size());
-  std::vector<WorkerId> still_waiting;
   for (std::size_t i = 0; i < plan.size(); ++i) {
     auto [w, c] = problem.requests[i];
-    if (!plan[i]) {
-      still_waiting.push_back(w);
-      continue;
-    }
+    if (!plan[i]) continue;
     WorkerState& ws = workers_[w];
     ContextOnWorker& on = ws.contexts[c];
     ws.awaiting_seed = false;
@@ -169,7 +170,13 @@ void Engine::plan_seeds() {
     }
     cluster_.stage_context(w, c, Tier::disk, *plan[i]);
   }
-  seed_waiting_ = std::move(still_waiting);
+  for (ContextId c = 0; c < contexts_.size(); ++c) {
+    SeedQueue& queue = seed_queues_[c];
+    auto asked_end = queue.begin() + static_cast<std::ptrdiff_t>(asked[c]);
+    queue.erase(std::remove_if(queue.begin(), asked_end,
+                               [&](WorkerId w) { return !workers_[w].awaiting_seed; }),
+                asked_end);
+  }
 }
 
 }  // namespace hearth

@@ -2,6 +2,7 @@
 // Placement: what an idle worker does next. The engine asks once per idle worker, fastest
 // workers first, and carries the answer out (binding a task, loading its context, starting it).
 
+#include <deque>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -29,6 +30,9 @@ struct Decision {
   static Decision backup(ContextId c, TaskId t) { return {Kind::backup, c, t}; }
 };
 
+// Workers waiting to get a context onto their disk, in the order they asked.
+using SeedQueue = std::deque<WorkerId>;
+
 // How a context may be seeded onto workers that need it on disk.
 struct SeedingRules {
   bool use_peers = true;
@@ -54,7 +58,7 @@ class Placement {
   // Seeding for context `c` while the workers in `waiting` (at least one) wait to get it onto
   // their disk.
   virtual SeedingRules seeding(const SchedulerState& state, ContextId c,
-                               const std::vector<WorkerId>& waiting) const = 0;
+                               const SeedQueue& waiting) const = 0;
 };
 
 std::unique_ptr<Placement> make_naive_placement();

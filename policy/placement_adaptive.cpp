@@ -53,7 +53,7 @@ class AdaptivePlacement final : public Placement {
   int upload_cap() const override { return std::min(upload_cap_, 1); }
 
   SeedingRules seeding(const SchedulerState& state, ContextId c,
-                       const std::vector<WorkerId>& waiting) const override {
+                       const SeedQueue& waiting) const override {
     // Shared storage feeds its readers at their link speed only while their links add up to
     // less than its bandwidth; past that, each extra reader only slows the others, while every
     // peer copy adds a source. So newcomers read it, in the order they asked, while it has room

@@ -25,8 +25,7 @@ class NaivePlacement final : public Placement {
   bool keeps_contexts() const override { return false; }
   int upload_cap() const override { return 0; }
 
-  SeedingRules seeding(const SchedulerState&, ContextId,
-                       const std::vector<WorkerId>& waiting) const override {
+  SeedingRules seeding(const SchedulerState&, ContextId, const SeedQueue& waiting) const override {
     return {.use_peers = false, .shared_storage_slots = static_cast<int>(waiting.size())};
   }
 };

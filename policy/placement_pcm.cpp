@@ -41,7 +41,7 @@ class PcmPlacement final : public Placement {
   int upload_cap() const override { return upload_cap_; }
 
   SeedingRules seeding(const SchedulerState& state, ContextId c,
-                       const std::vector<WorkerId>& waiting) const override {
+                       const SeedQueue& waiting) const override {
     // Shared storage only while no worker holds the context; otherwise wait for a peer.
     bool held = !state.context(c).holders.empty();
     return {.use_peers = true, .shared_storage_slots = held ? 0 : static_cast<int>(waiting.size())};
