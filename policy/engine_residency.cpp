@@ -129,11 +129,14 @@ void Engine::plan_seeds() {
     problem.shared_slots[c] = rules.shared_storage_slots;
     std::size_t capacity = static_cast<std::size_t>(std::max(0, rules.shared_storage_slots));
     if (rules.use_peers) {
-      // Twice the slots needed, to give the planner a choice.
+      // Twice as many holders as workers it can seed, plus a few: the planner prefers idle,
+      // fast holders, so it needs a choice of holders, not only enough upload slots.
+      std::size_t holders = 0;
       for (WorkerId h : contexts_[c].free_holders) {
-        if (capacity >= 2 * queue.size()) break;
+        if (holders >= 2 * std::min(capacity, queue.size()) + 4) break;
         held[h].push_back(c);
         capacity += placement.upload_cap() - workers_[h].uploads;
+        ++holders;
       }
     }
     asked[c] = std::min(capacity, queue.size());
