@@ -1,8 +1,11 @@
 #pragma once
 // The tiers of one worker: context files in its cache directory (disk), their bytes in host
 // memory (host), models built on its device (gpu). Thread-safe: the executor fills it, the main
-// thread evicts, the peer server reads from it.
+// thread evicts, the peer server reads from it. What an eviction drops is freed on a thread of
+// the cache's own: freeing gigabytes of device or host memory, or deleting a file the kernel is
+// still writing back, can take seconds, and the worker's loop must keep talking to the manager.
 
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -18,6 +21,7 @@ namespace hearth::real {
 class ContextCache {
  public:
   explicit ContextCache(std::filesystem::path dir);
+  ~ContextCache();  // waits until everything evicted is freed
 
   std::filesystem::path file(ContextId c) const;
 
@@ -33,11 +37,14 @@ class ContextCache {
   bool on_device(ContextId c) const;
   std::shared_ptr<LoadedModel> model(ContextId c) const;
 
-  // Drops `c` from `tier` (deleting the file for disk). Users holding a copy keep it alive.
+  // Drops `c` from `tier` at once; the memory is freed, or the file deleted, soon after on the
+  // cache's thread. Users holding a copy keep it alive.
   void evict(ContextId c, Tier tier);
   // Drops everything (deleting only its own files from the directory), as a worker that starts
   // again must.
   void clear();
+  // Waits until everything evicted so far is freed (for tests).
+  void wait_freed();
 
   // For a peer: bytes [offset, offset + length) of `c` from disk or host memory into `out`.
   // Returns an error text, empty on success.
@@ -51,9 +58,13 @@ class ContextCache {
     bool device = false;
     std::shared_ptr<LoadedModel> model;
   };
+  class Reaper;
+
   std::filesystem::path dir_;
   mutable std::mutex mutex_;
   std::map<ContextId, Entry> entries_;
+  std::uint64_t evicted_files_ = 0;  // names the files awaiting deletion
+  std::unique_ptr<Reaper> reaper_;
 };
 
 }  // namespace hearth::real

@@ -163,6 +163,7 @@ class Executor {
     const Stage& s = *job.stage;
     auto start = Clock::now();
     try {
+      cache_.wait_freed();  // what was evicted to make room is freed before this stage fills it
       cache_.set_info(s.context, s.info);
       switch (s.tier) {
         case Tier::disk:

@@ -3,6 +3,8 @@
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
+#include <atomic>
+#include <chrono>
 #include <thread>
 
 #include "real_backend/context_cache.hpp"
@@ -163,4 +165,59 @@ TEST_CASE("a peer serves a context from its host copy after the disk copy is evi
   CHECK(out == "456");
   cache.evict(0, Tier::host);
   CHECK(cache.read(0, 0, 3, out) == "context 0 is not here");
+}
+
+namespace {
+
+// A model whose destruction takes as long as freeing gigabytes can.
+class SlowToFree final : public LoadedModel {
+ public:
+  explicit SlowToFree(std::atomic<bool>& freed) : freed_(freed) {}
+  ~SlowToFree() override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    freed_ = true;
+  }
+  InferenceResult classify(const std::vector<std::int32_t>&,
+                           const std::vector<std::int32_t>&) override {
+    return {};
+  }
+  std::vector<InferenceResult> classify_batch(const std::vector<std::vector<std::int32_t>>&,
+                                              const std::vector<std::int32_t>&) override {
+    return {};
+  }
+  InferenceResult generate(const std::vector<std::int32_t>&, std::uint32_t, std::int32_t) override {
+    return {};
+  }
+
+ private:
+  std::atomic<bool>& freed_;
+};
+
+}  // namespace
+
+TEST_CASE("an eviction returns at once and frees what it dropped on the cache's own thread") {
+  // A worker evicts on the thread that talks to the manager: if freeing a model took that
+  // thread, the manager would hear nothing and count the worker lost (seen on the H200).
+  TempDir dir;
+  std::atomic<bool> freed{false};
+  ContextCache cache(dir.path);
+  cache.device_ready(0, std::make_shared<SlowToFree>(freed));
+  write_file(cache.file(0), "old copy");
+  cache.disk_ready(0);
+  auto start = std::chrono::steady_clock::now();
+  cache.evict(0, Tier::gpu);
+  cache.evict(0, Tier::disk);
+  double evict_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  CHECK(evict_s < 0.5);
+  CHECK(!freed);
+  CHECK(!cache.on_device(0));
+  CHECK(!fs::exists(cache.file(0)));
+  write_file(cache.file(0), "new copy");  // a new copy may land while the old one is deleted
+  cache.wait_freed();
+  CHECK(freed);
+  CHECK(read_file(cache.file(0)) == "new copy");
+  std::size_t files = 0;
+  for ([[maybe_unused]] const auto& f : fs::directory_iterator(dir.path))
+    ++files;
+  CHECK(files == 1);
 }
