@@ -10,7 +10,9 @@
 #   experiments/h200/run.sh OUT --cpu-dry-run   here: a tiny model on the CPU, a few prompts,
 #                                               the same steps, to prove the plumbing
 # Options: --budget S (all steps together; default 540), --work DIR (scratch; default
-# .h200-work in the repository, /tmp/hearth-h200-dry for a dry run), --build DIR (reuse a build).
+# .h200-work in the repository, /tmp/hearth-h200-dry for a dry run), --build DIR (reuse a build),
+# --steps LIST (only these of tests,load,infer,stages,rate,churn; the environment, the build, the
+# context and the cluster description always run; default all).
 #
 # Every step has a time limit and writes its rows to results.csv as it goes; a step that fails or
 # runs out of time is recorded and the next one runs. OUT ends with at most 8 files (the device
@@ -24,18 +26,27 @@ dry=0
 budget=540
 work=""
 build=""
+steps=tests,load,infer,stages,rate,churn
 while (($#)); do
   case "$1" in
     --cpu-dry-run) dry=1 ;;
     --budget) budget=$2; shift ;;
     --work) work=$2; shift ;;
     --build) build=$2; shift ;;
+    --steps) steps=$2; shift ;;
     -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     *) out=$1 ;;
   esac
   shift
 done
-[ -n "$out" ] || { echo "usage: experiments/h200/run.sh OUT [--cpu-dry-run] [--budget S] [--work DIR] [--build DIR]" >&2; exit 2; }
+[ -n "$out" ] || { echo "usage: experiments/h200/run.sh OUT [--cpu-dry-run] [--budget S] [--work DIR] [--build DIR] [--steps LIST]" >&2; exit 2; }
+for s in ${steps//,/ }; do
+  case $s in
+    tests | load | infer | stages | rate | churn) ;;
+    *) echo "run.sh: --steps: unknown step '$s' (known: tests,load,infer,stages,rate,churn)" >&2; exit 2 ;;
+  esac
+done
+want() { [[ ",$steps," == *",$1,"* ]]; }
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
@@ -119,6 +130,7 @@ step() {
 
 # ---- (a) the machine --------------------------------------------------------------------------
 row env mode "" "" "$( ((dry)) && echo "CPU dry run" || echo "GPU run")"
+row env steps "" "" "$steps"
 row env date "" "" "$(date -u +%Y-%m-%dT%H:%MZ)"
 row env host "" "" "$(uname -srm); $(nproc) cores; $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
 row env host_memory_bytes "$(($(getconf _PHYS_PAGES) * $(getconf PAGE_SIZE) / 4))" B "a quarter of physical memory"
@@ -177,7 +189,7 @@ row env built "" "" "hearth $([ -x "$hearth" ] && echo yes || echo no); plugin $
 [ -x "$hearth" ] && ldd "$hearth" >"$logs/ldd-hearth.log" 2>&1
 
 # ---- (c) tests: the CPU-safe subset, then the GPU smoke tests -------------------------------
-if [ -x "$build/tests/real/test_real" ]; then
+if want tests && [ -x "$build/tests/real/test_real" ]; then
   step test_cpu 90 "$build/tests/real/test_real" -# "[#fast_loader_test],[#raw_model_test],[#model_test],[#protocol_test],[#job_test],[#transfer_test]"
   ((dry)) || step test_gpu 90 "$build/tests/real/test_real" "[gpu]"
 fi
@@ -190,19 +202,19 @@ if [ -x "$hearth" ] && step generate 120 "$hearth" model builtin "$raw" --format
   row gen parameters "$(echo "$line" | awk '{print $2}')" "" "${model_args[*]}"
   row gen raw_bytes "$(stat -c %s "$raw")" B "bf16"
   row gen raw_s "$(echo "$line" | grep -o 'in [0-9.]* s' | awk '{print $2}')" s "$(nproc) threads, into the page cache"
-  ((have_torch)) && step torchscript 120 "$hearth" model builtin "$pt" --dtype bf16 "${model_args[@]}" &&
+  want load && ((have_torch)) && step torchscript 120 "$hearth" model builtin "$pt" --dtype bf16 "${model_args[@]}" &&
     row gen torchscript_bytes "$(stat -c %s "$pt")" B "the same model as TorchScript"
 fi
 
 # ---- (e) load per tier -------------------------------------------------------------------------
-if [ -f "$raw" ] && [ -x "$bench" ]; then
+if want load && [ -f "$raw" ] && [ -x "$bench" ]; then
   step load_raw 90 "$bench" raw "$raw" "$csv"
   ((have_torch)) && [ -f "$pt" ] && step load 150 "$bench" load "$raw" "$pt" "$csv"
 fi
 rm -f "$pt"  # room on the disk for the workers' copies
 
 # ---- (f) inference -----------------------------------------------------------------------------
-((have_torch)) && [ -f "$raw" ] && step infer 120 "$bench" infer "$raw" "$csv" "$batches"
+want infer && ((have_torch)) && [ -f "$raw" ] && step infer 120 "$bench" infer "$raw" "$csv" "$batches"
 
 # ---- the worker's stages and the shared-GPU inference rate, for the simulator ---------------
 if ((have_torch)) && [ -f "$raw" ]; then
@@ -210,11 +222,11 @@ if ((have_torch)) && [ -f "$raw" ]; then
   copies=$(($(df -B1 --output=avail "$work/data" | tail -1) / $(stat -c %s "$raw") - 2))
   ((copies > 8)) && copies=8
   ((copies < 1)) && copies=1
-  step stages 120 "$bench" stages "$raw" "$csv" "$work/stages" "$copies"
+  want stages && step stages 120 "$bench" stages "$raw" "$csv" "$work/stages" "$copies"
   rm -rf "$work/stages"
   start_at=$(($(date +%s) + 20))  # time for all eight to load: each says how late it was
   rate_cmd="for i in 0 1 2 3 4 5 6 7; do '$bench' rate '$raw' '$csv' process-\$i $start_at $rate_s & done; wait"
-  step rate8 $((40 + rate_s)) bash -c "$rate_cmd"
+  want rate && step rate8 $((40 + rate_s)) bash -c "$rate_cmd"
 fi
 
 # ---- (g) pcm against naive under churn --------------------------------------------------------
@@ -257,7 +269,7 @@ churn() {  # POLICY LIMIT_S
   cp "$dir"/job.state/workers/logs/*.log "$logs/churn-$p/" 2>/dev/null
   rm -rf "$dir/job.state/workers"
 }
-if ((have_torch)) && [ -f "$raw" ]; then
+if want churn && ((have_torch)) && [ -f "$raw" ]; then
   churn pcm 120
   churn naive 180
 fi
