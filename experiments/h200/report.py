@@ -214,8 +214,8 @@ def calibrate(path, out):
     dry = "dry run" in note(rows, "env", "mode")
     lines = [
         "# NOT AN H200: a CPU dry run's figures, under the H200's name, to test the plumbing."
-        if dry else "# One NVIDIA H200 machine as the simulator sees it, computed from measurements by",
-        "# Computed by experiments/h200/report.py calibrate (do not edit: rerun experiments/h200/run.sh).",
+        if dry else "# One NVIDIA H200 machine as the simulator sees it, computed from measurements",
+        "# by experiments/h200/report.py calibrate (do not edit: rerun experiments/h200/run.sh).",
         f"# Measured {when} on {note(rows, 'env', 'gpu') or '?'} ({note(rows, 'env', 'mode')}).",
         "# Format: docs/cluster-description.md. Where each value comes from:",
     ]
