@@ -87,7 +87,6 @@ TEST_CASE("the shipped campus trace is what its preset and seed generate today")
 }
 
 TEST_CASE("the shipped conversions are what the converters make from the published files") {
-  if (!std::filesystem::exists(kPublicDir)) SKIP("the published traces are not at " << kPublicDir);
   const auto bamboo = [](const std::string& name, TimeUnit unit, std::string_view gpu_type) {
     const auto path = (kPublicDir / "bamboo-aws-spot" / name).string();
     return convert_bamboo(read_text_file(path), path,

@@ -90,7 +90,6 @@ TEST_CASE("spotserve: bad input is reported at the line of the published file") 
 const std::filesystem::path kSpotServe = kPublicDir / "spotserve-aws-spot";
 
 TEST_CASE("spotserve: the published g4dn.csv has 153 events and at most 24 nodes alive") {
-  if (!std::filesystem::exists(kSpotServe)) SKIP("the published traces are not at " << kSpotServe);
   const auto path = (kSpotServe / "g4dn.csv").string();
   const auto s = summarize(convert_spotserve(read_text_file(path), path, kT4));
   CHECK(s.events == 153);
@@ -102,7 +101,6 @@ TEST_CASE("spotserve: the published g4dn.csv has 153 events and at most 24 nodes
 }
 
 TEST_CASE("spotserve: the published JSON-lines segments convert to pinned counts") {
-  if (!std::filesystem::exists(kSpotServe)) SKIP("the published traces are not at " << kSpotServe);
   struct Expected {
     std::string file;
     std::size_t events, workers, peak;

@@ -3,13 +3,13 @@
 # (see NOTICE) and the campus trace from its preset. test_traces checks that the committed files
 # equal what this makes.
 #
-#   traces/data/convert.sh path/to/hearth [path/to/traces-public]
+#   traces/data/convert.sh path/to/hearth [path/to/published]
 #
-# The published originals default to ../shared/traces-public beside the repository.
+# The published originals default to published/ in this folder (committed as published).
 set -eu
-hearth=${1:?usage: convert.sh path/to/hearth [path/to/traces-public]}
+hearth=${1:?usage: convert.sh path/to/hearth [path/to/published]}
 here=$(cd "$(dirname "$0")" && pwd)
-public=${2:-$here/../../../shared/traces-public}
+public=${2:-$here/published}
 bamboo=$public/bamboo-aws-spot
 spotserve=$public/spotserve-aws-spot
 
