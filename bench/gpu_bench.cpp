@@ -408,57 +408,6 @@ void rate_mode(const fs::path& raw, Csv& csv, const std::string& tag, double sta
                       late > 0 ? fmt::format(", ready {:.1f} s late", late) : ""));
 }
 
-// Serves a context's bytes from host memory, as a worker's peer server does when it holds the
-// context there (as every holder does under pcm).
-class PeerServer {
- public:
-  PeerServer(zmq::context_t& zmq, const KeyPair& server, const std::string& client_public,
-             std::shared_ptr<const std::string> bytes)
-      : auth_(zmq, {client_public}, "bench"),
-        socket_(zmq, zmq::socket_type::router),
-        bytes_(std::move(bytes)) {
-    make_curve_server(socket_, server);
-    socket_.set(zmq::sockopt::linger, 0);
-    socket_.bind("tcp://127.0.0.1:0");
-    endpoint_ = socket_.get(zmq::sockopt::last_endpoint);
-    thread_ = std::thread([this] {
-      while (!stop_) {
-        zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
-                                   {auth_.socket().handle(), 0, ZMQ_POLLIN, 0}};
-        zmq::poll(items, 2, std::chrono::milliseconds(20));
-        while (auth_.handle_one()) {
-        }
-        zmq::message_t from, body;
-        while (socket_.recv(from, zmq::recv_flags::dontwait)) {
-          (void)socket_.recv(body);
-          Chunk c = serve_fetch(
-              std::get<Fetch>(decode(body.to_string_view())),
-              [&](hearth::ContextId, std::uint64_t offset, std::uint32_t length, std::string& out) {
-                if (offset >= bytes_->size()) return "past the end";
-                out.assign(*bytes_, offset, length);
-                return "";
-              });
-          socket_.send(from, zmq::send_flags::sndmore);
-          socket_.send(zmq::buffer(encode(c)));
-        }
-      }
-    });
-  }
-  ~PeerServer() {
-    stop_ = true;
-    thread_.join();
-  }
-  const std::string& endpoint() const { return endpoint_; }
-
- private:
-  Authenticator auth_;
-  zmq::socket_t socket_;
-  std::shared_ptr<const std::string> bytes_;
-  std::string endpoint_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
-
 void stages_mode(const fs::path& raw, Csv& csv, const fs::path& dir, int copies) {
   ModelRuntime& rt = torch_runtime();
   const std::string device = device_of(rt);
@@ -523,7 +472,15 @@ void stages_mode(const fs::path& raw, Csv& csv, const fs::path& dir, int copies)
   auto held = std::make_shared<const std::string>(read_whole_file(raw, info.size_bytes));
   zmq::context_t zmq;
   KeyPair server = make_key_pair(), client = make_key_pair();
-  PeerServer peer(zmq, server, client.public_z85, held);
+  // Serving from host memory, as a worker's peer server does when it holds the context there
+  // (as every holder does under pcm).
+  FetchServer peer(
+      zmq, server, {client.public_z85}, "bench", "tcp://127.0.0.1:0",
+      [&](hearth::ContextId, std::uint64_t offset, std::uint32_t length, std::string& out) {
+        if (offset >= held->size()) return std::string("past the end");
+        out.assign(*held, offset, length);
+        return std::string();
+      });
   double fetch_s = seconds([&] {
     fetch_file(zmq, peer.endpoint(), server.public_z85, client, 0, info, dir / "fetched.bin",
                abort);

@@ -42,54 +42,6 @@ double best_of_3(const std::function<void()>& f) {
   return best;
 }
 
-// Serves a file's byte ranges the way the manager does (read_range per chunk).
-class Server {
- public:
-  Server(zmq::context_t& zmq, const KeyPair& server, const std::string& client_public,
-         fs::path file)
-      : auth_(zmq, {client_public}, "bench"),
-        socket_(zmq, zmq::socket_type::router),
-        file_(std::move(file)) {
-    make_curve_server(socket_, server);
-    socket_.set(zmq::sockopt::linger, 0);
-    socket_.bind("tcp://127.0.0.1:0");
-    endpoint_ = socket_.get(zmq::sockopt::last_endpoint);
-    thread_ = std::thread([this] {
-      while (!stop_) {
-        zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
-                                   {auth_.socket().handle(), 0, ZMQ_POLLIN, 0}};
-        zmq::poll(items, 2, std::chrono::milliseconds(20));
-        while (auth_.handle_one()) {
-        }
-        zmq::message_t from, body;
-        while (socket_.recv(from, zmq::recv_flags::dontwait)) {
-          (void)socket_.recv(body);
-          Chunk c = serve_fetch(
-              std::get<Fetch>(decode(body.to_string_view())),
-              [&](ContextId, std::uint64_t offset, std::uint32_t length, std::string& out) {
-                return read_range(file_, offset, length, out) ? "" : "read";
-              });
-          socket_.send(from, zmq::send_flags::sndmore);
-          socket_.send(zmq::buffer(encode(c)));
-        }
-      }
-    });
-  }
-  ~Server() {
-    stop_ = true;
-    thread_.join();
-  }
-  const std::string& endpoint() const { return endpoint_; }
-
- private:
-  Authenticator auth_;
-  zmq::socket_t socket_;
-  fs::path file_;
-  std::string endpoint_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -122,7 +74,11 @@ int main(int argc, char** argv) {
   double shared = best_of_3([&] { copy_file(info, dir / "copy.bin", abort); });
   zmq::context_t zmq;
   KeyPair server = make_key_pair(), client = make_key_pair();
-  Server files(zmq, server, client.public_z85, model);
+  // Serves the file's byte ranges the way the manager does (read_range per chunk).
+  FetchServer files(zmq, server, {client.public_z85}, "bench", "tcp://127.0.0.1:0",
+                    [&](ContextId, std::uint64_t offset, std::uint32_t length, std::string& out) {
+                      return read_range(model, offset, length, out) ? "" : "read";
+                    });
   // The fetch at its default chunk (1 MiB, 8 in flight) and two others.
   std::vector<std::pair<std::uint32_t, double>> fetched;
   for (std::uint32_t chunk : {1u << 20, 256u << 10, 4u << 20}) {

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -178,6 +179,53 @@ Chunk serve_fetch(const Fetch& request, const RangeReader& read) {
   c.error = read(request.context, request.offset, request.length, c.data);
   if (!c.error.empty()) c.data.clear();
   return c;
+}
+
+FetchServer::FetchServer(zmq::context_t& zmq, const KeyPair& keys, std::set<std::string> clients,
+                         std::string owner, const std::string& bind, RangeReader read)
+    : auth_(zmq, std::move(clients), owner),
+      socket_(zmq, zmq::socket_type::router),
+      read_(std::move(read)),
+      owner_(std::move(owner)) {
+  socket_.set(zmq::sockopt::linger, 0);
+  make_curve_server(socket_, keys);
+  socket_.bind(bind);
+  endpoint_ = socket_.get(zmq::sockopt::last_endpoint);
+  thread_ = std::thread([this] { loop(); });
+}
+
+FetchServer::~FetchServer() {
+  stop_ = true;
+  thread_.join();
+}
+
+void FetchServer::loop() {
+  while (!stop_) {
+    zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
+                               {auth_.socket().handle(), 0, ZMQ_POLLIN, 0}};
+    zmq::poll(items, 2, std::chrono::milliseconds(50));
+    while (auth_.handle_one()) {
+    }
+    zmq::message_t from, body;
+    while (socket_.recv(from, zmq::recv_flags::dontwait)) {
+      if (!socket_.get(zmq::sockopt::rcvmore)) continue;
+      (void)socket_.recv(body);
+      while (socket_.get(zmq::sockopt::rcvmore))
+        (void)socket_.recv(body);
+      Chunk reply;
+      try {
+        Message m = decode(body.to_string_view());
+        auto* fetch = std::get_if<Fetch>(&m);
+        if (!fetch) throw ProtocolError(fmt::format("{} is not a fetch", message_name(m)));
+        reply = serve_fetch(*fetch, read_);
+      } catch (const ProtocolError& e) {
+        spdlog::warn("{}: dropped a malformed request: {}", owner_, e.what());
+        continue;
+      }
+      socket_.send(from, zmq::send_flags::sndmore);
+      socket_.send(zmq::buffer(encode(reply)), zmq::send_flags::dontwait);
+    }
+  }
 }
 
 }  // namespace hearth::real

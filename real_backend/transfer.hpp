@@ -8,8 +8,11 @@
 #include <atomic>
 #include <filesystem>
 #include <functional>
+#include <memory>
+#include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "real_backend/auth.hpp"
 #include "real_backend/protocol.hpp"
@@ -50,5 +53,29 @@ bool read_range(const std::filesystem::path& path, std::uint64_t offset, std::ui
 using RangeReader =
     std::function<std::string(ContextId, std::uint64_t, std::uint32_t, std::string&)>;
 Chunk serve_fetch(const Fetch& request, const RangeReader& read);
+
+// Answers Fetch requests on a thread of its own: a CURVE router socket with `keys`, bound to
+// `bind` (e.g. "tcp://127.0.0.1:0"), open to the clients whose public keys are `clients`, reading
+// with `read` (called on that thread). Malformed requests are logged and dropped. Every worker
+// serves its peers with one. Throws zmq::error_t if it cannot bind.
+class FetchServer {
+ public:
+  FetchServer(zmq::context_t& zmq, const KeyPair& keys, std::set<std::string> clients,
+              std::string owner, const std::string& bind, RangeReader read);
+  ~FetchServer();
+  // The endpoint bound, with the port chosen: "tcp://127.0.0.1:40123".
+  const std::string& endpoint() const { return endpoint_; }
+
+ private:
+  void loop();
+
+  Authenticator auth_;
+  zmq::socket_t socket_;
+  RangeReader read_;
+  std::string owner_;
+  std::string endpoint_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
 
 }  // namespace hearth::real

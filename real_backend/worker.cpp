@@ -250,71 +250,33 @@ std::string host_name() {
   return name;
 }
 
-// Answers other workers' fetches from this worker's disk and host copies.
+// Answers other workers' fetches from this worker's disk and host copies. Peers of a worker on
+// loopback are on this machine; others reach it by its name (or the address given), on every
+// interface.
 class PeerServer {
  public:
   PeerServer(zmq::context_t& zmq, const WorkerOptions& options, const ContextCache& cache)
-      : auth_(zmq, {options.keys.worker.public_z85}, "peer server of " + options.name),
-        socket_(zmq, zmq::socket_type::router),
-        cache_(cache) {
-    socket_.set(zmq::sockopt::linger, 0);
-    make_curve_server(socket_, options.keys.peer);
-    // Peers of a worker on loopback are on this machine; others reach it by its name (or the
-    // address given), on every interface.
-    std::string host = options.peer_host;
-    if (host.empty()) {
-      std::string manager_host = options.manager.substr(0, options.manager.rfind(':'));
-      host = is_loopback(manager_host) ? "127.0.0.1" : host_name();
-    }
-    socket_.bind(fmt::format("tcp://{}:0", is_loopback(host) ? host : "*"));
-    std::string bound = socket_.get(zmq::sockopt::last_endpoint);
-    endpoint_ = fmt::format("tcp://{}:{}", host, bound.substr(bound.rfind(':') + 1));
-    thread_ = std::thread([this] { loop(); });
-  }
-  ~PeerServer() {
-    stop_ = true;
-    thread_.join();
+      : host_(peer_host(options)),
+        server_(zmq, options.keys.peer, {options.keys.worker.public_z85},
+                "peer server of " + options.name,
+                fmt::format("tcp://{}:0", is_loopback(host_) ? host_ : "*"),
+                [&cache](ContextId c, std::uint64_t offset, std::uint32_t length,
+                         std::string& out) { return cache.read(c, offset, length, out); }) {
+    const std::string& bound = server_.endpoint();
+    endpoint_ = fmt::format("tcp://{}:{}", host_, bound.substr(bound.rfind(':') + 1));
   }
   const std::string& endpoint() const { return endpoint_; }
 
  private:
-  void loop() {
-    while (!stop_) {
-      zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
-                                 {auth_.socket().handle(), 0, ZMQ_POLLIN, 0}};
-      zmq::poll(items, 2, std::chrono::milliseconds(100));
-      while (auth_.handle_one()) {
-      }
-      zmq::message_t from, body;
-      while (socket_.recv(from, zmq::recv_flags::dontwait)) {
-        if (!socket_.get(zmq::sockopt::rcvmore)) continue;
-        (void)socket_.recv(body);
-        while (socket_.get(zmq::sockopt::rcvmore))
-          (void)socket_.recv(body);
-        Chunk reply;
-        try {
-          Message m = decode(body.to_string_view());
-          auto* fetch = std::get_if<Fetch>(&m);
-          if (!fetch) throw ProtocolError(fmt::format("{} is not a fetch", message_name(m)));
-          reply = serve_fetch(
-              *fetch, [&](ContextId c, std::uint64_t offset, std::uint32_t length,
-                          std::string& out) { return cache_.read(c, offset, length, out); });
-        } catch (const ProtocolError& e) {
-          spdlog::warn("peer server: dropped a malformed request: {}", e.what());
-          continue;
-        }
-        socket_.send(from, zmq::send_flags::sndmore);
-        socket_.send(zmq::buffer(encode(reply)), zmq::send_flags::dontwait);
-      }
-    }
+  static std::string peer_host(const WorkerOptions& options) {
+    if (!options.peer_host.empty()) return options.peer_host;
+    std::string manager_host = options.manager.substr(0, options.manager.rfind(':'));
+    return is_loopback(manager_host) ? "127.0.0.1" : host_name();
   }
 
-  Authenticator auth_;
-  zmq::socket_t socket_;
-  const ContextCache& cache_;
+  std::string host_;
+  FetchServer server_;
   std::string endpoint_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
 };
 
 std::string word(std::string s) {

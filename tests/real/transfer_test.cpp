@@ -25,49 +25,17 @@ class FileServer {
  public:
   FileServer(zmq::context_t& zmq, const KeyPair& server, const std::string& client_public,
              std::string bytes)
-      : auth_(zmq, {client_public}, "test server"),
-        socket_(zmq, zmq::socket_type::router),
-        bytes_(std::move(bytes)) {
-    socket_.set(zmq::sockopt::linger, 0);
-    make_curve_server(socket_, server);
-    socket_.bind("tcp://127.0.0.1:0");
-    endpoint_ = socket_.get(zmq::sockopt::last_endpoint);
-    thread_ = std::thread([this] { loop(); });
-  }
-  ~FileServer() {
-    stop_ = true;
-    thread_.join();
-  }
-  const std::string& endpoint() const { return endpoint_; }
+      : bytes_(std::move(bytes)),
+        server_(zmq, server, {client_public}, "test server", "tcp://127.0.0.1:0",
+                [this](ContextId, std::uint64_t offset, std::uint32_t length, std::string& out) {
+                  out = bytes_.substr(offset, length);
+                  return std::string();
+                }) {}
+  const std::string& endpoint() const { return server_.endpoint(); }
 
  private:
-  void loop() {
-    while (!stop_) {
-      zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
-                                 {auth_.socket().handle(), 0, ZMQ_POLLIN, 0}};
-      zmq::poll(items, 2, std::chrono::milliseconds(20));
-      while (auth_.handle_one()) {
-      }
-      zmq::message_t from, body;
-      while (socket_.recv(from, zmq::recv_flags::dontwait)) {
-        (void)socket_.recv(body);
-        Fetch f = std::get<Fetch>(decode(body.to_string_view()));
-        Chunk c = serve_fetch(
-            f, [&](ContextId, std::uint64_t offset, std::uint32_t length, std::string& out) {
-              out = bytes_.substr(offset, length);
-              return std::string();
-            });
-        socket_.send(from, zmq::send_flags::sndmore);
-        socket_.send(zmq::buffer(encode(c)));
-      }
-    }
-  }
-  Authenticator auth_;
-  zmq::socket_t socket_;
   std::string bytes_;
-  std::string endpoint_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
+  FetchServer server_;
 };
 
 ContextInfo info_of(const std::string& bytes) {
