@@ -43,7 +43,7 @@ class ContextCache {
   // Drops everything (deleting only its own files from the directory), as a worker that starts
   // again must.
   void clear();
-  // Waits until everything evicted so far is freed (for tests).
+  // Waits until everything evicted so far is freed: a stage calls it before it fills the room.
   void wait_freed();
 
   // For a peer: bytes [offset, offset + length) of `c` from disk or host memory into `out`.

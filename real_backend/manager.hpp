@@ -5,8 +5,8 @@
 // committed to the state store before the core hears of them.
 //
 // A worker is lost when its connection closes, when it is silent for heartbeat_timeout_s, when it
-// says bye, when its local process ends, or when it keeps sending malformed messages; stages
-// reading from it then fail on their receivers.
+// says bye, when its local process (started by a trace or --workers factory) ends, or when it keeps
+// sending malformed messages; stages reading from it then fail on their receivers.
 
 #include <atomic>
 #include <cstdint>

@@ -13,6 +13,7 @@ namespace fs = std::filesystem;
 RunPlan::RunPlan(Job job, bool durable) : job_(std::move(job)) {
   std::map<fs::path, std::shared_ptr<Dataset>> by_path;
   std::map<fs::path, FileDigest> dataset_digests;
+  std::map<fs::path, FileDigest> model_digests;  // contexts may share a multi-GB model file
   std::string fingerprint;
   std::vector<std::size_t> row_counts;
   for (const JobContext& c : job_.contexts) {
@@ -31,7 +32,9 @@ RunPlan::RunPlan(Job job, bool durable) : job_(std::move(job)) {
       throw InputError(fmt::format("{}: context {}: no such model file {}", job_.file.string(),
                                    c.name, c.model.string()));
     }
-    FileDigest model = digest_file(c.model);
+    auto [known, added] = model_digests.try_emplace(c.model);
+    if (added) known->second = digest_file(c.model);
+    const FileDigest& model = known->second;
     ContextInfo info;
     info.name = c.name;
     info.size_bytes = model.size_bytes;
