@@ -63,7 +63,7 @@ class Placement {
 
 std::unique_ptr<Placement> make_naive_placement();
 std::unique_ptr<Placement> make_pcm_placement(int upload_cap);
-std::unique_ptr<Placement> make_adaptive_placement(int upload_cap);
+std::unique_ptr<Placement> make_adaptive_placement();  // one upload per peer at a time
 
 }  // namespace hearth
 

@@ -10,17 +10,17 @@ namespace {
 
 // Ours. Decides by estimated completion time instead of by rule:
 // - a worker runs the resident context whose pending work would take its servers longest;
-// - a worker loads a context only if the workers already serving it would not drain its
-//   pending work before this one is ready (load time from the cheapest path across its tiers,
-//   peers and shared storage), weighted by the chance it survives the load at its GPU type's
-//   observed preemption rate; otherwise it waits;
-// - at the end, when nothing is pending, an idle worker runs a backup attempt of the running
-//   task it would finish well before its current runner: the last tasks go to the fastest GPUs;
-// - shared storage is read by only as many newcomers as can finish before a peer fan-out
-//   (holders doubling under the upload cap) would reach them.
+// - a worker prefetches a context (a load that binds no task) only if the workers already
+//   serving it would not drain its pending work before this one is ready (load time from the
+//   cheapest path across its tiers, peers and shared storage), weighted by the chance it
+//   survives the load at its GPU type's observed preemption rate; otherwise it waits;
+// - at the end, when nothing is pending, an idle worker runs a backup attempt of a running task
+//   it would finish well before its current runner: the last tasks go to the fastest GPUs;
+// - shared storage is read by newcomers only while their links add up to less than its
+//   bandwidth (seeding()); each peer uploads to one newcomer at a time, whatever the job's
+//   upload cap (which is pcm's), so that a copy finishes, and becomes a source, soonest.
 class AdaptivePlacement final : public Placement {
  public:
-  explicit AdaptivePlacement(int upload_cap) : upload_cap_(upload_cap) {}
   std::string_view name() const override { return "adaptive"; }
 
   Decision next_for(const SchedulerState& state, WorkerId w) override {
@@ -50,7 +50,7 @@ class AdaptivePlacement final : public Placement {
     return Decision::wait();
   }
 
-  int upload_cap() const override { return std::min(upload_cap_, 1); }
+  int upload_cap() const override { return 1; }
 
   SeedingRules seeding(const SchedulerState& state, ContextId c,
                        const SeedQueue& waiting) const override {
@@ -108,14 +108,12 @@ class AdaptivePlacement final : public Placement {
     }
     return best;
   }
-
-  int upload_cap_;
 };
 
 }  // namespace
 
-std::unique_ptr<Placement> make_adaptive_placement(int upload_cap) {
-  return std::make_unique<AdaptivePlacement>(upload_cap);
+std::unique_ptr<Placement> make_adaptive_placement() {
+  return std::make_unique<AdaptivePlacement>();
 }
 
 }  // namespace hearth

@@ -58,7 +58,7 @@ PolicySet make_policies(const PolicyChoice& choice) {
   } else if (choice.placement == "pcm") {
     set.placement = make_pcm_placement(choice.upload_cap);
   } else if (choice.placement == "adaptive") {
-    set.placement = make_adaptive_placement(choice.upload_cap);
+    set.placement = make_adaptive_placement();
   } else {
     unknown("placement", choice.placement);
   }

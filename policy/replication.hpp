@@ -42,14 +42,16 @@ class Replication {
  public:
   virtual ~Replication() = default;
   virtual std::string_view name() const = 0;
-  // Seeds as many requests as possible, preferring peers over shared storage, never exceeding a
-  // holder's free slots or a context's shared slots. Earlier requests are served first.
+  // Seeds as many requests as possible, never exceeding a holder's free slots or a context's
+  // shared slots. Earlier requests are served first.
   virtual SeedPlan plan(const SeedProblem& problem) const = 0;
 };
 
-// First come, first served: each request takes the lowest-id holder with a free slot.
+// First come, first served: each request takes the lowest-id holder with a free slot, and shared
+// storage only when no holder has one.
 std::unique_ptr<Replication> make_greedy_replication();
-// Min-cost max-flow over holders, requests and upload caps (Boost.Graph).
+// Min-cost max-flow over holders and contexts under upload caps (Boost.Graph): each seed from the
+// source with the least transfer time per byte, a peer or shared storage (docs/policies.md).
 std::unique_ptr<Replication> make_flow_replication();
 
 }  // namespace hearth
