@@ -4,7 +4,7 @@
 
 #include <catch2/catch_test_macros.hpp>
 
-#include "tests/batch/hearth_process.hpp"
+#include "tests/real/hearth_process.hpp"
 
 using namespace hearth::testing;
 

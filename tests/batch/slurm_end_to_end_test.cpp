@@ -11,7 +11,7 @@
 #include <cstdlib>
 
 #include "real_backend/batch_system.hpp"
-#include "tests/batch/hearth_process.hpp"
+#include "tests/real/hearth_process.hpp"
 
 using namespace hearth;
 using namespace hearth::real;

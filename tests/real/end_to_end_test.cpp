@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "real_backend/model_runtime.hpp"
+#include "tests/real/hearth_process.hpp"
 #include "tests/real/helpers.hpp"
 
 using namespace hearth;
@@ -23,45 +24,6 @@ using namespace hearth::testing;
 using nlohmann::json;
 
 namespace {
-
-// Starts `hearth ARGS...` with stdout and stderr going to `log`.
-pid_t start_hearth(std::vector<std::string> args, const fs::path& log) {
-  args.insert(args.begin(), HEARTH_EXECUTABLE);
-  std::vector<char*> argv;
-  for (std::string& a : args)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
-  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fd, STDOUT_FILENO);
-    dup2(fd, STDERR_FILENO);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  ::close(fd);
-  return pid;
-}
-
-// The exit status of `pid`, waiting up to timeout_s (then it is killed and the test fails).
-int exit_status(pid_t pid, double timeout_s = 120) {
-  int status = 0;
-  bool ended = wait_for([&] { return waitpid(pid, &status, WNOHANG) == pid; }, timeout_s);
-  if (!ended) {
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-    FAIL("hearth did not finish within " << timeout_s << " s");
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-std::vector<pid_t> children_of(pid_t pid) {
-  std::istringstream in(read_file(fmt::format("/proc/{}/task/{}/children", pid, pid)));
-  std::vector<pid_t> out;
-  for (pid_t c; in >> c;)
-    out.push_back(c);
-  return out;
-}
 
 // A 2,000-prompt classification and a 200-prompt generation with the built-in model, in `dir`.
 fs::path write_job(const TempDir& dir) {

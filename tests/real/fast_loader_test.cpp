@@ -99,15 +99,6 @@ class LateDevice final : public RingDevice {
   std::thread copier_;
 };
 
-std::string pattern_bytes(std::size_t n, std::uint64_t seed) {
-  std::string s(n, '\0');
-  for (std::size_t i = 0; i < n; ++i) {
-    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-    s[i] = static_cast<char>(seed >> 56);
-  }
-  return s;
-}
-
 }  // namespace
 
 TEST_CASE("a load is cut into chunks that take the ring's buffers and the streams in turn") {

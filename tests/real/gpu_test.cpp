@@ -15,23 +15,6 @@
 using namespace hearth::real;
 using namespace hearth::testing;
 
-namespace {
-
-std::string pattern_bytes(std::size_t n, std::uint64_t seed) {
-  std::string s(n, '\0');
-  for (std::size_t i = 0; i < n; ++i) {
-    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-    s[i] = static_cast<char>(seed >> 56);
-  }
-  return s;
-}
-
-std::vector<std::int32_t> bytes_of(const std::string& s) {
-  return {s.begin(), s.end()};
-}
-
-}  // namespace
-
 TEST_CASE("the fast loader puts a file's and a buffer's bytes on the GPU exactly", "[.gpu]") {
   TempDir dir;
   const std::string bytes = pattern_bytes((40 << 20) + 4096 + 77, 9);

@@ -5,10 +5,12 @@
 #include <stdlib.h>
 
 #include <atomic>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <sqlite3.h>
 
@@ -44,6 +46,21 @@ inline void write_file(const fs::path& path, const std::string& text) {
 inline std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), {}};
+}
+
+// n bytes of a fixed pseudo-random pattern (an LCG from `seed`): data no copy gets right by luck.
+inline std::string pattern_bytes(std::size_t n, std::uint64_t seed) {
+  std::string s(n, '\0');
+  for (std::size_t i = 0; i < n; ++i) {
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    s[i] = static_cast<char>(seed >> 56);
+  }
+  return s;
+}
+
+// A text's bytes as the built-in byte-level model's token ids.
+inline std::vector<std::int32_t> bytes_of(const std::string& s) {
+  return {s.begin(), s.end()};
 }
 
 // n prompts {"id": "p<i>", "prompt": "..."}, the same every time.

@@ -16,10 +16,6 @@ using Catch::Matchers::ContainsSubstring;
 
 namespace {
 
-std::vector<std::int32_t> bytes_of(const std::string& s) {
-  return {s.begin(), s.end()};
-}
-
 std::shared_ptr<LoadedModel> load_builtin(const TempDir& dir, BuiltinModelOptions options = {}) {
   ModelRuntime& rt = torch_runtime();
   rt.save_builtin(make_builtin_model(options), (dir / "m.pt").string());

@@ -31,10 +31,6 @@ BuiltinModelOptions small() {
   return o;
 }
 
-std::vector<std::int32_t> bytes_of(const std::string& s) {
-  return {s.begin(), s.end()};
-}
-
 }  // namespace
 
 TEST_CASE("floats round to the nearest bfloat16, ties to even") {
