@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <spdlog/spdlog.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -102,6 +103,24 @@ std::string trimmed(const std::string& text) {
 std::string complaint(const CommandResult& r) {
   std::string said = trimmed(r.err.empty() ? r.out : r.err);
   return said.empty() ? fmt::format("exit status {}", r.status) : said;
+}
+
+CommandResult submit_or_throw(const CommandRunner& run, const std::vector<std::string>& argv) {
+  CommandResult r = run(argv);
+  if (r.status != 0) {
+    throw BatchError(fmt::format("{} refused the workers: {}\n  the command: {}", argv.at(0),
+                                 complaint(r), command_line(argv)));
+  }
+  return r;
+}
+
+void cancel_jobs(const CommandRunner& run, const std::string& command,
+                 const std::vector<std::string>& jobs) {
+  if (jobs.empty()) return;
+  std::vector<std::string> argv = {command};
+  argv.insert(argv.end(), jobs.begin(), jobs.end());
+  CommandResult r = run(argv);
+  if (r.status != 0) spdlog::info("{}: {}", command, complaint(r));
 }
 
 std::string shell_quote(const std::string& text) {

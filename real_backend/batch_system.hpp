@@ -70,6 +70,15 @@ using CommandRunner = std::function<CommandResult(const std::vector<std::string>
 // What a failed command said: its error output (else its output, else its exit status), trimmed.
 std::string complaint(const CommandResult& result);
 
+// Runs a command that submits workers; throws BatchError, with what it said and the command, if
+// it fails.
+CommandResult submit_or_throw(const CommandRunner& run, const std::vector<std::string>& argv);
+
+// Runs `command jobs...` to cancel jobs (nothing if there are none); a failure is only logged:
+// the jobs may have ended already.
+void cancel_jobs(const CommandRunner& run, const std::string& command,
+                 const std::vector<std::string>& jobs);
+
 // `text` without the white space around it.
 std::string trimmed(const std::string& text);
 

@@ -1,7 +1,6 @@
 #include "real_backend/htcondor_batch.hpp"
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include <regex>
 #include <set>
@@ -38,11 +37,7 @@ class HTCondor final : public BatchSystem {
     fs::path description = s_.work_dir / "htcondor-worker.sub";
     write_text_file(description, submit_description(count));
     std::vector<std::string> argv = {"condor_submit", "-terse", description.string()};
-    CommandResult r = run_(argv);
-    if (r.status != 0) {
-      throw BatchError(fmt::format("condor_submit refused the workers: {}\n  the command: {}",
-                                   complaint(r), command_line(argv)));
-    }
+    CommandResult r = submit_or_throw(run_, argv);
     // -terse prints "CLUSTER.FIRST - CLUSTER.LAST".
     static const std::regex range(R"((\d+)\.(\d+) - (\d+)\.(\d+))");
     std::smatch m;
@@ -91,11 +86,7 @@ class HTCondor final : public BatchSystem {
   }
 
   void cancel(const std::vector<std::string>& jobs) override {
-    if (jobs.empty()) return;
-    std::vector<std::string> argv = {"condor_rm"};
-    argv.insert(argv.end(), jobs.begin(), jobs.end());
-    CommandResult r = run_(argv);
-    if (r.status != 0) spdlog::info("condor_rm: {}", complaint(r));
+    cancel_jobs(run_, "condor_rm", jobs);
   }
 
   std::string worker_name(const std::string& job) const override { return "condor-" + job; }

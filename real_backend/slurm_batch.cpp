@@ -88,13 +88,7 @@ class Slurm final : public BatchSystem {
     return alive;
   }
 
-  void cancel(const std::vector<std::string>& jobs) override {
-    if (jobs.empty()) return;
-    std::vector<std::string> argv = {"scancel"};
-    argv.insert(argv.end(), jobs.begin(), jobs.end());
-    CommandResult r = run_(argv);
-    if (r.status != 0) spdlog::info("scancel: {}", complaint(r));
-  }
+  void cancel(const std::vector<std::string>& jobs) override { cancel_jobs(run_, "scancel", jobs); }
 
   std::string worker_name(const std::string& job) const override { return "slurm-" + job; }
 
@@ -130,11 +124,7 @@ class Slurm final : public BatchSystem {
     }
     argv.insert(argv.end(), s_.slurm.sbatch_args.begin(), s_.slurm.sbatch_args.end());
     argv.push_back(script_.string());
-    CommandResult r = run_(argv);
-    if (r.status != 0) {
-      throw BatchError(fmt::format("sbatch refused the workers: {}\n  the command: {}",
-                                   complaint(r), command_line(argv)));
-    }
+    CommandResult r = submit_or_throw(run_, argv);
     // --parsable prints "ID" or "ID;CLUSTER".
     std::string id = trimmed(r.out);
     id = id.substr(0, id.find_first_of(";\n"));
