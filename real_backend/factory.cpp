@@ -90,10 +90,8 @@ class LocalWorkers final : public WorkerFactory {
       }
       if (running_.empty()) break;
       if (Clock::now() >= deadline) {
-        for (const auto& [pid, p] : running_) {
-          kill(pid, SIGKILL);
-          waitpid(pid, nullptr, 0);
-        }
+        for (const auto& [pid, p] : running_)
+          kill_and_reap(pid);
         running_.clear();
         break;
       }
@@ -133,8 +131,7 @@ class LocalWorkers final : public WorkerFactory {
         break;
       case traces::EventKind::down:
         if (pid > 0) {
-          kill(pid, SIGKILL);
-          waitpid(pid, nullptr, 0);
+          kill_and_reap(pid);
           spdlog::info("worker process {} ({}) killed: down in the trace", e.worker, pid);
           running_.erase(pid);
           ended.push_back(pid);
@@ -152,18 +149,10 @@ class LocalWorkers final : public WorkerFactory {
   }
 
   void spawn(const std::string& name, const std::string& gpu_type, bool kept_alive) {
-    std::vector<std::string> args = {options_.executable,
-                                     "worker",
-                                     "--manager",
-                                     address_,
-                                     "--keys",
-                                     options_.keys_file.string(),
-                                     "--name",
-                                     name,
-                                     "--cache",
-                                     (options_.work_dir / "cache" / name).string(),
-                                     "--device",
-                                     gpus_ > 0 ? fmt::format("cuda:{}", spawned_ % gpus_) : "cpu"};
+    std::vector<std::string> args = local_worker_argv(options_.executable, address_,
+                                                      options_.keys_file, name, options_.work_dir);
+    args.push_back("--device");
+    args.push_back(gpus_ > 0 ? fmt::format("cuda:{}", spawned_ % gpus_) : "cpu");
     if (!gpu_type.empty()) {
       args.push_back("--gpu-type");
       args.push_back(gpu_type);
@@ -192,6 +181,18 @@ class LocalWorkers final : public WorkerFactory {
 };
 
 }  // namespace
+
+std::vector<std::string> local_worker_argv(const std::string& hearth, const std::string& manager,
+                                           const fs::path& keys, const std::string& name,
+                                           const fs::path& work_dir) {
+  return {hearth,        "worker", "--manager", manager,   "--keys",
+          keys.string(), "--name", name,        "--cache", (work_dir / "cache" / name).string()};
+}
+
+void kill_and_reap(pid_t pid) {
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+}
 
 pid_t start_worker_process(std::vector<std::string> args, const fs::path& log) {
   std::vector<char*> argv;

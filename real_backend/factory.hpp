@@ -37,6 +37,16 @@ class WorkerFactory {
   virtual void stop(double wait_s) = 0;
 };
 
+// `hearth worker` named `name`, dialing `manager` with the worker key file `keys`, its cache in
+// work_dir/cache/name: what a factory on this machine starts, before its own arguments.
+std::vector<std::string> local_worker_argv(const std::string& hearth, const std::string& manager,
+                                           const std::filesystem::path& keys,
+                                           const std::string& name,
+                                           const std::filesystem::path& work_dir);
+
+// Kills a child process (SIGKILL) and waits for it.
+void kill_and_reap(pid_t pid);
+
 // Starts `argv` (argv[0] an absolute path) as a child process with stdout and stderr appended to
 // `log`, killed when this process dies (PDEATHSIG). Returns its pid, or -1 if fork failed.
 pid_t start_worker_process(std::vector<std::string> argv, const std::filesystem::path& log);

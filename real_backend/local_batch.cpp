@@ -19,10 +19,8 @@ class LocalProcesses final : public BatchSystem {
       : s_(std::move(settings)), gpus_(cuda_device_count()) {}
 
   ~LocalProcesses() override {
-    for (const auto& [name, pid] : running_) {
-      kill(pid, SIGKILL);
-      waitpid(pid, nullptr, 0);
-    }
+    for (const auto& [name, pid] : running_)
+      kill_and_reap(pid);
   }
 
   std::string name() const override { return "local"; }
@@ -36,11 +34,8 @@ class LocalProcesses final : public BatchSystem {
     std::vector<std::string> jobs;
     for (int i = 0; i < count; ++i) {
       std::string name = fmt::format("local-{}", started_);
-      std::vector<std::string> argv = {s_.hearth.string(), "worker",
-                                       "--manager",        address_,
-                                       "--keys",           s_.keys.string(),
-                                       "--name",           name,
-                                       "--cache",          (s_.work_dir / "cache" / name).string()};
+      std::vector<std::string> argv =
+          local_worker_argv(s_.hearth.string(), address_, s_.keys, name, s_.work_dir);
       const std::vector<std::string>& extra = s_.worker_args;
       if (gpus_ > 0 && std::find(extra.begin(), extra.end(), "--device") == extra.end()) {
         argv.push_back("--device");
