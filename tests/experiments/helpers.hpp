@@ -10,22 +10,13 @@
 #include <fstream>
 #include <string>
 
-#include "policy/errors.hpp"
+#include "tests/input_error.hpp"
 
 namespace hearth::experiments::testing {
 
 inline const std::filesystem::path kDataDir = HEARTH_EXPERIMENT_TEST_DATA;
 
-template <class F>
-std::string input_error(F&& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  FAIL("expected an InputError, but nothing was thrown");
-  return {};
-}
+using hearth::testing::input_error;
 
 // A folder of its own under /tmp, emptied first.
 inline std::filesystem::path fresh_dir(const std::string& name) {

@@ -6,21 +6,11 @@
 #include <filesystem>
 #include <string>
 
-#include "policy/errors.hpp"
+#include "tests/input_error.hpp"
 
 namespace hearth::traces::testing {
 
-// The message of the InputError that f throws; fails the test when it throws none.
-template <class F>
-std::string input_error(F&& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  FAIL("expected an InputError, but nothing was thrown");
-  return {};
-}
+using hearth::testing::input_error;
 
 inline const std::filesystem::path kShippedDir = HEARTH_SHIPPED_TRACES_DIR;
 inline const std::filesystem::path kTestDataDir = HEARTH_TEST_DATA_DIR;
