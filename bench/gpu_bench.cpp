@@ -39,12 +39,12 @@
 #include <thread>
 #include <zmq.hpp>
 
-#include "real_backend/auth.hpp"
-#include "real_backend/fast_loader.hpp"
-#include "real_backend/file_hash.hpp"
-#include "real_backend/model_runtime.hpp"
-#include "real_backend/raw_model.hpp"
-#include "real_backend/transfer.hpp"
+#include "real_backend/model/fast_loader.hpp"
+#include "real_backend/model/model_runtime.hpp"
+#include "real_backend/model/raw_model.hpp"
+#include "real_backend/wire/auth.hpp"
+#include "real_backend/wire/file_hash.hpp"
+#include "real_backend/wire/transfer.hpp"
 
 namespace fs = std::filesystem;
 using namespace hearth::real;

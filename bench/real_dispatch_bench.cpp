@@ -15,12 +15,12 @@
 #include <thread>
 #include <vector>
 
-#include "real_backend/auth.hpp"
-#include "real_backend/logging.hpp"
-#include "real_backend/manager.hpp"
-#include "real_backend/result_store.hpp"
-#include "real_backend/run_plan.hpp"
-#include "real_backend/worker.hpp"
+#include "os/logging.hpp"
+#include "real_backend/manager/manager.hpp"
+#include "real_backend/manager/result_store.hpp"
+#include "real_backend/manager/run_plan.hpp"
+#include "real_backend/wire/auth.hpp"
+#include "real_backend/worker/worker.hpp"
 
 namespace fs = std::filesystem;
 using namespace hearth;
@@ -51,7 +51,7 @@ struct Result {
 
 Result measure(const fs::path& scratch, int workers, int tasks) {
   fs::path dir = scratch / fmt::format("w{}", workers);
-  RunPlan plan(read_job(write_job(dir, tasks)));
+  RunPlan plan(read_job_file(write_job(dir, tasks)));
   ManagerOptions options;
   options.keys.manager = make_key_pair();
   options.keys.workers = {options.keys.manager.public_z85, make_key_pair(), make_key_pair()};
@@ -86,7 +86,7 @@ Result measure(const fs::path& scratch, int workers, int tasks) {
 
 int main(int argc, char** argv) {
   int tasks = argc > 1 ? std::atoi(argv[1]) : 20000;
-  configure_logging("bench", LogLevel::quiet);
+  os::configure_logging("bench", os::LogLevel::quiet);
   std::string pattern = (fs::temp_directory_path() / "hearth-bench-XXXXXX").string();
   fs::path scratch = mkdtemp(pattern.data());
   fmt::print("{:>8} {:>8} {:>10} {:>10} {:>14}\n", "workers", "tasks", "seconds", "tasks/s",

@@ -16,11 +16,11 @@
 #include <thread>
 #include <zmq.hpp>
 
-#include "real_backend/auth.hpp"
-#include "real_backend/builtin_model.hpp"
-#include "real_backend/file_hash.hpp"
-#include "real_backend/model_runtime.hpp"
-#include "real_backend/transfer.hpp"
+#include "real_backend/model/builtin_model.hpp"
+#include "real_backend/model/model_runtime.hpp"
+#include "real_backend/wire/auth.hpp"
+#include "real_backend/wire/file_hash.hpp"
+#include "real_backend/wire/transfer.hpp"
 
 namespace fs = std::filesystem;
 using namespace hearth;

@@ -10,10 +10,10 @@
 #include <thread>
 
 #include "cli/commands.hpp"
-#include "real_backend/builtin_model.hpp"
-#include "real_backend/file_hash.hpp"
-#include "real_backend/model_runtime.hpp"
-#include "real_backend/raw_model.hpp"
+#include "real_backend/model/builtin_model.hpp"
+#include "real_backend/model/model_runtime.hpp"
+#include "real_backend/model/raw_model.hpp"
+#include "real_backend/wire/file_hash.hpp"
 
 namespace hearth::cli {
 

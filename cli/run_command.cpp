@@ -12,13 +12,14 @@
 #include <memory>
 
 #include "cli/commands.hpp"
+#include "os/logging.hpp"
+#include "os/network.hpp"
 #include "policy/errors.hpp"
-#include "real_backend/batch_factory.hpp"
-#include "real_backend/factory.hpp"
-#include "real_backend/job.hpp"
-#include "real_backend/logging.hpp"
-#include "real_backend/manager.hpp"
-#include "real_backend/run_plan.hpp"
+#include "real_backend/factory/batch_factory.hpp"
+#include "real_backend/factory/worker_factory.hpp"
+#include "real_backend/manager/job_file.hpp"
+#include "real_backend/manager/manager.hpp"
+#include "real_backend/manager/run_plan.hpp"
 
 namespace hearth::cli {
 
@@ -57,7 +58,7 @@ void write_lines(const std::filesystem::path& path, const std::vector<std::strin
 
 // The batch factory this run uses: --factory, else the job's [factory] kind, unless --workers or
 // --trace start local workers; empty for none.
-std::string factory_kind(const RunArgs& a, const Job& job) {
+std::string factory_kind(const RunArgs& a, const JobFile& job) {
   if (a.workers > 0 || !a.trace.empty()) return "";
   std::string kind = a.factory.empty() ? job.factory.kind : a.factory;
   if (kind == "none") return "";
@@ -69,7 +70,7 @@ std::string factory_kind(const RunArgs& a, const Job& job) {
 }
 
 // The `kind` factory with what the job leaves out filled in.
-std::unique_ptr<WorkerFactory> batch_factory(const std::string& kind, const Job& job,
+std::unique_ptr<WorkerFactory> batch_factory(const std::string& kind, const JobFile& job,
                                              const std::string& manager_address,
                                              const std::filesystem::path& keys_file) {
   FactorySettings s = job.factory;
@@ -78,7 +79,7 @@ std::unique_ptr<WorkerFactory> batch_factory(const std::string& kind, const Job&
   if (s.work_dir.empty()) s.work_dir = job.state_dir / "batch";
   if (s.inferences_per_worker == 0) s.inferences_per_worker = job.engine.policies.batch_size;
   std::string dialed = s.manager.empty() ? reachable_address(manager_address) : s.manager;
-  if (kind != "local" && (dialed.rfind("127.", 0) == 0 || dialed.rfind("localhost:", 0) == 0)) {
+  if (kind != "local" && os::is_loopback(os::host_of(dialed))) {
     fmt::print(stderr,
                "hearth: warning: workers will dial {}, which only this machine can reach; "
                "--listen 0.0.0.0:PORT lets other machines in (docs/batch-systems.md)\n",
@@ -88,8 +89,8 @@ std::unique_ptr<WorkerFactory> batch_factory(const std::string& kind, const Job&
 }
 
 void run(const RunArgs& a) {
-  configure_logging("manager", a.quiet ? LogLevel::quiet : LogLevel::normal);
-  Job job = read_job(a.job);
+  os::configure_logging("manager", a.quiet ? os::LogLevel::quiet : os::LogLevel::normal);
+  JobFile job = read_job_file(a.job);
   PolicyChoice& p = job.engine.policies;
   if (!a.placement.empty()) select_placement(p, a.placement);
   if (!a.eviction.empty()) p.eviction = a.eviction;

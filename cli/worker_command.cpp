@@ -11,8 +11,9 @@
 #include <memory>
 
 #include "cli/commands.hpp"
-#include "real_backend/logging.hpp"
-#include "real_backend/worker.hpp"
+#include "os/logging.hpp"
+#include "os/network.hpp"
+#include "real_backend/worker/worker.hpp"
 
 namespace hearth::cli {
 
@@ -42,12 +43,8 @@ struct WorkerArgs {
 
 void run(WorkerArgs& a) {
   WorkerOptions& o = a.options;
-  if (o.name.empty()) {
-    char host[256] = {};
-    gethostname(host, sizeof host - 1);
-    o.name = fmt::format("{}-{}", host, getpid());
-  }
-  configure_logging("worker " + o.name);
+  if (o.name.empty()) o.name = fmt::format("{}-{}", os::host_name(), getpid());
+  os::configure_logging("worker " + o.name);
   o.keys = read_credentials(a.keys);
   o.cache_dir = a.cache.empty() ? std::filesystem::temp_directory_path() / ("hearth-" + o.name)
                                 : std::filesystem::path(a.cache);

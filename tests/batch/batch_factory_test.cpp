@@ -5,7 +5,7 @@
 #include <catch2/matchers/catch_matchers_exception.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
-#include "real_backend/batch_factory.hpp"
+#include "real_backend/factory/batch_factory.hpp"
 #include "tests/real/helpers.hpp"
 
 using namespace hearth::real;
@@ -22,7 +22,7 @@ namespace {
 // by hand; submissions, polls and cancellations are recorded.
 class FakeBatch final : public BatchSystem {
  public:
-  std::map<std::string, JobStatus> jobs;          // what the batch system holds
+  std::map<std::string, BatchJobStatus> jobs;     // what the batch system holds
   std::vector<int> submitted;                     // each accepted submission's count
   int refused = 0;                                // submissions refused
   std::vector<std::vector<std::string>> cancels;  // each cancel call's ids
@@ -46,9 +46,9 @@ class FakeBatch final : public BatchSystem {
     }
     return ids;
   }
-  std::map<std::string, JobStatus> poll(const std::vector<std::string>& asked) override {
+  std::map<std::string, BatchJobStatus> poll(const std::vector<std::string>& asked) override {
     if (unreachable) throw BatchError("the batch system does not answer");
-    std::map<std::string, JobStatus> out;
+    std::map<std::string, BatchJobStatus> out;
     for (const std::string& id : asked) {
       if (jobs.count(id)) out[id] = jobs[id];
     }
@@ -62,7 +62,7 @@ class FakeBatch final : public BatchSystem {
   std::string worker_name(const std::string& job) const override { return "w-" + job; }
   std::string log_of(const std::string& job) const override { return "log-" + job; }
 
-  void run(const std::string& id) { jobs.at(id).state = JobState::running; }
+  void run(const std::string& id) { jobs.at(id).state = BatchJobState::running; }
 };
 
 PoolStatus waiting(std::uint64_t pending, std::uint64_t unfinished, int busy = 0) {
@@ -258,7 +258,7 @@ TEST_CASE("a held job is removed and replaced") {
   Rig rig(options(0, 2, 10));
   PoolStatus work = waiting(1000, 1000);
   rig.tick_at(0, work);
-  rig.batch->jobs["1.1"] = {JobState::held, "Error from starter: cannot open worker.key"};
+  rig.batch->jobs["1.1"] = {BatchJobState::held, "Error from starter: cannot open worker.key"};
   rig.tick_at(5, work);
   REQUIRE(rig.batch->cancels.size() == 1);
   CHECK(rig.batch->cancels[0] == std::vector<std::string>{"1.1"});

@@ -4,7 +4,7 @@
 
 #include <chrono>
 
-#include "real_backend/batch_system.hpp"
+#include "real_backend/factory/batch_system.hpp"
 
 using namespace hearth::real;
 

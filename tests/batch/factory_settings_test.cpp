@@ -4,7 +4,7 @@
 #include <catch2/catch_test_macros.hpp>
 
 #include "policy/errors.hpp"
-#include "real_backend/job.hpp"
+#include "real_backend/manager/job_file.hpp"
 #include "tests/real/helpers.hpp"
 
 using namespace hearth;
@@ -51,7 +51,7 @@ requirements = "(GPUs_Capability >= 8.0)"
 submit_lines = ["+ProjectName = \"llm\""]
 transfer_keys = false
 )toml");
-  FactorySettings f = read_job(dir / "job.toml").factory;
+  FactorySettings f = read_job_file(dir / "job.toml").factory;
   CHECK(f.kind == "slurm");
   CHECK(f.min_workers == 2);
   CHECK(f.max_workers == 40);
@@ -84,7 +84,7 @@ transfer_keys = false
 TEST_CASE("without a [factory] table, no factory runs and the defaults hold") {
   TempDir dir;
   write_file(dir / "job.toml", kContext);
-  FactorySettings f = read_job(dir / "job.toml").factory;
+  FactorySettings f = read_job_file(dir / "job.toml").factory;
   CHECK(f.kind.empty());
   CHECK(f.min_workers == 0);
   CHECK(f.max_workers == 0);
@@ -106,7 +106,7 @@ TEST_CASE("mistakes in [factory] are reported with file and line") {
   auto error_of = [&](const std::string& table) {
     write_file(dir / "job.toml", kContext + "[factory]\n" + table);
     try {
-      read_job(dir / "job.toml");
+      read_job_file(dir / "job.toml");
     } catch (const InputError& e) {
       return std::string(e.what()).substr((dir / "job.toml").string().size());
     }
@@ -137,12 +137,12 @@ TEST_CASE("mistakes in [factory] are reported with file and line") {
 
 TEST_CASE("the sample job files in docs/examples are valid and ask for what the docs say") {
   fs::path examples = fs::path(HEARTH_SOURCE_DIR) / "docs/examples";
-  Job slurm = read_job(examples / "slurm-job.toml");
+  JobFile slurm = read_job_file(examples / "slurm-job.toml");
   CHECK(slurm.factory.kind == "slurm");
   CHECK(slurm.factory.max_workers == 64);
   CHECK(slurm.factory.slurm.partition == "scavenger");
   CHECK(slurm.factory.slurm.sbatch_args == std::vector<std::string>{"--requeue"});
-  Job condor = read_job(examples / "htcondor-job.toml");
+  JobFile condor = read_job_file(examples / "htcondor-job.toml");
   CHECK(condor.factory.kind == "htcondor");
   CHECK(condor.factory.gpus == 1);
   CHECK(condor.factory.htcondor.requirements ==

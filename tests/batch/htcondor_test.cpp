@@ -6,7 +6,7 @@
 #include <catch2/matchers/catch_matchers_exception.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
-#include "real_backend/htcondor_batch.hpp"
+#include "real_backend/factory/htcondor_batch.hpp"
 #include "tests/batch/scripted_runner.hpp"
 #include "tests/real/helpers.hpp"
 
@@ -138,15 +138,15 @@ TEST_CASE("htcondor: condor_q's answer gives each job's state; a held job carrie
   run.answer("condor_q", {1, "", "-- Failed to fetch ads from: <127.0.0.1:9618> : submit1\n"});
   auto condor = make_htcondor(settings(dir.path), "hearth-x", run.runner());
   auto alive = condor->poll({"311.0", "311.1", "311.2", "311.3", "312.0", "312.1", "312.2"});
-  CHECK(run.calls[0] ==
-        std::vector<std::string>{"condor_q", "311", "312", "-af:j", "JobStatus", "HoldReason"});
+  CHECK(run.calls[0] == std::vector<std::string>{"condor_q", "311", "312", "-af:j",
+                                                 "BatchJobStatus", "HoldReason"});
   REQUIRE(alive.size() == 5);
-  CHECK(alive.at("311.0").state == JobState::running);
-  CHECK(alive.at("311.1").state == JobState::queued);
-  CHECK(alive.at("311.2").state == JobState::held);
+  CHECK(alive.at("311.0").state == BatchJobState::running);
+  CHECK(alive.at("311.1").state == BatchJobState::queued);
+  CHECK(alive.at("311.2").state == BatchJobState::held);
   CHECK(alive.at("311.2").reason == "Error from slot1_2@node7: Failed to open 'worker.key'");
-  CHECK(alive.at("312.0").state == JobState::running);  // transferring its output
-  CHECK(alive.at("312.1").state == JobState::running);  // suspended
+  CHECK(alive.at("312.0").state == BatchJobState::running);  // transferring its output
+  CHECK(alive.at("312.1").state == BatchJobState::running);  // suspended
   CHECK_THROWS_MATCHES(condor->poll({"311.0"}), BatchError,
                        Catch::Matchers::MessageMatches(Equals(
                            "condor_q failed: -- Failed to fetch ads from: <127.0.0.1:9618> : "

@@ -5,7 +5,7 @@
 
 #include <mutex>
 
-#include "real_backend/factory.hpp"
+#include "real_backend/factory/worker_factory.hpp"
 #include "tests/real/helpers.hpp"
 
 using namespace hearth;
@@ -56,7 +56,7 @@ bool same(const PoolStatus& a, const PoolStatus& b) {
 TEST_CASE("the manager ticks its factory with the pending and unfinished work and the workers") {
   TempDir dir;
   // Tasks of one inference: whenever the worker holds one, exactly one inference is not pending.
-  RunPlan plan(read_job(write_noop_job(dir.path, 2000, 1)));
+  RunPlan plan(read_job_file(write_noop_job(dir.path, 2000, 1)));
   ManagerOptions options;
   options.keys = load_or_create_keys(dir / "keys");
   Manager manager(plan, plan.job().engine, options);

@@ -2,7 +2,7 @@
 
 #include <catch2/catch_test_macros.hpp>
 
-#include "real_backend/pool_sizing.hpp"
+#include "real_backend/factory/pool_sizing.hpp"
 
 using namespace hearth::real;
 

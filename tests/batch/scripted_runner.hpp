@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "real_backend/batch_system.hpp"
+#include "real_backend/factory/batch_system.hpp"
 
 namespace hearth::testing {
 

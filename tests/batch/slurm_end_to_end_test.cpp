@@ -10,7 +10,7 @@
 
 #include <cstdlib>
 
-#include "real_backend/batch_system.hpp"
+#include "real_backend/factory/batch_system.hpp"
 #include "tests/real/hearth_process.hpp"
 
 using namespace hearth;

@@ -5,7 +5,7 @@
 #include <catch2/matchers/catch_matchers_exception.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
-#include "real_backend/slurm_batch.hpp"
+#include "real_backend/factory/slurm_batch.hpp"
 #include "tests/batch/scripted_runner.hpp"
 #include "tests/real/helpers.hpp"
 
@@ -134,10 +134,10 @@ TEST_CASE("slurm: squeue's answer gives each job's state; jobs it does not list 
   CHECK(run.calls[0] == std::vector<std::string>{"squeue", "--noheader", "--array",
                                                  "--jobs=4242,4250,4251", "--format=%i %T"});
   REQUIRE(alive.size() == 4);
-  CHECK(alive.at("4242_0").state == JobState::running);
-  CHECK(alive.at("4242_1").state == JobState::queued);
-  CHECK(alive.at("4250").state == JobState::running);
-  CHECK(alive.at("4251").state == JobState::queued);
+  CHECK(alive.at("4242_0").state == BatchJobState::running);
+  CHECK(alive.at("4242_1").state == BatchJobState::queued);
+  CHECK(alive.at("4250").state == BatchJobState::running);
+  CHECK(alive.at("4251").state == BatchJobState::queued);
 }
 
 TEST_CASE("slurm: jobs squeue has forgotten have ended; any other squeue failure is an error") {

@@ -15,7 +15,7 @@
 #include <random>
 #include <sstream>
 
-#include "real_backend/model_runtime.hpp"
+#include "real_backend/model/model_runtime.hpp"
 #include "tests/real/hearth_process.hpp"
 #include "tests/real/helpers.hpp"
 

@@ -12,8 +12,8 @@
 #include <mutex>
 #include <thread>
 
-#include "real_backend/cuda_device.hpp"
-#include "real_backend/fast_loader.hpp"
+#include "real_backend/model/cuda_device.hpp"
+#include "real_backend/model/fast_loader.hpp"
 #include "tests/real/helpers.hpp"
 
 using namespace hearth::real;

@@ -7,9 +7,9 @@
 #include <cmath>
 #include <cstdlib>
 
-#include "real_backend/fast_loader.hpp"
-#include "real_backend/model_runtime.hpp"
-#include "real_backend/raw_model.hpp"
+#include "real_backend/model/fast_loader.hpp"
+#include "real_backend/model/model_runtime.hpp"
+#include "real_backend/model/raw_model.hpp"
 #include "tests/real/helpers.hpp"
 
 using namespace hearth::real;

@@ -17,9 +17,9 @@
 #include <chrono>
 #include <functional>
 
-#include "real_backend/manager.hpp"
-#include "real_backend/run_plan.hpp"
-#include "real_backend/worker.hpp"
+#include "real_backend/manager/manager.hpp"
+#include "real_backend/manager/run_plan.hpp"
+#include "real_backend/worker/worker.hpp"
 
 namespace hearth::testing {
 

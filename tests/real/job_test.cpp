@@ -4,8 +4,8 @@
 #include <catch2/matchers/catch_matchers_string.hpp>
 
 #include "policy/errors.hpp"
-#include "real_backend/dataset.hpp"
-#include "real_backend/job.hpp"
+#include "real_backend/manager/dataset.hpp"
+#include "real_backend/manager/job_file.hpp"
 #include "tests/real/helpers.hpp"
 
 using namespace hearth;
@@ -34,7 +34,7 @@ label_tokens = ["S", 82]
 TEST_CASE("a job file gives contexts, paths relative to it and policies") {
   TempDir dir;
   write_file(dir / "job.toml", kClassifyJob);
-  Job job = read_job(dir / "job.toml");
+  JobFile job = read_job_file(dir / "job.toml");
   CHECK(job.output == dir / "labels.jsonl");
   CHECK(job.state_dir == dir / "st");
   CHECK(job.engine.policies.placement == "adaptive");
@@ -62,7 +62,7 @@ TEST_CASE("an eviction or granularity named in a job file overrides the placemen
   std::string job_text = kClassifyJob;
   job_text.replace(job_text.find("batch_size = 25"), 15, "eviction = \"lru\"");
   write_file(dir / "job.toml", job_text);
-  Job job = read_job(dir / "job.toml");
+  JobFile job = read_job_file(dir / "job.toml");
   CHECK(job.engine.policies.placement == "adaptive");
   CHECK(job.engine.policies.eviction == "lru");
   CHECK(job.engine.policies.granularity == "adaptive");
@@ -73,7 +73,7 @@ TEST_CASE("mistakes in a job file are reported with file and line") {
   auto error_of = [&](const std::string& text) {
     write_file(dir / "job.toml", text);
     try {
-      read_job(dir / "job.toml");
+      read_job_file(dir / "job.toml");
     } catch (const InputError& e) {
       return std::string(e.what()).substr((dir / "job.toml").string().size());
     }
@@ -125,7 +125,7 @@ TEST_CASE("a row the template cannot fill is reported before the run starts") {
   write_file(dir / "m.pt", "not really a model");
   write_file(dir / "d.jsonl",
              "{\"id\": \"a\", \"claim\": \"x\"}\n{\"id\": \"b\", \"text\": \"y\"}\n");
-  CHECK_THROWS_WITH(RunPlan(read_job(dir / "job.toml")),
+  CHECK_THROWS_WITH(RunPlan(read_job_file(dir / "job.toml")),
                     Equals((dir / "d.jsonl").string() +
                            ":2: missing string field \"claim\" that the template uses"));
 }

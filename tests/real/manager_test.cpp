@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "policy/command_log.hpp"
-#include "real_backend/protocol.hpp"
+#include "real_backend/wire/protocol.hpp"
 #include "tests/real/helpers.hpp"
 
 using namespace hearth;
@@ -32,7 +32,7 @@ struct Fixture {
   std::unique_ptr<ManagerThread> manager;
 
   Fixture(int rows, int batch_size, double heartbeat_timeout_s = 5) {
-    plan = std::make_unique<RunPlan>(read_job(write_noop_job(dir.path, rows, batch_size)));
+    plan = std::make_unique<RunPlan>(read_job_file(write_noop_job(dir.path, rows, batch_size)));
     ManagerOptions o;
     o.keys = keys;
     o.record_decisions = true;

@@ -5,8 +5,8 @@
 #include <catch2/matchers/catch_matchers_string.hpp>
 
 #include "policy/errors.hpp"
-#include "real_backend/builtin_model.hpp"
-#include "real_backend/model_runtime.hpp"
+#include "real_backend/model/builtin_model.hpp"
+#include "real_backend/model/model_runtime.hpp"
 #include "tests/real/helpers.hpp"
 
 using namespace hearth;

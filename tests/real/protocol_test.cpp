@@ -3,7 +3,7 @@
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
-#include "real_backend/protocol.hpp"
+#include "real_backend/wire/protocol.hpp"
 
 using namespace hearth;
 using namespace hearth::real;

@@ -8,9 +8,9 @@
 #include <cstring>
 
 #include "policy/errors.hpp"
-#include "real_backend/builtin_model.hpp"
-#include "real_backend/model_runtime.hpp"
-#include "real_backend/raw_model.hpp"
+#include "real_backend/model/builtin_model.hpp"
+#include "real_backend/model/model_runtime.hpp"
+#include "real_backend/model/raw_model.hpp"
 #include "tests/real/helpers.hpp"
 
 using namespace hearth;

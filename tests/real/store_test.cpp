@@ -4,7 +4,7 @@
 #include <catch2/matchers/catch_matchers_string.hpp>
 
 #include "policy/errors.hpp"
-#include "real_backend/result_store.hpp"
+#include "real_backend/manager/result_store.hpp"
 #include "tests/real/helpers.hpp"
 
 using namespace hearth;

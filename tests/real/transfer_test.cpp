@@ -7,9 +7,9 @@
 #include <chrono>
 #include <thread>
 
-#include "real_backend/context_cache.hpp"
-#include "real_backend/file_hash.hpp"
-#include "real_backend/transfer.hpp"
+#include "real_backend/wire/file_hash.hpp"
+#include "real_backend/wire/transfer.hpp"
+#include "real_backend/worker/context_cache.hpp"
 #include "tests/real/helpers.hpp"
 
 using namespace hearth;

@@ -1,0 +1,357 @@
+#include "real_backend/factory/batch_factory.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <sstream>
+#include <thread>
+#include <tuple>
+
+#include "os/network.hpp"
+#include "real_backend/factory/htcondor_batch.hpp"
+#include "real_backend/factory/local_batch.hpp"
+#include "real_backend/factory/slurm_batch.hpp"
+
+namespace hearth::real {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kMaxFailedStarts = 10;
+constexpr int kMaxRefusedSubmissions = 3;
+constexpr int kMaxBackoffDoublings = 5;
+
+double steady_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// "123_0 ... 123_3" for messages.
+std::string span_of(const std::vector<std::string>& jobs) {
+  if (jobs.empty()) return "";
+  if (jobs.size() == 1) return jobs.front();
+  return fmt::format("{} ... {}", jobs.front(), jobs.back());
+}
+
+class BatchWorkers final : public WorkerFactory {
+ public:
+  BatchWorkers(std::unique_ptr<BatchSystem> system, BatchFactoryOptions options)
+      : system_(std::move(system)), options_(std::move(options)) {
+    if (!options_.clock_s) options_.clock_s = steady_s;
+  }
+
+  ~BatchWorkers() override {
+    try {
+      stop(0);
+    } catch (const std::exception& e) {
+      spdlog::error("cannot cancel the {} jobs: {}", system_->name(), e.what());
+    }
+  }
+
+  void start(const std::string& manager_address) override {
+    cancel_leftovers();
+    std::string address = options_.manager_address.empty() ? reachable_address(manager_address)
+                                                           : options_.manager_address;
+    system_->prepare(address);
+    spdlog::info("asking {} for {} to {} workers; they dial {}", system_->name(),
+                 options_.limits.min_workers, options_.limits.max_workers, address);
+  }
+
+  std::vector<pid_t> tick(const PoolStatus& pool) override {
+    double now = options_.clock_s();
+    if (!jobs_.empty() && now >= next_poll_s_) {
+      next_poll_s_ = now + options_.poll_interval_s;
+      poll();
+    }
+    int target = pool_target(pool, options_.limits);
+    int have = static_cast<int>(jobs_.size());
+    if (have > target) {
+      withdraw(have - target);
+    } else if (have < target && pool.pending_inferences > 0 && poll_ok_ && submission_due(now)) {
+      submit(std::min(target - have, options_.submit_batch), now);
+    }
+    report(target);
+    return {};
+  }
+
+  void worker_joined(const std::string& name) override {
+    auto it = by_worker_.find(name);
+    if (it == by_worker_.end()) return;
+    jobs_.at(it->second).joined = true;
+    failed_starts_ = 0;
+    failed_submissions_ = 0;
+  }
+
+  bool exhausted() const override { return false; }
+
+  void stop(double wait_s) override {
+    if (jobs_.empty()) return;
+    std::vector<std::string> ids = job_ids();
+    spdlog::info("cancelling {} {} jobs", ids.size(), system_->name());
+    system_->cancel(ids);
+    // Wait for them to leave the queue; those not seen leaving stay in the record, for the next
+    // run to cancel again.
+    double deadline = steady_s() + wait_s;
+    while (!ids.empty() && steady_s() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      try {
+        auto alive = system_->poll(ids);
+        std::erase_if(ids, [&](const std::string& id) { return !alive.count(id); });
+      } catch (const BatchError&) {
+        break;
+      }
+    }
+    std::erase_if(jobs_, [&](const auto& job) {
+      return std::find(ids.begin(), ids.end(), job.first) == ids.end();
+    });
+    write_record();
+    jobs_.clear();
+    by_worker_.clear();
+  }
+
+ private:
+  struct BatchJob {
+    BatchJobState state = BatchJobState::queued;
+    std::uint64_t order = 0;       // submission order of jobs
+    std::uint64_t submission = 0;  // which submission it came in
+    bool joined = false;           // its worker joined the manager
+  };
+
+  std::vector<std::string> job_ids() const {
+    std::vector<std::string> ids;
+    for (const auto& [id, job] : jobs_)
+      ids.push_back(id);
+    return ids;
+  }
+
+  void poll() {
+    std::map<std::string, BatchJobStatus> alive;
+    try {
+      alive = system_->poll(job_ids());
+    } catch (const BatchError& e) {
+      if (poll_ok_) {
+        spdlog::warn("cannot ask {} about its jobs (no submission until it answers): {}",
+                     system_->name(), e.what());
+      }
+      poll_ok_ = false;
+      return;
+    }
+    if (!poll_ok_) spdlog::info("{} answers again", system_->name());
+    poll_ok_ = true;
+    std::vector<std::string> held;
+    std::size_t before = jobs_.size();
+    for (auto it = jobs_.begin(); it != jobs_.end();) {
+      auto found = alive.find(it->first);
+      if (found != alive.end() && found->second.state != BatchJobState::held) {
+        it->second.state = found->second.state;
+        ++it;
+        continue;
+      }
+      if (found != alive.end()) {
+        spdlog::warn("{} job {} is held ({}): removing it", system_->name(), it->first,
+                     found->second.reason);
+        held.push_back(it->first);
+      }
+      ended(it->first, it->second);
+      by_worker_.erase(system_->worker_name(it->first));
+      it = jobs_.erase(it);
+    }
+    if (!held.empty()) system_->cancel(held);
+    if (jobs_.size() != before) write_record();
+  }
+
+  void ended(const std::string& id, const BatchJob& job) {
+    if (job.joined) {
+      spdlog::info("{} job {} ended", system_->name(), id);
+      return;
+    }
+    ++failed_starts_;
+    if (job.submission != last_failed_submission_) {
+      ++failed_submissions_;
+      last_failed_submission_ = job.submission;
+    }
+    spdlog::warn("{} job {} ended before its worker joined; its log: {}", system_->name(), id,
+                 system_->log_of(id));
+    if (failed_starts_ >= kMaxFailedStarts) {
+      throw std::runtime_error(fmt::format(
+          "{} {} jobs in a row ended before their worker joined the manager; the last one's log: "
+          "{}",
+          failed_starts_, system_->name(), system_->log_of(id)));
+    }
+  }
+
+  void withdraw(int excess) {
+    std::vector<std::pair<std::uint64_t, std::string>> queued;
+    for (const auto& [id, job] : jobs_) {
+      if (job.state == BatchJobState::queued) queued.emplace_back(job.order, id);
+    }
+    std::sort(queued.rbegin(), queued.rend());
+    if (queued.size() > static_cast<std::size_t>(excess)) queued.resize(excess);
+    if (queued.empty()) return;
+    std::vector<std::string> ids;
+    for (const auto& [order, id] : queued) {
+      ids.push_back(id);
+      by_worker_.erase(system_->worker_name(id));
+      jobs_.erase(id);
+    }
+    spdlog::info("withdrawing {} queued {} jobs: fewer workers are needed", ids.size(),
+                 system_->name());
+    system_->cancel(ids);
+    write_record();
+  }
+
+  void submit(int count, double now) {
+    std::vector<std::string> ids;
+    try {
+      ids = system_->submit(count);
+    } catch (const BatchError& e) {
+      ++refused_submissions_;
+      if (submissions_ == 0 || refused_submissions_ >= kMaxRefusedSubmissions) throw;
+      spdlog::error("{} (trying again in {} s)", e.what(), options_.submit_interval_s);
+      last_submission_s_ = now;
+      return;
+    }
+    refused_submissions_ = 0;
+    ++submissions_;
+    for (const std::string& id : ids) {
+      jobs_[id] = BatchJob{BatchJobState::queued, next_order_++, submissions_, false};
+      by_worker_[system_->worker_name(id)] = id;
+    }
+    write_record();
+    spdlog::info("asked {} for {} workers: job {}", system_->name(), ids.size(), span_of(ids));
+    last_submission_s_ = now;
+  }
+
+  // The interval doubles with each submission in a row whose jobs ended before their workers
+  // joined.
+  bool submission_due(double now) const {
+    double backoff = 1 << std::min(failed_submissions_, kMaxBackoffDoublings);
+    return now >= last_submission_s_ + options_.submit_interval_s * backoff;
+  }
+
+  // Logs the pool whenever it changes.
+  void report(int target) {
+    int queued = 0, starting = 0, joined = 0;
+    for (const auto& [id, job] : jobs_) {
+      if (job.joined) {
+        ++joined;
+      } else if (job.state == BatchJobState::queued) {
+        ++queued;
+      } else {
+        ++starting;
+      }
+    }
+    auto now = std::tuple{target, queued, starting, joined};
+    if (now == reported_) return;
+    reported_ = now;
+    spdlog::info("{}: {} workers wanted; {} jobs queued, {} starting, {} joined", system_->name(),
+                 target, queued, starting, joined);
+  }
+
+  // Lists the jobs held, or removes the record when there is none.
+  void write_record() const {
+    if (options_.record.empty()) return;
+    if (jobs_.empty()) {
+      std::error_code ec;
+      fs::remove(options_.record, ec);
+      return;
+    }
+    fs::path tmp = options_.record;
+    tmp += ".tmp";
+    {
+      std::ofstream out(tmp);
+      for (const auto& [id, job] : jobs_)
+        out << system_->name() << ' ' << id << '\n';
+      if (!out) throw std::runtime_error(fmt::format("{}: cannot write", tmp.string()));
+    }
+    fs::rename(tmp, options_.record);
+  }
+
+  // A run killed before it could cancel its jobs left them in the record; their workers would
+  // dial a manager that is gone.
+  void cancel_leftovers() {
+    if (options_.record.empty()) return;
+    fs::create_directories(options_.record.parent_path());
+    std::ifstream in(options_.record);
+    std::vector<std::string> ours;
+    for (std::string line; std::getline(in, line);) {
+      std::istringstream words(line);
+      std::string system, id;
+      if (!(words >> system >> id)) continue;
+      if (system == system_->name()) {
+        ours.push_back(id);
+      } else {
+        spdlog::warn("{} job {} of an earlier run may still be there: cancel it by hand", system,
+                     id);
+      }
+    }
+    if (!ours.empty()) {
+      spdlog::warn("cancelling {} {} jobs left by an earlier run: {}", ours.size(), system_->name(),
+                   span_of(ours));
+      system_->cancel(ours);
+    }
+    std::error_code ec;
+    fs::remove(options_.record, ec);
+  }
+
+  std::unique_ptr<BatchSystem> system_;
+  BatchFactoryOptions options_;
+  std::map<std::string, BatchJob> jobs_;          // by job id: every job queued or running
+  std::map<std::string, std::string> by_worker_;  // worker name -> job id
+  std::uint64_t next_order_ = 0;
+  double next_poll_s_ = 0;
+  double last_submission_s_ = -std::numeric_limits<double>::infinity();  // or refusal
+  bool poll_ok_ = true;
+  std::uint64_t submissions_ = 0;  // accepted
+  int refused_submissions_ = 0;    // in a row
+  int failed_starts_ = 0;          // jobs in a row that ended before their worker joined
+  int failed_submissions_ = 0;     // submissions in a row with such jobs
+  std::uint64_t last_failed_submission_ = 0;
+  std::tuple<int, int, int, int> reported_{-1, -1, -1, -1};
+};
+
+}  // namespace
+
+std::unique_ptr<WorkerFactory> make_batch_workers(std::unique_ptr<BatchSystem> system,
+                                                  BatchFactoryOptions options) {
+  return std::make_unique<BatchWorkers>(std::move(system), std::move(options));
+}
+
+std::unique_ptr<WorkerFactory> make_factory(const std::string& kind,
+                                            const FactorySettings& settings,
+                                            const std::string& job_name) {
+  BatchFactoryOptions options;
+  options.manager_address = settings.manager;
+  options.limits = {settings.min_workers, settings.max_workers, settings.inferences_per_worker};
+  options.submit_batch = settings.submit_batch;
+  options.submit_interval_s = settings.submit_interval_s;
+  options.poll_interval_s = settings.poll_interval_s;
+  CommandRunner run = [](const std::vector<std::string>& argv) { return run_command(argv); };
+  std::unique_ptr<BatchSystem> system;
+  if (kind == "local") {
+    system = make_local_batch(settings);  // its workers die with the manager: no record
+  } else if (kind == "slurm") {
+    system = make_slurm(settings, job_name, run);
+    options.record = settings.work_dir / "jobs";
+  } else if (kind == "htcondor") {
+    system = make_htcondor(settings, job_name, run);
+    options.record = settings.work_dir / "jobs";
+  } else {
+    throw std::invalid_argument("no factory kind " + kind);
+  }
+  return make_batch_workers(std::move(system), std::move(options));
+}
+
+std::string reachable_address(const std::string& address) {
+  std::string_view host = os::host_of(address);
+  if (host != "0.0.0.0" && host != "[::]" && host != "*") return address;
+  return os::host_name() + address.substr(host.size());
+}
+
+}  // namespace hearth::real

@@ -1,0 +1,330 @@
+#include "real_backend/manager/job_file.hpp"
+
+#include <fmt/format.h>
+
+#include <toml++/toml.h>
+#include <set>
+
+#include "policy/errors.hpp"
+
+namespace hearth::real {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+class JobReader {
+ public:
+  explicit JobReader(fs::path file) : file_(std::move(file)), dir_(file_.parent_path()) {}
+
+  std::string where(const toml::node& n) const {
+    return fmt::format("{}:{}", file_.string(), n.source().begin.line);
+  }
+  [[noreturn]] void fail(const toml::node& n, const std::string& what) const {
+    throw InputError(fmt::format("{}: {}", where(n), what));
+  }
+
+  void only_keys(const toml::table& t, const std::set<std::string>& known,
+                 const char* section) const {
+    for (const auto& [key, value] : t) {
+      if (!known.count(std::string(key.str()))) {
+        fail(value, fmt::format("unknown key \"{}\" in {}", key.str(), section));
+      }
+    }
+  }
+
+  std::string text(const toml::table& t, const char* key, std::string fallback) const {
+    const toml::node* n = t.get(key);
+    if (!n) return fallback;
+    if (!n->is_string()) fail(*n, fmt::format("{} must be a string", key));
+    return n->as_string()->get();
+  }
+  std::string required_text(const toml::table& t, const char* key, const char* section) const {
+    if (!t.get(key)) fail(t, fmt::format("{} needs {}", section, key));
+    return text(t, key, "");
+  }
+  double number(const toml::table& t, const char* key, double fallback, double min) const {
+    const toml::node* n = t.get(key);
+    if (!n) return fallback;
+    if (!n->is_number()) fail(*n, fmt::format("{} must be a number", key));
+    double v = n->value<double>().value();
+    if (v < min) fail(*n, fmt::format("{} must be at least {}", key, min));
+    return v;
+  }
+  fs::path path(const std::string& p) const {
+    fs::path r = p;
+    return r.is_absolute() ? r : fs::absolute(dir_ / r).lexically_normal();
+  }
+
+  JobFile read() {
+    toml::table root;
+    try {
+      root = toml::parse_file(file_.string());
+    } catch (const toml::parse_error& e) {
+      throw InputError(
+          fmt::format("{}:{}: {}", file_.string(), e.source().begin.line, e.description()));
+    }
+    only_keys(root, {"output", "state", "policy", "contexts", "factory"}, "the job");
+    JobFile job;
+    job.file = file_;
+    job.output = path(text(root, "output", file_.stem().string() + ".out.jsonl"));
+    job.state_dir = path(text(root, "state", file_.stem().string() + ".state"));
+    if (const toml::node* p = root.get("policy")) {
+      if (!p->is_table()) fail(*p, "[policy] must be a table");
+      read_policy(*p->as_table(), job.engine);
+    }
+    if (const toml::node* f = root.get("factory")) {
+      if (!f->is_table()) fail(*f, "[factory] must be a table");
+      read_factory(*f->as_table(), job.factory);
+    }
+    const toml::node* cs = root.get("contexts");
+    if (!cs || !cs->is_array_of_tables() || cs->as_array()->empty()) {
+      throw InputError(fmt::format("{}: the job needs at least one [[contexts]]", file_.string()));
+    }
+    std::set<std::string> names;
+    for (const toml::node& c : *cs->as_array()) {
+      job.contexts.push_back(read_context(*c.as_table()));
+      if (!names.insert(job.contexts.back().name).second) {
+        fail(c, fmt::format("context name \"{}\" is used twice", job.contexts.back().name));
+      }
+    }
+    return job;
+  }
+
+  void read_policy(const toml::table& t, EngineConfig& e) const {
+    only_keys(t,
+              {"placement", "eviction", "granularity", "replication", "batch_size", "upload_cap",
+               "task_overhead_s", "inference_s", "shared_storage_Bps", "max_task_failures"},
+              "[policy]");
+    PolicyChoice& p = e.policies;
+    // A placement brings the eviction and granularity it is meant for, as in the simulator.
+    if (t.contains("placement")) select_placement(p, text(t, "placement", p.placement));
+    p.eviction = text(t, "eviction", p.eviction);
+    p.granularity = text(t, "granularity", p.granularity);
+    p.replication = text(t, "replication", p.replication);
+    p.batch_size = static_cast<std::uint64_t>(number(t, "batch_size", double(p.batch_size), 1));
+    p.upload_cap = static_cast<int>(number(t, "upload_cap", p.upload_cap, 1));
+    e.estimates.task_overhead_s = number(t, "task_overhead_s", e.estimates.task_overhead_s, 0);
+    e.estimates.inference_s = number(t, "inference_s", e.estimates.inference_s, 1e-9);
+    e.estimates.shared_storage_Bps =
+        number(t, "shared_storage_Bps", e.estimates.shared_storage_Bps, 1);
+    e.max_task_failures = static_cast<int>(number(t, "max_task_failures", e.max_task_failures, 1));
+  }
+
+  // A whole number in [min, max].
+  std::int64_t integer(const toml::table& t, const char* key, std::int64_t fallback,
+                       std::int64_t min,
+                       std::int64_t max = std::numeric_limits<std::int32_t>::max()) const {
+    const toml::node* n = t.get(key);
+    if (!n) return fallback;
+    if (!n->is_integer()) fail(*n, fmt::format("{} must be a whole number", key));
+    std::int64_t v = n->as_integer()->get();
+    if (v < min) fail(*n, fmt::format("{} must be at least {}", key, min));
+    if (v > max) fail(*n, fmt::format("{} must be at most {}", key, max));
+    return v;
+  }
+  bool boolean(const toml::table& t, const char* key, bool fallback) const {
+    const toml::node* n = t.get(key);
+    if (!n) return fallback;
+    if (!n->is_boolean()) fail(*n, fmt::format("{} must be true or false", key));
+    return n->as_boolean()->get();
+  }
+  std::vector<std::string> texts(const toml::table& t, const char* key) const {
+    std::vector<std::string> out;
+    const toml::node* n = t.get(key);
+    if (!n) return out;
+    if (!n->is_array()) fail(*n, fmt::format("{} must be an array of strings", key));
+    for (const toml::node& e : *n->as_array()) {
+      if (!e.is_string()) fail(e, fmt::format("{} must be an array of strings", key));
+      out.push_back(e.as_string()->get());
+    }
+    return out;
+  }
+  // A string without white space (a partition, a host:port).
+  std::string word(const toml::table& t, const char* key) const {
+    std::string v = text(t, key, "");
+    if (v.find_first_of(" \t\r\n") != std::string::npos)
+      fail(*t.get(key), fmt::format("{} must be one word", key));
+    return v;
+  }
+  // Fails unless `v`, the value of `key`, is a single line.
+  void one_line(const toml::table& t, const char* key, const std::string& v) const {
+    if (v.find_first_of("\r\n") != std::string::npos) {
+      fail(*t.get(key), fmt::format("{} must be one line", key));
+    }
+  }
+
+  void read_factory(const toml::table& t, FactorySettings& f) const {
+    only_keys(t,
+              {"kind",
+               "min_workers",
+               "max_workers",
+               "inferences_per_worker",
+               "submit_batch",
+               "submit_interval_s",
+               "poll_interval_s",
+               "manager",
+               "hearth",
+               "keys",
+               "work_dir",
+               "cache",
+               "worker_args",
+               "gpus",
+               "cpus",
+               "memory_mb",
+               "disk_mb",
+               "time_limit_s",
+               "slurm",
+               "htcondor"},
+              "[factory]");
+    f.kind = text(t, "kind", "");
+    if (t.get("kind") && f.kind != "local" && f.kind != "slurm" && f.kind != "htcondor") {
+      fail(*t.get("kind"), "kind must be \"slurm\", \"htcondor\" or \"local\"");
+    }
+    f.min_workers = static_cast<int>(integer(t, "min_workers", 0, 0));
+    f.max_workers = static_cast<int>(integer(t, "max_workers", 0, 1));
+    if (t.get("max_workers") && f.min_workers > f.max_workers) {
+      fail(*t.get("min_workers"),
+           fmt::format("min_workers {} is more than max_workers {}", f.min_workers, f.max_workers));
+    }
+    f.inferences_per_worker = static_cast<std::uint64_t>(
+        integer(t, "inferences_per_worker", 0, 1, std::numeric_limits<std::int64_t>::max()));
+    f.submit_batch = static_cast<int>(integer(t, "submit_batch", f.submit_batch, 1));
+    f.submit_interval_s = number(t, "submit_interval_s", f.submit_interval_s, 0);
+    f.poll_interval_s = number(t, "poll_interval_s", f.poll_interval_s, 0.1);
+    f.manager = word(t, "manager");
+    if (!f.manager.empty() && f.manager.rfind(':') == std::string::npos) {
+      fail(*t.get("manager"), "manager must be host:port");
+    }
+    if (t.get("hearth")) f.hearth = path(text(t, "hearth", ""));
+    if (t.get("keys")) f.keys = path(text(t, "keys", ""));
+    if (t.get("work_dir")) f.work_dir = path(text(t, "work_dir", ""));
+    f.cache = text(t, "cache", "");
+    if (f.cache.find_first_of("\"`\\\r\n") != std::string::npos) {
+      fail(*t.get("cache"),
+           "cache must not hold \", `, \\ or a newline (the job's shell expands it)");
+    }
+    f.worker_args = texts(t, "worker_args");
+    f.gpus = static_cast<int>(integer(t, "gpus", 0, 0));
+    f.cpus = static_cast<int>(integer(t, "cpus", 1, 1));
+    f.memory_mb = static_cast<std::uint64_t>(
+        integer(t, "memory_mb", 0, 0, std::numeric_limits<std::int64_t>::max()));
+    f.disk_mb = static_cast<std::uint64_t>(
+        integer(t, "disk_mb", 0, 0, std::numeric_limits<std::int64_t>::max()));
+    f.time_limit_s = number(t, "time_limit_s", 0, 0);
+    if (const toml::node* s = t.get("slurm")) {
+      if (!s->is_table()) fail(*s, "[factory.slurm] must be a table");
+      read_slurm(*s->as_table(), f.slurm);
+    }
+    if (const toml::node* h = t.get("htcondor")) {
+      if (!h->is_table()) fail(*h, "[factory.htcondor] must be a table");
+      read_htcondor(*h->as_table(), f.htcondor);
+    }
+  }
+
+  void read_slurm(const toml::table& t, SlurmSettings& s) const {
+    only_keys(t, {"partition", "qos", "account", "gres", "array", "sbatch_args"},
+              "[factory.slurm]");
+    s.partition = word(t, "partition");
+    s.qos = word(t, "qos");
+    s.account = word(t, "account");
+    s.gres = word(t, "gres");
+    s.array = boolean(t, "array", s.array);
+    s.sbatch_args = texts(t, "sbatch_args");
+  }
+
+  void read_htcondor(const toml::table& t, HTCondorSettings& h) const {
+    only_keys(t, {"requirements", "submit_lines", "transfer_keys"}, "[factory.htcondor]");
+    h.requirements = text(t, "requirements", "");
+    one_line(t, "requirements", h.requirements);
+    h.submit_lines = texts(t, "submit_lines");
+    for (const std::string& line : h.submit_lines)
+      one_line(t, "submit_lines", line);
+    h.transfer_keys = boolean(t, "transfer_keys", h.transfer_keys);
+  }
+
+  std::int32_t token(const toml::node& n) const {
+    if (n.is_integer()) {
+      std::int64_t v = n.as_integer()->get();
+      if (v < 0 || v > std::numeric_limits<std::int32_t>::max()) fail(n, "bad token id");
+      return static_cast<std::int32_t>(v);
+    }
+    if (n.is_string() && n.as_string()->get().size() == 1) {
+      return static_cast<unsigned char>(n.as_string()->get()[0]);
+    }
+    fail(n, "a token is an integer id or a one-byte string");
+  }
+
+  JobContext read_context(const toml::table& t) const {
+    only_keys(t,
+              {"name", "model", "format", "source", "shared_path", "task", "dataset", "template",
+               "labels", "label_tokens", "max_new_tokens", "stop_token", "init_s"},
+              "[[contexts]]");
+    JobContext c;
+    c.name = required_text(t, "name", "[[contexts]]");
+    if (c.name.empty() || c.name.find_first_of(" \t\n") != std::string::npos) {
+      fail(*t.get("name"), "a context name must be a word without spaces");
+    }
+    c.model = path(required_text(t, "model", "[[contexts]]"));
+    c.dataset = path(required_text(t, "dataset", "[[contexts]]"));
+    std::string format = text(t, "format", "torchscript");
+    if (format != "torchscript" && format != "bytes") {
+      fail(*t.get("format"), "format must be \"torchscript\" or \"bytes\"");
+    }
+    c.has_model = format == "torchscript";
+    std::string source = text(t, "source", "manager");
+    if (source != "manager" && source != "shared") {
+      fail(*t.get("source"), "source must be \"manager\" or \"shared\"");
+    }
+    c.origin = source == "manager" ? ContextOrigin::manager : ContextOrigin::shared_path;
+    c.shared_path = t.get("shared_path") ? fs::path(text(t, "shared_path", "")) : c.model;
+    std::string task = text(t, "task", "classify");
+    if (task == "classify") {
+      c.task = TaskKind::classify;
+    } else if (task == "generate") {
+      c.task = TaskKind::generate;
+    } else if (task == "noop") {
+      c.task = TaskKind::noop;
+    } else {
+      fail(*t.get("task"), "task must be \"classify\", \"generate\" or \"noop\"");
+    }
+    if (c.task != TaskKind::noop && !c.has_model) {
+      fail(t, fmt::format("task {} needs a model (format \"torchscript\")", task));
+    }
+    c.template_text = text(t, "template", "{prompt}");  // "": inputs are the rows' input_ids
+    if (!c.template_text.empty()) c.prompt = PromptTemplate(c.template_text);
+    if (c.task == TaskKind::classify) {
+      const toml::node* labels = t.get("labels");
+      const toml::node* tokens = t.get("label_tokens");
+      if (!labels || !tokens) fail(t, "task classify needs labels and label_tokens");
+      if (!labels->is_array() || !tokens->is_array())
+        fail(*labels, "labels and label_tokens are arrays");
+      for (const toml::node& l : *labels->as_array()) {
+        if (!l.is_string()) fail(l, "a label is a string");
+        c.labels.push_back(l.as_string()->get());
+      }
+      for (const toml::node& k : *tokens->as_array())
+        c.label_tokens.push_back(token(k));
+      if (c.labels.empty() || c.labels.size() != c.label_tokens.size()) {
+        fail(*labels, "labels and label_tokens must be equally long, and not empty");
+      }
+    }
+    c.max_new_tokens = static_cast<std::uint32_t>(number(t, "max_new_tokens", 16, 1));
+    if (const toml::node* n = t.get("stop_token")) c.stop_token = token(*n);
+    c.init_s = number(t, "init_s", 0, 0);
+    return c;
+  }
+
+ private:
+  fs::path file_;
+  fs::path dir_;
+};
+
+}  // namespace
+
+JobFile read_job_file(const fs::path& file) {
+  if (!fs::exists(file)) throw InputError(fmt::format("{}: no such job file", file.string()));
+  return JobReader(fs::absolute(file)).read();
+}
+
+}  // namespace hearth::real

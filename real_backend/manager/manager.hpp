@@ -1,0 +1,79 @@
+#pragma once
+// The manager: hosts the policy core (policy/engine.hpp, unchanged) and is its Cluster. Commands
+// become messages to workers; workers' messages become the core's events, delivered one at a
+// time on the manager's single thread, never from inside a command. A finished task's results are
+// committed to the state store before the core hears of them.
+//
+// A worker is lost when its connection closes, when it is silent for heartbeat_timeout_s, when it
+// says bye, when its local process (started by a trace or --workers factory) ends, or when it keeps
+// sending malformed messages; stages reading from it then fail on their receivers.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "policy/engine.hpp"
+#include "real_backend/wire/auth.hpp"
+
+namespace hearth::real {
+
+class RunPlan;
+class WorkerFactory;
+
+struct ManagerOptions {
+  std::string listen = "127.0.0.1:0";  // host:port; port 0 picks a free one
+  ManagerKeys keys;
+  double heartbeat_s = 0.5;
+  double heartbeat_timeout_s = 5;
+  int max_malformed = 3;          // malformed messages a connection may send before it is dropped
+  bool record_decisions = false;  // keep the core's events and commands (command_log.hpp lines)
+  double progress_s = 0;          // log progress this often; 0: never
+};
+
+enum class RunEnd {
+  finished,    // every inference is done (or given up)
+  stopped,     // asked to stop; the state is saved
+  no_workers,  // the factory will start no more workers and none is left
+};
+
+class Manager {
+ public:
+  // Binds the listening socket. Throws InputError if the address cannot be used.
+  Manager(RunPlan& plan, EngineConfig config, ManagerOptions options);
+  ~Manager();
+  Manager(const Manager&) = delete;
+  Manager& operator=(const Manager&) = delete;
+
+  // "tcp://host:port", as bound.
+  const std::string& endpoint() const;
+  // "host:port", what `hearth worker --manager` takes.
+  std::string address() const;
+
+  // Runs the job: until it is finished, `stop` is set, or the factory (which the manager starts,
+  // ticks and stops) runs out of workers. Sends every worker Shutdown at the end.
+  RunEnd run(const std::atomic<bool>& stop, WorkerFactory* factory = nullptr);
+
+  const EngineStats& stats() const;
+  const Workload& workload() const;
+  const EngineConfig& engine_config() const;
+  // With record_decisions: what the core received and what it issued.
+  std::vector<std::string> event_lines() const;
+  std::vector<std::string> command_lines() const;
+
+  struct Counters {
+    int refused_connections = 0;  // failed handshakes and unknown keys
+    int malformed_messages = 0;
+    int dropped_connections = 0;  // for sending too many malformed messages
+    int joins = 0;
+    int losses = 0;
+  };
+  const Counters& counters() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace hearth::real

@@ -1,0 +1,232 @@
+#include "real_backend/manager/result_store.hpp"
+
+#include <fmt/format.h>
+#include <sqlite3.h>
+
+#include <cassert>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "policy/errors.hpp"
+
+namespace hearth::real {
+
+namespace {
+
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) != SQLITE_OK) {
+      throw std::runtime_error(fmt::format("sqlite: {}: {}", sql, sqlite3_errmsg(db)));
+    }
+  }
+  ~Statement() { sqlite3_finalize(s_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& bind(int i, std::int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  Statement& bind(int i, const std::string& v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  // Runs to the end of a statement that returns no rows.
+  void run() {
+    int rc = sqlite3_step(s_);
+    sqlite3_reset(s_);
+    if (rc != SQLITE_DONE) throw std::runtime_error(fmt::format("sqlite: {}", sqlite3_errmsg(db_)));
+  }
+  bool next() {
+    int rc = sqlite3_step(s_);
+    if (rc == SQLITE_ROW) return true;
+    sqlite3_reset(s_);
+    if (rc != SQLITE_DONE) throw std::runtime_error(fmt::format("sqlite: {}", sqlite3_errmsg(db_)));
+    return false;
+  }
+  std::int64_t integer(int col) { return sqlite3_column_int64(s_, col); }
+  bool null(int col) { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
+  std::string text(int col) {
+    const unsigned char* p = sqlite3_column_text(s_, col);
+    return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(s_, col)) : "";
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* s_ = nullptr;
+};
+
+}  // namespace
+
+struct ResultStore::Statements {
+  explicit Statements(sqlite3* db)
+      : begin(db, "BEGIN"),
+        commit(db, "COMMIT"),
+        insert_result(db,
+                      "INSERT INTO results(context, row, result, error, worker, run, task) "
+                      "VALUES (?, ?, ?, NULL, ?, ?, ?)"),
+        insert_failed(db,
+                      "INSERT INTO results(context, row, result, error, worker, run, task) "
+                      "VALUES (?, ?, NULL, ?, NULL, ?, NULL)"),
+        count_run(db,
+                  "UPDATE runs SET tasks = tasks + 1, inferences = inferences + ? WHERE run = ?") {}
+  Statement begin, commit, insert_result, insert_failed, count_run;
+};
+
+ResultStore::ResultStore(const std::filesystem::path& path, const std::string& job_fingerprint,
+                         bool durable)
+    : path_(path.string()) {
+  if (sqlite3_open(path_.c_str(), &db_) != SQLITE_OK) {
+    std::string why = sqlite3_errmsg(db_);
+    sqlite3_close(db_);
+    throw InputError(fmt::format("{}: cannot open the state database: {}", path_, why));
+  }
+  sqlite3_busy_timeout(db_, 5000);
+  exec("PRAGMA journal_mode = WAL");
+  exec(durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+  exec(
+      "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+      "CREATE TABLE IF NOT EXISTS runs(run INTEGER PRIMARY KEY, started TEXT NOT NULL,"
+      "  tasks INTEGER NOT NULL DEFAULT 0, inferences INTEGER NOT NULL DEFAULT 0);"
+      "CREATE TABLE IF NOT EXISTS results(context INTEGER NOT NULL, row INTEGER NOT NULL,"
+      "  result TEXT, error TEXT, worker TEXT, run INTEGER NOT NULL, task INTEGER,"
+      "  PRIMARY KEY(context, row)) WITHOUT ROWID;");
+  {
+    Statement get(db_, "SELECT value FROM meta WHERE key = 'job'");
+    if (get.next()) {
+      if (get.text(0) != job_fingerprint) {
+        throw InputError(fmt::format(
+            "{}: this state belongs to a different job (its contexts, datasets or models "
+            "changed); remove it or choose another state directory",
+            path_));
+      }
+      get.next();
+    } else {
+      Statement put(db_, "INSERT INTO meta(key, value) VALUES ('job', ?)");
+      put.bind(1, job_fingerprint).run();
+    }
+  }
+  // Rows given up by an earlier run are tried again.
+  exec("DELETE FROM results WHERE error IS NOT NULL");
+  exec("INSERT INTO runs(started) VALUES (datetime('now'))");
+  run_ = static_cast<int>(sqlite3_last_insert_rowid(db_));
+  statements_ = std::make_unique<Statements>(db_);
+}
+
+ResultStore::~ResultStore() {
+  statements_.reset();
+  sqlite3_close(db_);
+}
+
+void ResultStore::exec(const char* sql) {
+  char* error = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+    std::string why = error ? error : "?";
+    sqlite3_free(error);
+    throw std::runtime_error(fmt::format("{}: {}: {}", path_, sql, why));
+  }
+}
+
+std::vector<std::vector<bool>> ResultStore::done_rows(const std::vector<std::size_t>& row_counts) {
+  std::vector<std::vector<bool>> done(row_counts.size());
+  for (std::size_t c = 0; c < row_counts.size(); ++c)
+    done[c].assign(row_counts[c], false);
+  Statement rows(db_, "SELECT context, row FROM results");
+  while (rows.next()) {
+    auto c = static_cast<std::size_t>(rows.integer(0));
+    auto r = static_cast<std::size_t>(rows.integer(1));
+    if (c >= done.size() || r >= done[c].size()) {
+      throw InputError(
+          fmt::format("{}: holds row {} of context {}, which the job lacks", path_, r, c));
+    }
+    done[c][r] = true;
+  }
+  return done;
+}
+
+void ResultStore::record_task(std::uint64_t task, std::uint32_t context,
+                              const std::vector<std::uint64_t>& rows,
+                              const std::vector<std::string>& results, const std::string& worker) {
+  assert(rows.size() == results.size());
+  Statements& s = *statements_;
+  s.begin.run();
+  try {
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      s.insert_result.bind(1, context)
+          .bind(2, static_cast<std::int64_t>(rows[i]))
+          .bind(3, results[i])
+          .bind(4, worker)
+          .bind(5, run_)
+          .bind(6, static_cast<std::int64_t>(task))
+          .run();
+    }
+    s.count_run.bind(1, static_cast<std::int64_t>(rows.size())).bind(2, run_).run();
+    s.commit.run();
+  } catch (...) {
+    exec("ROLLBACK");
+    throw;
+  }
+}
+
+void ResultStore::record_failed(std::uint32_t context, const std::vector<std::uint64_t>& rows,
+                                const std::string& error) {
+  Statements& s = *statements_;
+  s.begin.run();
+  try {
+    for (std::uint64_t row : rows) {
+      s.insert_failed.bind(1, context)
+          .bind(2, static_cast<std::int64_t>(row))
+          .bind(3, error)
+          .bind(4, run_)
+          .run();
+    }
+    s.commit.run();
+  } catch (...) {
+    exec("ROLLBACK");
+    throw;
+  }
+}
+
+std::vector<ResultStore::RunRecord> ResultStore::runs() {
+  std::vector<RunRecord> out;
+  Statement q(db_, "SELECT run, tasks, inferences FROM runs ORDER BY run");
+  while (q.next()) {
+    out.push_back({static_cast<int>(q.integer(0)), static_cast<std::uint64_t>(q.integer(1)),
+                   static_cast<std::uint64_t>(q.integer(2))});
+  }
+  return out;
+}
+
+void ResultStore::write_output(const std::filesystem::path& path,
+                               const std::vector<std::string>& contexts,
+                               const std::vector<const Dataset*>& datasets) {
+  std::filesystem::path tmp = path;
+  tmp += ".tmp";
+  std::ofstream out(tmp, std::ios::trunc);
+  if (!out) throw InputError(fmt::format("{}: cannot write the output", tmp.string()));
+  Statement q(db_, "SELECT row, result, error, worker FROM results WHERE context = ? ORDER BY row");
+  for (std::size_t c = 0; c < contexts.size(); ++c) {
+    std::string context_json = nlohmann::json(contexts[c]).dump();
+    std::size_t expected = 0;
+    q.bind(1, static_cast<std::int64_t>(c));
+    while (q.next()) {
+      auto row = static_cast<std::size_t>(q.integer(0));
+      assert(row == expected && "every row is recorded exactly once");
+      ++expected;
+      out << R"({"id":)" << datasets[c]->rows[row].id_json << R"(,"context":)" << context_json;
+      if (q.null(1)) {
+        out << R"(,"error":)" << nlohmann::json(q.text(2)).dump() << "}\n";
+      } else {
+        out << R"(,"result":)" << q.text(1) << R"(,"worker":)" << nlohmann::json(q.text(3)).dump()
+            << "}\n";
+      }
+    }
+    assert(expected == datasets[c]->rows.size());
+  }
+  out.close();
+  if (!out) throw InputError(fmt::format("{}: cannot write the output", tmp.string()));
+  std::filesystem::rename(tmp, path);
+}
+
+}  // namespace hearth::real

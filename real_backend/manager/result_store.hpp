@@ -1,0 +1,69 @@
+#pragma once
+// The manager's record of finished work, in SQLite: one transaction per finished task, committed
+// before the core hears that the task finished. A manager killed at any moment and started again
+// finds every result it had acknowledged, and runs only the rest.
+//
+// Durability is against the manager process dying (WAL, synchronous=NORMAL); `durable` also
+// survives the machine losing power (synchronous=FULL, an fsync per task).
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "real_backend/manager/dataset.hpp"
+
+struct sqlite3;
+
+namespace hearth::real {
+
+class ResultStore {
+ public:
+  // Opens or creates the database. `job_fingerprint` names the job's contexts, datasets, models
+  // and settings; a database made for a different job is refused (InputError).
+  ResultStore(const std::filesystem::path& path, const std::string& job_fingerprint,
+              bool durable = false);
+  ~ResultStore();
+  ResultStore(const ResultStore&) = delete;
+  ResultStore& operator=(const ResultStore&) = delete;
+
+  // This run's number: 1 for the first run of the job, 2 after one restart, ...
+  int run() const { return run_; }
+
+  // For each context, which rows already have a result. Rows given up in an earlier run count as
+  // not done: they are tried again.
+  std::vector<std::vector<bool>> done_rows(const std::vector<std::size_t>& row_counts);
+
+  // Records the results of one task in one transaction.
+  void record_task(std::uint64_t task, std::uint32_t context,
+                   const std::vector<std::uint64_t>& rows, const std::vector<std::string>& results,
+                   const std::string& worker);
+  // Records rows given up after repeated failures, with the reason.
+  void record_failed(std::uint32_t context, const std::vector<std::uint64_t>& rows,
+                     const std::string& error);
+
+  struct RunRecord {
+    int run = 0;
+    std::uint64_t tasks = 0;       // tasks finished in that run
+    std::uint64_t inferences = 0;  // inferences finished in that run
+  };
+  std::vector<RunRecord> runs();
+
+  // Writes one JSON line per row of every context, in context then row order:
+  // {"id": ..., "context": "...", "result": ..., "worker": "..."} or, for rows given up,
+  // {"id": ..., "context": "...", "error": "..."}. Written to a temporary file and renamed.
+  // Requires every row to be recorded.
+  void write_output(const std::filesystem::path& path, const std::vector<std::string>& contexts,
+                    const std::vector<const Dataset*>& datasets);
+
+ private:
+  struct Statements;
+  void exec(const char* sql);
+  sqlite3* db_ = nullptr;
+  std::unique_ptr<Statements> statements_;
+  std::string path_;
+  int run_ = 0;
+};
+
+}  // namespace hearth::real

@@ -1,0 +1,108 @@
+#include "real_backend/manager/run_plan.hpp"
+
+#include <fmt/format.h>
+
+#include <map>
+
+#include "policy/errors.hpp"
+
+namespace hearth::real {
+
+namespace fs = std::filesystem;
+
+RunPlan::RunPlan(JobFile job, bool durable) : job_(std::move(job)) {
+  std::map<fs::path, std::shared_ptr<Dataset>> by_path;
+  std::map<fs::path, FileDigest> dataset_digests;
+  std::map<fs::path, FileDigest> model_digests;  // contexts may share a multi-GB model file
+  std::string fingerprint;
+  std::vector<std::size_t> row_counts;
+  for (const JobContext& c : job_.contexts) {
+    auto& d = by_path[c.dataset];
+    if (!d) {
+      d = std::make_shared<Dataset>(read_dataset(c.dataset));
+      dataset_digests[c.dataset] = digest_file(c.dataset);
+    }
+    for (const DatasetRow& row : d->rows)
+      (void)c.prompt.tokens(row, d->source);  // reports a row the template cannot fill now
+    datasets_.push_back(d);
+    row_counts.push_back(d->rows.size());
+    rows_ += d->rows.size();
+
+    if (!fs::exists(c.model)) {
+      throw InputError(fmt::format("{}: context {}: no such model file {}", job_.file.string(),
+                                   c.name, c.model.string()));
+    }
+    auto [known, added] = model_digests.try_emplace(c.model);
+    if (added) known->second = digest_file(c.model);
+    const FileDigest& model = known->second;
+    ContextInfo info;
+    info.name = c.name;
+    info.size_bytes = model.size_bytes;
+    info.hash = model.hash;
+    info.shared_path = fs::absolute(c.shared_path).string();
+    info.has_model = c.has_model;
+    info.task = c.task;
+    info.labels = c.labels;
+    info.label_tokens = c.label_tokens;
+    info.max_new_tokens = c.max_new_tokens;
+    info.stop_token = c.stop_token;
+    infos_.push_back(info);
+    fingerprint += fmt::format("{} {} {} {} {} {} [{}] [{}] {} {}\n", c.name, to_string(c.task),
+                               model.hash, dataset_digests[c.dataset].hash, d->rows.size(),
+                               c.template_text, fmt::join(c.labels, "|"),
+                               fmt::join(c.label_tokens, ","), c.max_new_tokens, c.stop_token);
+  }
+  fs::create_directories(job_.state_dir);
+  store_ = std::make_unique<ResultStore>(job_.state_dir / "results.db", fingerprint, durable);
+  std::vector<std::vector<bool>> done = store_->done_rows(row_counts);
+  pending_.resize(job_.contexts.size());
+  for (std::size_t c = 0; c < done.size(); ++c) {
+    for (std::uint64_t r = 0; r < done[c].size(); ++r) {
+      if (done[c][r]) {
+        ++done_before_;
+      } else {
+        pending_[c].push_back(r);
+      }
+    }
+  }
+}
+
+Workload RunPlan::workload() const {
+  Workload w;
+  for (std::size_t c = 0; c < job_.contexts.size(); ++c) {
+    w.add(ContextSpec{0, job_.contexts[c].name, static_cast<double>(infos_[c].size_bytes),
+                      job_.contexts[c].init_s},
+          pending_[c].size());
+  }
+  return w;
+}
+
+std::vector<std::uint64_t> RunPlan::rows_of(ContextId c, std::uint64_t first,
+                                            std::uint64_t count) const {
+  const auto& p = pending_[c];
+  return {p.begin() + static_cast<std::ptrdiff_t>(first),
+          p.begin() + static_cast<std::ptrdiff_t>(first + count)};
+}
+
+std::vector<std::vector<std::int32_t>> RunPlan::inputs(ContextId c, std::uint64_t first,
+                                                       std::uint64_t count) const {
+  std::vector<std::vector<std::int32_t>> out;
+  out.reserve(count);
+  const Dataset& d = *datasets_[c];
+  for (std::uint64_t i = first; i < first + count; ++i)
+    out.push_back(job_.contexts[c].prompt.tokens(d.rows[pending_[c][i]], d.source));
+  return out;
+}
+
+void RunPlan::write_output() {
+  std::vector<std::string> names;
+  std::vector<const Dataset*> datasets;
+  for (std::size_t c = 0; c < job_.contexts.size(); ++c) {
+    names.push_back(job_.contexts[c].name);
+    datasets.push_back(datasets_[c].get());
+  }
+  fs::create_directories(job_.output.parent_path());
+  store_->write_output(job_.output, names, datasets);
+}
+
+}  // namespace hearth::real

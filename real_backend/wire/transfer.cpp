@@ -1,0 +1,231 @@
+#include "real_backend/wire/transfer.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <vector>
+
+#include "real_backend/wire/file_hash.hpp"
+
+namespace hearth::real {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Writes a file under a temporary name, hashing as it goes; commit() checks size and hash and
+// renames it into place. Destroyed without commit, it removes what it wrote.
+class CheckedWriter {
+ public:
+  CheckedWriter(const fs::path& dest, const ContextInfo& info) : dest_(dest), info_(info) {
+    tmp_ = dest;
+    tmp_ += ".part";
+    out_.open(tmp_, std::ios::binary | std::ios::trunc);
+    if (!out_) throw TransferError(fmt::format("cannot write {}", tmp_.string()));
+  }
+  ~CheckedWriter() {
+    if (!committed_) {
+      out_.close();
+      std::error_code ec;
+      fs::remove(tmp_, ec);
+    }
+  }
+  void add(std::string_view bytes) {
+    if (hasher_.size_bytes() + bytes.size() > info_.size_bytes) {
+      throw TransferError(
+          fmt::format("{}: more than the expected {} bytes", info_.name, info_.size_bytes));
+    }
+    hasher_.add(bytes);
+    out_.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+  std::uint64_t written() const { return hasher_.size_bytes(); }
+  void commit() {
+    out_.close();
+    if (!out_) throw TransferError(fmt::format("cannot write {}", tmp_.string()));
+    if (hasher_.size_bytes() != info_.size_bytes) {
+      throw TransferError(fmt::format("{}: got {} bytes, expected {}", info_.name,
+                                      hasher_.size_bytes(), info_.size_bytes));
+    }
+    std::string hash = hasher_.hex();
+    if (hash != info_.hash) {
+      throw TransferError(
+          fmt::format("{}: hash {} does not match the expected {}", info_.name, hash, info_.hash));
+    }
+    fs::rename(tmp_, dest_);
+    committed_ = true;
+  }
+
+ private:
+  fs::path dest_;
+  fs::path tmp_;
+  const ContextInfo& info_;
+  std::ofstream out_;
+  FileHasher hasher_;
+  bool committed_ = false;
+};
+
+}  // namespace
+
+void fetch_file(zmq::context_t& zmq_context, const std::string& endpoint,
+                const std::string& server_public, const KeyPair& client, ContextId context,
+                const ContextInfo& info, const fs::path& dest, const std::atomic<bool>& abort,
+                const FetchOptions& options) {
+  zmq::socket_t socket(zmq_context, zmq::socket_type::dealer);
+  socket.set(zmq::sockopt::linger, 0);
+  make_curve_client(socket, client, server_public);
+  socket.connect(endpoint);
+  CheckedWriter out(dest, info);
+  std::uint64_t requested = 0;
+  int in_flight = 0;
+  auto request_more = [&] {
+    while (in_flight < options.window && requested < info.size_bytes) {
+      auto length = static_cast<std::uint32_t>(
+          std::min<std::uint64_t>(options.chunk_bytes, info.size_bytes - requested));
+      socket.send(zmq::buffer(encode(Fetch{context, requested, length})), zmq::send_flags::none);
+      requested += length;
+      ++in_flight;
+    }
+  };
+  request_more();
+  auto last_data = std::chrono::steady_clock::now();
+  while (out.written() < info.size_bytes) {
+    if (abort.load()) throw TransferError("aborted");
+    zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
+    zmq::poll(&item, 1, std::chrono::milliseconds(100));
+    if (!(item.revents & ZMQ_POLLIN)) {
+      std::chrono::duration<double> idle = std::chrono::steady_clock::now() - last_data;
+      if (idle.count() > options.idle_timeout_s) {
+        throw TransferError(fmt::format("{} sent nothing for {:.0f} s", endpoint, idle.count()));
+      }
+      continue;
+    }
+    zmq::message_t reply;
+    (void)socket.recv(reply);
+    last_data = std::chrono::steady_clock::now();
+    Message m;
+    try {
+      m = decode(reply.to_string_view());
+    } catch (const ProtocolError& e) {
+      throw TransferError(fmt::format("{} sent a malformed message: {}", endpoint, e.what()));
+    }
+    auto* chunk = std::get_if<Chunk>(&m);
+    if (!chunk)
+      throw TransferError(fmt::format("{} sent {}, not a chunk", endpoint, message_name(m)));
+    if (!chunk->error.empty()) throw TransferError(fmt::format("{}: {}", endpoint, chunk->error));
+    if (chunk->context != context || chunk->offset != out.written() || chunk->data.empty()) {
+      throw TransferError(fmt::format("{} sent bytes out of order", endpoint));
+    }
+    out.add(chunk->data);
+    --in_flight;
+    request_more();
+  }
+  out.commit();
+}
+
+void copy_file(const ContextInfo& info, const fs::path& dest, const std::atomic<bool>& abort) {
+  std::ifstream in(info.shared_path, std::ios::binary);
+  if (!in) throw TransferError(fmt::format("cannot open {}", info.shared_path));
+  CheckedWriter out(dest, info);
+  std::vector<char> buffer(4 << 20);
+  while (in) {
+    if (abort.load()) throw TransferError("aborted");
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    out.add({buffer.data(), static_cast<std::size_t>(in.gcount())});
+  }
+  if (in.bad()) throw TransferError(fmt::format("cannot read {}", info.shared_path));
+  out.commit();
+}
+
+std::string read_whole_file(const fs::path& path, std::uint64_t size_bytes) {
+  std::string bytes;
+  if (!read_range(path, 0, size_bytes, bytes)) {
+    throw TransferError(fmt::format("cannot read {}", path.string()));
+  }
+  if (bytes.size() != size_bytes || fs::file_size(path) != size_bytes) {
+    throw TransferError(fmt::format("{} has {} bytes, expected {}", path.string(),
+                                    fs::file_size(path), size_bytes));
+  }
+  return bytes;
+}
+
+bool read_range(const fs::path& path, std::uint64_t offset, std::uint64_t length,
+                std::string& out) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  out.resize(length);
+  std::size_t got = 0;
+  while (got < length) {
+    ssize_t n = ::pread(fd, out.data() + got, length - got, static_cast<off_t>(offset + got));
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  out.resize(got);
+  return got == length;
+}
+
+Chunk serve_fetch(const Fetch& request, const RangeReader& read) {
+  Chunk c;
+  c.context = request.context;
+  c.offset = request.offset;
+  if (request.length == 0 || request.length > kMaxChunkBytes) {
+    c.error = fmt::format("chunk length {} out of range", request.length);
+    return c;
+  }
+  c.error = read(request.context, request.offset, request.length, c.data);
+  if (!c.error.empty()) c.data.clear();
+  return c;
+}
+
+FetchServer::FetchServer(zmq::context_t& zmq, const KeyPair& keys, std::set<std::string> clients,
+                         std::string owner, const std::string& bind, RangeReader read)
+    : auth_(zmq, std::move(clients), owner),
+      socket_(zmq, zmq::socket_type::router),
+      read_(std::move(read)),
+      owner_(std::move(owner)) {
+  socket_.set(zmq::sockopt::linger, 0);
+  make_curve_server(socket_, keys);
+  socket_.bind(bind);
+  endpoint_ = socket_.get(zmq::sockopt::last_endpoint);
+  thread_ = std::thread([this] { loop(); });
+}
+
+FetchServer::~FetchServer() {
+  stop_ = true;
+  thread_.join();
+}
+
+void FetchServer::loop() {
+  while (!stop_) {
+    zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
+                               {auth_.socket().handle(), 0, ZMQ_POLLIN, 0}};
+    zmq::poll(items, 2, std::chrono::milliseconds(50));
+    while (auth_.handle_one()) {
+    }
+    zmq::message_t from, body;
+    while (socket_.recv(from, zmq::recv_flags::dontwait)) {
+      if (!socket_.get(zmq::sockopt::rcvmore)) continue;
+      (void)socket_.recv(body);
+      while (socket_.get(zmq::sockopt::rcvmore))
+        (void)socket_.recv(body);
+      Chunk reply;
+      try {
+        Message m = decode(body.to_string_view());
+        auto* fetch = std::get_if<Fetch>(&m);
+        if (!fetch) throw ProtocolError(fmt::format("{} is not a fetch", message_name(m)));
+        reply = serve_fetch(*fetch, read_);
+      } catch (const ProtocolError& e) {
+        spdlog::warn("{}: dropped a malformed request: {}", owner_, e.what());
+        continue;
+      }
+      socket_.send(from, zmq::send_flags::sndmore);
+      socket_.send(zmq::buffer(encode(reply)), zmq::send_flags::dontwait);
+    }
+  }
+}
+
+}  // namespace hearth::real

@@ -1,0 +1,81 @@
+#pragma once
+// Moving context files: serving byte ranges (the manager and every worker do), fetching a whole
+// file from such a server, and copying one from a shared filesystem. Every copy is checked by size
+// and hash before it is used; a partial or wrong copy is deleted.
+
+#include <zmq.hpp>
+
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "real_backend/wire/auth.hpp"
+#include "real_backend/wire/protocol.hpp"
+
+namespace hearth::real {
+
+class TransferError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct FetchOptions {
+  std::uint32_t chunk_bytes = 1u << 20;
+  int window = 8;              // requests in flight
+  double idle_timeout_s = 10;  // a server silent this long has failed
+};
+
+// Fetches context `context` (described by `info`) from the server at `endpoint` into `dest`.
+// Throws TransferError (the server failed, went silent, sent a wrong file, or `abort` was set).
+void fetch_file(zmq::context_t& zmq_context, const std::string& endpoint,
+                const std::string& server_public, const KeyPair& client, ContextId context,
+                const ContextInfo& info, const std::filesystem::path& dest,
+                const std::atomic<bool>& abort, const FetchOptions& options = {});
+
+// Copies `info.shared_path` into `dest`. Throws TransferError.
+void copy_file(const ContextInfo& info, const std::filesystem::path& dest,
+               const std::atomic<bool>& abort);
+
+// Reads a file whole, checking its size. Throws TransferError.
+std::string read_whole_file(const std::filesystem::path& path, std::uint64_t size_bytes);
+
+// Reads bytes [offset, offset + length) of a file into `out`; returns false if it cannot.
+bool read_range(const std::filesystem::path& path, std::uint64_t offset, std::uint64_t length,
+                std::string& out);
+
+// The reply to a Fetch, given how to read the context's bytes: `read(context, offset, length, out)`
+// returns an error text, empty on success.
+using RangeReader =
+    std::function<std::string(ContextId, std::uint64_t, std::uint32_t, std::string&)>;
+Chunk serve_fetch(const Fetch& request, const RangeReader& read);
+
+// Answers Fetch requests on a thread of its own: a CURVE router socket with `keys`, bound to
+// `bind` (e.g. "tcp://127.0.0.1:0"), open to the clients whose public keys are `clients`, reading
+// with `read` (called on that thread). Malformed requests are logged and dropped. Every worker
+// serves its peers with one. Throws zmq::error_t if it cannot bind.
+class FetchServer {
+ public:
+  FetchServer(zmq::context_t& zmq, const KeyPair& keys, std::set<std::string> clients,
+              std::string owner, const std::string& bind, RangeReader read);
+  ~FetchServer();
+  // The endpoint bound, with the port chosen: "tcp://127.0.0.1:40123".
+  const std::string& endpoint() const { return endpoint_; }
+
+ private:
+  void loop();
+
+  Authenticator auth_;
+  zmq::socket_t socket_;
+  RangeReader read_;
+  std::string owner_;
+  std::string endpoint_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace hearth::real
