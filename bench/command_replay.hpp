@@ -11,12 +11,13 @@
 
 namespace hearth::bench {
 
-class CommandReplay final : public sim::SimCore {
+class CommandReplay final : public sim::SimCore, public ClusterEvents {
  public:
   // Ends once every command was issued and `finished_attempts` tasks finished.
   CommandReplay(Cluster& cluster, const std::vector<std::string>& log,
                 std::uint64_t finished_attempts);
 
+  ClusterEvents& events() override { return *this; }
   bool finished() const override;
   std::uint64_t inferences_done() const override { return 0; }
   double next_wakeup_s() const override;

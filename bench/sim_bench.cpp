@@ -50,8 +50,6 @@ Measured measure(const Scenario& s, int repeats) {
     finished += a.outcome == AttemptOutcome::finished;
   m.commands = recorded.command_log.size();
 
-  SimOptions unchecked;
-  unchecked.check_commands = false;
   auto replay = [&](Cluster& cluster, const Scenario&) {
     return std::make_unique<bench::CommandReplay>(cluster, recorded.command_log, finished);
   };
@@ -59,7 +57,7 @@ Measured measure(const Scenario& s, int repeats) {
     SimResult full = simulate(s);
     m.full = full.summary;
     m.full_wall_s = std::min(m.full_wall_s, full.summary.wall_s);
-    SimResult r = simulate_with(s, unchecked, replay);
+    SimResult r = simulate_with(s, {}, replay);
     m.replay_wall_s = std::min(m.replay_wall_s, r.summary.wall_s);
     // The replay must have done the same run: the same end, every command, every task.
     if (!r.summary.finished || std::abs(r.summary.makespan_s - m.full.makespan_s) > 1e-6) {

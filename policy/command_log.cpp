@@ -5,6 +5,8 @@
 #include <cassert>
 #include <sstream>
 
+#include "policy/wired_engine.hpp"
+
 namespace hearth {
 
 namespace {
@@ -37,24 +39,24 @@ class ReplayClock final : public Cluster {
 void CommandLog::stage_context(WorkerId worker, ContextId context, Tier tier, Source source) {
   lines_.push_back(fmt::format("{:.17g} stage w{} c{} {} from {}", now(), worker, context,
                                to_string(tier), source_text(source)));
-  inner_.stage_context(worker, context, tier, source);
+  ClusterWrapper::stage_context(worker, context, tier, source);
 }
 
 void CommandLog::evict_context(WorkerId worker, ContextId context, Tier tier) {
   lines_.push_back(
       fmt::format("{:.17g} evict w{} c{} {}", now(), worker, context, to_string(tier)));
-  inner_.evict_context(worker, context, tier);
+  ClusterWrapper::evict_context(worker, context, tier);
 }
 
 void CommandLog::start_task(WorkerId worker, const TaskSpec& t) {
   lines_.push_back(fmt::format("{:.17g} start w{} task {} attempt {} c{} [{},{})", now(), worker,
                                t.task, t.attempt, t.context, t.first, t.first + t.count));
-  inner_.start_task(worker, t);
+  ClusterWrapper::start_task(worker, t);
 }
 
 void CommandLog::cancel_task(WorkerId worker, AttemptId attempt) {
   lines_.push_back(fmt::format("{:.17g} cancel w{} attempt {}", now(), worker, attempt));
-  inner_.cancel_task(worker, attempt);
+  ClusterWrapper::cancel_task(worker, attempt);
 }
 
 void EventLog::record(std::string line) {
@@ -65,45 +67,47 @@ void EventLog::worker_joined(const WorkerSpec& s) {
   record(fmt::format("joined {} {} {} {:.17g} {:.17g} {:.17g} {:.17g} {:.17g} {:.17g} {:.17g}",
                      s.id, s.name, s.gpu_type, s.gpu_memory_bytes, s.host_memory_bytes,
                      s.disk_bytes, s.speed, s.disk_read_Bps, s.host_to_gpu_Bps, s.network_Bps));
-  inner_.worker_joined(s);
+  ClusterEventsWrapper::worker_joined(s);
 }
 
 void EventLog::preemption_notice(WorkerId worker, double grace_s) {
   record(fmt::format("notice {} {:.17g}", worker, grace_s));
-  inner_.preemption_notice(worker, grace_s);
+  ClusterEventsWrapper::preemption_notice(worker, grace_s);
 }
 
 void EventLog::worker_lost(WorkerId worker) {
   record(fmt::format("lost {}", worker));
-  inner_.worker_lost(worker);
+  ClusterEventsWrapper::worker_lost(worker);
 }
 
 void EventLog::context_ready(WorkerId worker, ContextId context, Tier tier) {
   record(fmt::format("ready {} {} {}", worker, context, to_string(tier)));
-  inner_.context_ready(worker, context, tier);
+  ClusterEventsWrapper::context_ready(worker, context, tier);
 }
 
 void EventLog::stage_failed(WorkerId worker, ContextId context, Tier tier,
                             std::string_view reason) {
   record(fmt::format("stage_failed {} {} {}", worker, context, to_string(tier)));
-  inner_.stage_failed(worker, context, tier, reason);
+  ClusterEventsWrapper::stage_failed(worker, context, tier, reason);
 }
 
 void EventLog::task_finished(WorkerId worker, AttemptId attempt, double output_bytes) {
   record(fmt::format("finished {} {} {:.17g}", worker, attempt, output_bytes));
-  inner_.task_finished(worker, attempt, output_bytes);
+  ClusterEventsWrapper::task_finished(worker, attempt, output_bytes);
 }
 
 void EventLog::task_failed(WorkerId worker, AttemptId attempt, std::string_view reason) {
   record(fmt::format("failed {} {}", worker, attempt));
-  inner_.task_failed(worker, attempt, reason);
+  ClusterEventsWrapper::task_failed(worker, attempt, reason);
 }
 
 std::vector<std::string> replay_events(const std::vector<std::string>& events,
                                        const Workload& workload, const EngineConfig& config) {
   ReplayClock clock;
-  CommandLog log(clock);
-  Engine engine(log, workload, config);
+  Wiring wiring;
+  wiring.record = true;
+  WiredEngine wired(clock, workload, config, wiring);
+  ClusterEvents& engine = wired.events();
   for (const std::string& line : events) {
     std::istringstream in(line);
     std::string kind;
@@ -143,7 +147,7 @@ std::vector<std::string> replay_events(const std::vector<std::string>& events,
       assert(false && "not an EventLog line");
     }
   }
-  return log.lines();
+  return wired.command_lines();
 }
 
 }  // namespace hearth

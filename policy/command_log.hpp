@@ -6,32 +6,32 @@
 #include <string>
 #include <vector>
 
-#include "policy/cluster.hpp"
+#include "policy/cluster_wrapper.hpp"
 #include "policy/engine.hpp"
 
 namespace hearth {
 
 // Passes every command on to `inner` and records it as a line, prefixed with the time.
-class CommandLog final : public Cluster {
+class CommandLog final : public ClusterWrapper {
  public:
-  explicit CommandLog(Cluster& inner) : inner_(inner) {}
+  explicit CommandLog(Cluster& inner) : ClusterWrapper(inner) {}
   const std::vector<std::string>& lines() const { return lines_; }
 
-  double now() const override { return inner_.now(); }
   void stage_context(WorkerId worker, ContextId context, Tier tier, Source source) override;
   void evict_context(WorkerId worker, ContextId context, Tier tier) override;
   void start_task(WorkerId worker, const TaskSpec& task) override;
   void cancel_task(WorkerId worker, AttemptId attempt) override;
 
  private:
-  Cluster& inner_;
   std::vector<std::string> lines_;
 };
 
-// Passes every event on to `inner` and records it as a line that replay_events() can parse.
-class EventLog final : public ClusterEvents {
+// Passes every event on to `inner` and records it as a line that replay_events() can parse, with
+// the time `clock` says.
+class EventLog final : public ClusterEventsWrapper {
  public:
-  EventLog(const Cluster& clock, ClusterEvents& inner) : clock_(clock), inner_(inner) {}
+  explicit EventLog(const Cluster& clock, ClusterEvents* inner = nullptr)
+      : ClusterEventsWrapper(inner), clock_(clock) {}
   const std::vector<std::string>& lines() const { return lines_; }
 
   void worker_joined(const WorkerSpec& spec) override;
@@ -46,7 +46,6 @@ class EventLog final : public ClusterEvents {
  private:
   void record(std::string line);
   const Cluster& clock_;
-  ClusterEvents& inner_;
   std::vector<std::string> lines_;
 };
 

@@ -19,6 +19,26 @@ bool Engine::finished() const {
                      [](const ContextState& c) { return c.complete(); });
 }
 
+PoolStatus Engine::pool_status() const {
+  PoolStatus pool;
+  pool.pending_inferences = pending_inferences();
+  for (const ContextState& c : contexts_)
+    pool.unfinished_inferences += c.total - c.done - c.failed;
+  for (const WorkerState& w : workers_) {
+    pool.live_workers += w.alive;
+    pool.busy_workers += w.alive && w.task != kNoTask;
+  }
+  return pool;
+}
+
+bool Engine::runs(WorkerId worker, AttemptId attempt) const {
+  return worker < workers_.size() && workers_[worker].alive && workers_[worker].attempt == attempt;
+}
+
+bool Engine::given_up(TaskId task) const {
+  return task < tasks_.size() && tasks_[task].state == TaskState::failed;
+}
+
 // ---- events -------------------------------------------------------------------------------
 // Events naming a worker that is not alive, or a context that does not exist, are stale (the
 // cluster reported them before it learned of a loss) and ignored.

@@ -13,6 +13,7 @@
 
 #include "policy/cluster.hpp"
 #include "policy/placement.hpp"
+#include "policy/pool_sizing.hpp"
 #include "policy/registry.hpp"
 #include "policy/scheduler_state.hpp"
 
@@ -57,6 +58,15 @@ class Engine final : public ClusterEvents, private SchedulerState {
   const EngineStats& stats() const { return stats_; }
   const SchedulerState& state() const { return *this; }
   const EngineConfig& config() const { return config_; }
+
+  // Narrow questions a backend may ask (a backend never reads the state itself):
+  // the work left and the workers, as a factory sizes its pool by;
+  PoolStatus pool_status() const;
+  // whether `attempt` is the attempt the core runs on `worker` now (results of any other are
+  // stale: cancelled, superseded, or of a worker lost meanwhile);
+  bool runs(WorkerId worker, AttemptId attempt) const;
+  // whether task `task` was given up after max_task_failures (its inferences count as failed).
+  bool given_up(TaskId task) const;
 
   void worker_joined(const WorkerSpec& spec) override;
   void preemption_notice(WorkerId worker, double grace_s) override;

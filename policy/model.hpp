@@ -49,6 +49,19 @@ enum class Tier : std::uint8_t { gpu = 0, host = 1, disk = 2 };
 inline constexpr int kTierCount = 3;
 const char* to_string(Tier tier);
 
+// The room a worker has on a tier: its GPU memory, host memory or disk.
+inline double capacity_bytes(const WorkerSpec& spec, Tier tier) {
+  switch (tier) {
+    case Tier::gpu:
+      return spec.gpu_memory_bytes;
+    case Tier::host:
+      return spec.host_memory_bytes;
+    case Tier::disk:
+      return spec.disk_bytes;
+  }
+  return 0;
+}
+
 // Where the bytes of a stage come from.
 enum class SourceKind : std::uint8_t {
   shared_storage,  // the cluster's shared filesystem, bandwidth shared by all readers

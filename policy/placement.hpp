@@ -1,6 +1,7 @@
 #pragma once
-// Placement: what an idle worker does next. The engine asks once per idle worker, fastest
-// workers first, and carries the answer out (binding a task, loading its context, starting it).
+// Placement: what an idle worker does next. The engine asks once per idle worker, those with a
+// context in GPU memory first (they can start at once), then the fastest, and carries the answer
+// out (binding a task, loading its context, starting it).
 
 #include <deque>
 #include <memory>

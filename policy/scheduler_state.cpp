@@ -4,18 +4,6 @@
 
 namespace hearth {
 
-double WorkerState::capacity(Tier t) const {
-  switch (t) {
-    case Tier::gpu:
-      return spec.gpu_memory_bytes;
-    case Tier::host:
-      return spec.host_memory_bytes;
-    case Tier::disk:
-      return spec.disk_bytes;
-  }
-  return 0;
-}
-
 SchedulerState::SchedulerState(Workload workload, const EstimatorConfig& estimates)
     : workload_(std::move(workload)), estimator_(estimates) {
   contexts_.resize(workload_.contexts.size());

@@ -59,7 +59,7 @@ struct WorkerState {
   LoadSource load_origin = LoadSource::shared_storage;
   bool awaiting_seed = false;  // wants `loading` on disk and waits for the replication planner
 
-  double capacity(Tier t) const;
+  double capacity(Tier t) const { return capacity_bytes(spec, t); }
   double free_bytes(Tier t) const { return capacity(t) - used_bytes[static_cast<int>(t)]; }
   // Loading a context (for a bound task, or ahead of any) or running a task.
   bool busy() const { return task != kNoTask || loading != kNoContext; }
@@ -125,7 +125,7 @@ class SchedulerState {
   bool fits(WorkerId w, ContextId c) const;
   // Inferences of all contexts not yet in a running or bound task.
   std::uint64_t pending_inferences() const;
-  // Estimated seconds until running task `t`'s attempt on worker `w` ends.
+  // Estimated seconds until the attempt running on worker `w` ends; 0 if it runs none.
   double remaining_s(WorkerId w) const;
 
  protected:

@@ -21,17 +21,6 @@ constexpr std::uint32_t kNoSlot = ~std::uint32_t{0};
 constexpr std::size_t kNoRow = ~std::size_t{0};
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-constexpr std::uint8_t bit(Tier t) {
-  return static_cast<std::uint8_t>(1u << static_cast<int>(t));
-}
-constexpr std::uint8_t kBytesBits = bit(Tier::disk) | bit(Tier::host);  // what a peer reads
-
-// The core broke a command's contract: a bug, not a user's mistake.
-[[noreturn]] void contract_broken(const std::string& what) {
-  std::fprintf(stderr, "hearth simulate: the core broke the cluster contract: %s\n", what.c_str());
-  std::abort();
-}
-
 std::uint64_t whole_bytes(double bytes) {
   return static_cast<std::uint64_t>(std::llround(bytes));
 }
@@ -54,10 +43,6 @@ struct SimCluster::Worker {
   bool up = false;      // its host is on
   bool joined = false;  // the core believes it alive: told of its join, not yet of its loss
   std::uint32_t incarnation = 0;
-  std::vector<std::uint8_t> ready;    // per context: bit(tier) set where it is usable
-  std::vector<std::uint8_t> staging;  // per context: bit(tier) set where it is on its way
-  std::array<double, kTierCount> used_bytes{};
-
   // The task slot: the gpu actor runs what the manager puts here, one task at a time.
   sg4::ActorPtr gpu;
   sg4::SemaphorePtr gpu_wake;
@@ -77,18 +62,6 @@ struct SimCluster::Worker {
   double available_s = 0;
   std::vector<std::size_t> unproductive;  // busy segments since its last finished task
   std::size_t last_segment = kNoRow;      // in timeline_
-
-  double capacity(Tier t) const {
-    switch (t) {
-      case Tier::gpu:
-        return spec.gpu_memory_bytes;
-      case Tier::host:
-        return spec.host_memory_bytes;
-      case Tier::disk:
-        return spec.disk_bytes;
-    }
-    return 0;
-  }
 };
 
 struct SimCluster::Stage {
@@ -127,7 +100,6 @@ SimCluster::SimCluster(const Scenario& scenario, const Platform& platform,
     : scenario_(scenario), platform_(platform) {
   std::unordered_map<std::string, WorkerId> ids;
   workers_.resize(workers.size());
-  const std::size_t contexts = scenario.workload.contexts.size();
   for (WorkerId id = 0; id < workers.size(); ++id) {
     Worker& w = workers_[id];
     w.type = workers[id].type;
@@ -135,8 +107,6 @@ SimCluster::SimCluster(const Scenario& scenario, const Platform& platform,
     w.spec.id = id;
     w.spec.name = workers[id].name;
     w.at = platform.workers[id];
-    w.ready.assign(contexts, 0);
-    w.staging.assign(contexts, 0);
     ids.emplace(w.spec.name, id);
   }
   row_worker_.reserve(scenario.trace.events.size());
@@ -156,42 +126,7 @@ double SimCluster::now() const {
 
 void SimCluster::stage_context(WorkerId worker, ContextId context, Tier tier, Source source) {
   Worker& w = workers_[worker];
-  if (checked_ && !w.joined) contract_broken(fmt::format("stage on lost worker {}", worker));
   if (!w.up) return;  // lost, and the manager does not know yet: nothing will come of it
-  const std::uint8_t b = bit(tier);
-  const double size = scenario_.workload.contexts[context].size_bytes;
-  if (checked_) {
-    if ((w.ready[context] | w.staging[context]) & b) {
-      contract_broken(fmt::format("context {} is already on (or on its way to) {} of worker {}",
-                                  context, to_string(tier), worker));
-    }
-    if (w.used_bytes[static_cast<int>(tier)] + size > w.capacity(tier) * (1 + 1e-12)) {
-      contract_broken(fmt::format("no room for context {} on {} of worker {}", context,
-                                  to_string(tier), worker));
-    }
-    bool lower = source.kind == SourceKind::lower_tier;
-    if (tier == Tier::disk ? lower : !lower) {
-      contract_broken(fmt::format("{} stage from {}", to_string(tier), to_string(source.kind)));
-    }
-    if (tier != Tier::disk) {
-      Tier below = tier == Tier::gpu ? Tier::host : Tier::disk;
-      if (!(w.ready[context] & bit(below))) {
-        contract_broken(fmt::format("context {} is not on {} of worker {} to stage from", context,
-                                    to_string(below), worker));
-      }
-    }
-    if (source.kind == SourceKind::peer) {
-      if (source.peer == worker || source.peer >= workers_.size()) {
-        contract_broken(fmt::format("worker {} cannot read from peer {}", worker, source.peer));
-      }
-      const Worker& p = workers_[source.peer];
-      if (p.up && !(p.ready[context] & kBytesBits)) {
-        contract_broken(fmt::format("peer {} does not hold context {}", source.peer, context));
-      }
-    }
-  }
-  w.staging[context] |= b;
-  w.used_bytes[static_cast<int>(tier)] += size;
   std::uint32_t slot = new_stage(worker, context, tier, source);
   if (source.kind == SourceKind::peer && !workers_[source.peer].up) {
     fail_stage_later(slot);  // the peer is gone: the transfer breaks at once
@@ -201,26 +136,11 @@ void SimCluster::stage_context(WorkerId worker, ContextId context, Tier tier, So
   retime(w);
 }
 
-void SimCluster::evict_context(WorkerId worker, ContextId context, Tier tier) {
-  Worker& w = workers_[worker];
-  if (checked_ && !w.joined) contract_broken(fmt::format("evict on lost worker {}", worker));
-  if (!w.up) return;
-  if (checked_ && !(w.ready[context] & bit(tier))) {
-    contract_broken(fmt::format("evict context {} from {} of worker {}, where it is not ready",
-                                context, to_string(tier), worker));
-  }
-  if (checked_ && in_use(w, context, tier)) {
-    contract_broken(fmt::format("evict context {} from {} of worker {} while in use", context,
-                                to_string(tier), worker));
-  }
-  if (!(w.ready[context] & bit(tier))) return;
-  w.ready[context] &= ~bit(tier);
-  w.used_bytes[static_cast<int>(tier)] -= scenario_.workload.contexts[context].size_bytes;
-}
+// Room is the core's to keep: the simulated cluster holds no bytes to free.
+void SimCluster::evict_context(WorkerId, ContextId, Tier) {}
 
 void SimCluster::start_task(WorkerId worker, const TaskSpec& task) {
   Worker& w = workers_[worker];
-  if (checked_ && !w.joined) contract_broken(fmt::format("task on lost worker {}", worker));
   AttemptRow row;
   row.task = task.task;
   row.attempt = task.attempt;
@@ -233,13 +153,6 @@ void SimCluster::start_task(WorkerId worker, const TaskSpec& task) {
     row.outcome = AttemptOutcome::preempted;
     attempts_.push_back(row);
     return;
-  }
-  if (checked_ && w.attempt != 0) {
-    contract_broken(fmt::format("worker {} runs attempt {} already", worker, w.attempt));
-  }
-  if (checked_ && !(w.ready[task.context] & bit(Tier::gpu))) {
-    contract_broken(fmt::format("task of context {} on worker {} without it in GPU memory",
-                                task.context, worker));
   }
   if (w.attempt != 0) cancel_task(worker, w.attempt);
   w.attempt = task.attempt;
@@ -386,6 +299,7 @@ double SimCluster::next_timer_s() const {
 
 void SimCluster::run(SimCore& core, const std::function<void(const Progress&)>& progress) {
   core_ = &core;
+  events_ = &core.events();
   wake_ = sg4::Semaphore::create(0);
   const std::uint64_t total = scenario_.workload.total_inferences();
   auto last_report = std::chrono::steady_clock::now();
@@ -463,7 +377,7 @@ void SimCluster::on_trace_row(std::size_t row) {
       lose(id);
       break;
     case traces::EventKind::notice:
-      if (workers_[id].up && workers_[id].joined) core_->preemption_notice(id, e.grace_s);
+      if (workers_[id].up && workers_[id].joined) events_->preemption_notice(id, e.grace_s);
       break;
   }
 }
@@ -475,16 +389,13 @@ void SimCluster::join(WorkerId id) {
   ++w.incarnation;
   w.up = true;
   w.joined = true;
-  std::fill(w.ready.begin(), w.ready.end(), 0);
-  std::fill(w.staging.begin(), w.staging.end(), 0);
-  w.used_bytes = {};
   w.attempt = 0;
   w.state = GpuState::idle;
   w.state_since_s = w.up_since_s = now();
   w.unproductive.clear();
   set_host_on(w.at.host, true);
   spawn_gpu(id);
-  core_->worker_joined(w.spec);
+  events_->worker_joined(w.spec);
 }
 
 // The worker's host goes off: everything on it and everything it was doing is gone. Transfers it
@@ -527,7 +438,7 @@ void SimCluster::lose(WorkerId id) {
 
 void SimCluster::report_loss(WorkerId id) {
   workers_[id].joined = false;
-  core_->worker_lost(id);
+  events_->worker_lost(id);
 }
 
 void SimCluster::deliver(const Completion& done) {
@@ -549,7 +460,7 @@ void SimCluster::deliver_task(const Completion& done) {
   output_bytes_ += w.task_output_bytes;
   retime(w);
   w.unproductive.clear();
-  core_->task_finished(done.worker, done.id, w.task_output_bytes);
+  events_->task_finished(done.worker, done.id, w.task_output_bytes);
 }
 
 void SimCluster::deliver_stage(const Completion& done) {
@@ -563,42 +474,17 @@ void SimCluster::deliver_stage(const Completion& done) {
   free_stage(done.id);
   Worker& w = workers_[worker];
   const double size = scenario_.workload.contexts[context].size_bytes;
-  w.staging[context] &= ~bit(tier);
-  if (ok) {
-    w.ready[context] |= bit(tier);
-    if (from == SourceKind::shared_storage) shared_storage_bytes_ += size;
-    if (from == SourceKind::peer) peer_bytes_ += size;
-  } else {
-    w.used_bytes[static_cast<int>(tier)] -= size;
-  }
+  if (ok && from == SourceKind::shared_storage) shared_storage_bytes_ += size;
+  if (ok && from == SourceKind::peer) peer_bytes_ += size;
   retime(w);
   if (ok) {
-    core_->context_ready(worker, context, tier);
+    events_->context_ready(worker, context, tier);
   } else {
-    core_->stage_failed(worker, context, tier, "the peer sending it was lost");
+    events_->stage_failed(worker, context, tier, "the peer sending it was lost");
   }
 }
 
 // ---- bookkeeping ---------------------------------------------------------------------------
-
-bool SimCluster::in_use(const Worker& w, ContextId c, Tier t) const {
-  switch (t) {
-    case Tier::gpu:
-      return w.attempt != 0 && w.task_context == c;
-    case Tier::host:
-    case Tier::disk: {
-      Tier above = t == Tier::disk ? Tier::host : Tier::gpu;
-      if (w.staging[c] & bit(above)) return true;
-      // A peer transfer reads whichever copy is left; it needs one of the two.
-      Tier other = t == Tier::disk ? Tier::host : Tier::disk;
-      if (w.ready[c] & bit(other)) return false;
-      return std::any_of(w.uploads.begin(), w.uploads.end(), [&](std::uint32_t s) {
-        return stages_[s].context == c && !stages_[s].failed;
-      });
-    }
-  }
-  return false;
-}
 
 // Ends the worker's current segment now. Idle and loading stretches that follow each other
 // directly (stage after stage) make one segment; each task attempt keeps its own.

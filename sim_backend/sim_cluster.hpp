@@ -1,7 +1,8 @@
 #pragma once
 // The simulated cluster: carries out the core's commands as SimGrid activities, replays the
 // availability trace, and delivers what happens to the core as events, one at a time, in time
-// order. Internal to sim_backend/ (simulation.hpp is the way in).
+// order. Internal to sim_backend/ (simulation.hpp is the way in). It trusts the commands: the
+// engine's are checked against the contract on their way (policy/contract_check.hpp).
 //
 // Who runs what: one "manager" actor runs the core (every event is delivered from it, so the core
 // is never entered twice); each worker incarnation has a "gpu" actor that runs its tasks one after
@@ -21,8 +22,8 @@
 #include "policy/cluster.hpp"
 #include "sim_backend/results.hpp"
 #include "sim_backend/scenario.hpp"
+#include "sim_backend/sim_core.hpp"
 #include "sim_backend/simgrid_shim.hpp"
-#include "sim_backend/simulation.hpp"
 
 namespace hearth::sim {
 
@@ -34,10 +35,6 @@ class SimCluster final : public Cluster {
   SimCluster(const Scenario& scenario, const Platform& platform,
              const std::vector<PlannedWorker>& workers);
   ~SimCluster() override;
-
-  // Off: commands are not checked against what the cluster holds (for replaying a command log,
-  // whose commands may arrive a moment before the event that allowed them).
-  void set_checked(bool checked) { checked_ = checked; }
 
   double now() const override;
   void stage_context(WorkerId worker, ContextId context, Tier tier, Source source) override;
@@ -72,7 +69,6 @@ class SimCluster final : public Cluster {
   void free_stage(std::uint32_t slot);
   void push(const Completion& done);
 
-  bool in_use(const Worker& w, ContextId c, Tier t) const;
   void retime(Worker& w);
   void close_segment(Worker& w);
   double next_timer_s() const;
@@ -80,8 +76,8 @@ class SimCluster final : public Cluster {
 
   const Scenario& scenario_;
   const Platform& platform_;
-  bool checked_ = true;
   SimCore* core_ = nullptr;
+  ClusterEvents* events_ = nullptr;  // the core's
   std::vector<Worker> workers_;
   std::vector<WorkerId> row_worker_;  // the worker of each trace row; kNoWorker if never up
   std::size_t next_row_ = 0;

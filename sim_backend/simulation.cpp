@@ -12,9 +12,8 @@
 #include <stdexcept>
 #include <type_traits>
 
-#include "policy/command_log.hpp"
-#include "policy/engine.hpp"
 #include "policy/errors.hpp"
+#include "policy/wired_engine.hpp"
 #include "sim_backend/lower_bound.hpp"
 #include "sim_backend/sim_cluster.hpp"
 
@@ -26,17 +25,14 @@ namespace {
 class EngineCore final : public SimCore {
  public:
   EngineCore(Cluster& cluster, const Scenario& s, bool record_logs)
-      : commands_(cluster),
-        engine_(record_logs ? static_cast<Cluster&>(commands_) : cluster, s.workload,
-                engine_config(s)),
-        events_(cluster, engine_),
-        to_(record_logs ? static_cast<ClusterEvents&>(events_) : engine_) {}
+      : core_(cluster, s.workload, engine_config(s), wiring(record_logs)) {}
 
-  bool finished() const override { return engine_.finished(); }
-  std::uint64_t inferences_done() const override { return engine_.stats().inferences_done; }
+  ClusterEvents& events() override { return core_.events(); }
+  bool finished() const override { return core_.engine().finished(); }
+  std::uint64_t inferences_done() const override { return core_.engine().stats().inferences_done; }
 
   void fill(Summary& s) const override {
-    const EngineStats& e = engine_.stats();
+    const EngineStats& e = core_.engine().stats();
     s.inferences_done = e.inferences_done;
     s.tasks_done = e.tasks_done;
     s.attempts = e.attempts;
@@ -49,28 +45,16 @@ class EngineCore final : public SimCore {
     s.context_loads = e.context_loads;
     if (e.finished_s >= 0) s.makespan_s = e.finished_s;
   }
-  std::vector<std::string> event_log() const override { return events_.lines(); }
-  std::vector<std::string> command_log() const override { return commands_.lines(); }
-
-  void worker_joined(const WorkerSpec& spec) override { to_.worker_joined(spec); }
-  void preemption_notice(WorkerId w, double grace_s) override { to_.preemption_notice(w, grace_s); }
-  void worker_lost(WorkerId w) override { to_.worker_lost(w); }
-  void context_ready(WorkerId w, ContextId c, Tier t) override { to_.context_ready(w, c, t); }
-  void stage_failed(WorkerId w, ContextId c, Tier t, std::string_view why) override {
-    to_.stage_failed(w, c, t, why);
-  }
-  void task_finished(WorkerId w, AttemptId a, double output_bytes) override {
-    to_.task_finished(w, a, output_bytes);
-  }
-  void task_failed(WorkerId w, AttemptId a, std::string_view why) override {
-    to_.task_failed(w, a, why);
-  }
+  std::vector<std::string> event_log() const override { return core_.event_lines(); }
+  std::vector<std::string> command_log() const override { return core_.command_lines(); }
 
  private:
-  CommandLog commands_;
-  Engine engine_;
-  EventLog events_;
-  ClusterEvents& to_;
+  static Wiring wiring(bool record_logs) {
+    Wiring w;
+    w.record = record_logs;
+    return w;
+  }
+  WiredEngine core_;
 };
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -90,7 +74,6 @@ SimResult run_here(const Scenario& scenario, const SimOptions& options,
   configure_models();
   Platform platform = build_platform(scenario.cluster, plan);
   SimCluster cluster(scenario, platform, plan);
-  cluster.set_checked(options.check_commands);
   std::unique_ptr<SimCore> core = make_core(cluster, scenario);
   simgrid::s4u::Actor::create("manager", platform.manager,
                               [&] { cluster.run(*core, options.progress); });

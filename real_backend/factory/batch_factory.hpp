@@ -24,8 +24,8 @@
 #include <functional>
 #include <memory>
 
+#include "policy/pool_sizing.hpp"
 #include "real_backend/factory/batch_system.hpp"
-#include "real_backend/factory/pool_sizing.hpp"
 #include "real_backend/factory/worker_factory.hpp"
 
 namespace hearth::real {

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "real_backend/factory/pool_sizing.hpp"
+#include "policy/pool_sizing.hpp"
 #include "traces/trace.hpp"
 
 namespace hearth::real {

@@ -1,8 +1,8 @@
 #pragma once
-// The manager: hosts the policy core (policy/engine.hpp, unchanged) and is its Cluster. Commands
-// become messages to workers; workers' messages become the core's events, delivered one at a
-// time on the manager's single thread, never from inside a command. A finished task's results are
-// committed to the state store before the core hears of them.
+// The manager: hosts the policy core (policy/engine.hpp, unchanged) and is its Cluster, on one
+// thread. Its loop (manager.cpp) runs the socket workers dial and the factory; the core's commands
+// become messages to workers and workers' messages become the core's events in WireCluster
+// (wire_cluster.hpp); who is connected is kept by WorkerRegistry (worker_registry.hpp).
 //
 // A worker is lost when its connection closes, when it is silent for heartbeat_timeout_s, when it
 // says bye, when its local process (started by a trace or --workers factory) ends, or when it keeps
@@ -29,7 +29,12 @@ struct ManagerOptions {
   double heartbeat_timeout_s = 5;
   int max_malformed = 3;          // malformed messages a connection may send before it is dropped
   bool record_decisions = false;  // keep the core's events and commands (command_log.hpp lines)
-  double progress_s = 0;          // log progress this often; 0: never
+#ifdef NDEBUG
+  bool check_contract = false;  // check the core's commands (policy/contract_check.hpp)
+#else
+  bool check_contract = true;
+#endif
+  double progress_s = 0;  // log progress this often; 0: never
 };
 
 enum class RunEnd {

@@ -8,6 +8,7 @@
 #include "real_backend/factory/batch_factory.hpp"
 #include "tests/real/helpers.hpp"
 
+using namespace hearth;
 using namespace hearth::real;
 using Catch::Matchers::ContainsSubstring;
 using Catch::Matchers::Equals;

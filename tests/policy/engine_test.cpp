@@ -21,7 +21,7 @@ Workload one_model(std::uint64_t inferences) {
 // How many times each task was reported finished, from the logged commands and events.
 std::map<TaskId, int> finishes_per_task(const Rig& rig) {
   std::map<AttemptId, TaskId> task_of;
-  for (const std::string& line : rig.commands.lines()) {
+  for (const std::string& line : rig.command_lines()) {
     std::istringstream in(line);
     std::string time, verb, worker, word;
     TaskId task = 0;
@@ -32,7 +32,7 @@ std::map<TaskId, int> finishes_per_task(const Rig& rig) {
     task_of[attempt] = task;
   }
   std::map<TaskId, int> finishes;
-  for (const std::string& line : rig.events.lines()) {
+  for (const std::string& line : rig.event_lines()) {
     std::istringstream in(line);
     std::string time, verb;
     WorkerId w = 0;
@@ -277,7 +277,7 @@ std::pair<std::vector<std::string>, std::vector<std::string>> churn_run(const ch
   rig.run();
   REQUIRE(rig.engine.finished());
   CHECK(rig.engine.stats().inferences_done == 5000);
-  return {rig.commands.lines(), rig.events.lines()};
+  return {rig.command_lines(), rig.event_lines()};
 }
 
 }  // namespace

@@ -1,13 +1,14 @@
 #pragma once
 // Test support for the policy core: a worker factory, an engine wired to the in-memory cluster
-// with its commands logged, and a way to hand-build scheduler states for single policies.
+// with its commands checked and logged, and a way to hand-build scheduler states for single
+// policies.
 
 #include <algorithm>
 #include <string>
 
-#include "policy/command_log.hpp"
 #include "policy/engine.hpp"
 #include "policy/memory_cluster.hpp"
+#include "policy/wired_engine.hpp"
 
 namespace hearth::testing {
 
@@ -52,17 +53,23 @@ inline EngineConfig engine_config(std::string placement, std::uint64_t batch_siz
   return c;
 }
 
+// The engine on the in-memory cluster, wired as every backend wires it: each command checked
+// against the cluster contract (a break aborts the test), events and commands logged.
 struct Rig {
   MemoryCluster cluster;
-  CommandLog commands{cluster};
-  Engine engine;
-  EventLog events{cluster, engine};
+  WiredEngine wired;
+  Engine& engine;
 
   Rig(const Workload& work, const EngineConfig& config,
       MemoryClusterConfig cluster_cfg = cluster_config())
-      : cluster(cluster_cfg), engine(commands, work, config) {
+      : cluster(cluster_cfg), wired(cluster, work, config, logged()), engine(wired.engine()) {
     cluster.set_contexts(work.contexts);
-    cluster.attach(events);
+    cluster.attach(wired.events());
+  }
+  static Wiring logged() {
+    Wiring w;
+    w.record = true;
+    return w;
   }
 
   void run() { cluster.run(); }
@@ -76,11 +83,14 @@ struct Rig {
   std::uint64_t loads_from(LoadSource s) const {
     return engine.stats().context_loads[static_cast<int>(s)];
   }
+  std::vector<std::string> command_lines() const { return wired.command_lines(); }
+  std::vector<std::string> event_lines() const { return wired.event_lines(); }
   // Commands whose text contains `needle`.
   int count(const std::string& needle) const {
-    return static_cast<int>(
-        std::count_if(commands.lines().begin(), commands.lines().end(),
-                      [&](const std::string& l) { return l.find(needle) != std::string::npos; }));
+    std::vector<std::string> lines = command_lines();
+    return static_cast<int>(std::count_if(lines.begin(), lines.end(), [&](const std::string& l) {
+      return l.find(needle) != std::string::npos;
+    }));
   }
 };
 

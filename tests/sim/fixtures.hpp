@@ -86,7 +86,7 @@ inline Scenario one_context(const std::vector<Row>& rows, std::uint64_t inferenc
 
 // A core that does what a test scripts, and writes down every event it sees, with its time, as
 // "12.5 ready w0 c0 disk" (the lines come back in SimResult::event_log).
-class Script final : public SimCore {
+class Script final : public SimCore, public ClusterEvents {
  public:
   explicit Script(Cluster& cluster) : cluster(cluster) {}
 
@@ -98,6 +98,7 @@ class Script final : public SimCore {
   // The run ends when this many events were seen.
   std::size_t stop_after = 0;
 
+  ClusterEvents& events() override { return *this; }
   bool finished() const override { return lines.size() >= stop_after; }
   std::uint64_t inferences_done() const override { return 0; }
   std::vector<std::string> event_log() const override { return lines; }

@@ -1,10 +1,11 @@
 #pragma once
-// How many workers a run should have, from the work its core still has. This is the one place a
-// factory's pool size is decided; the batch factory asks it at every tick.
+// How many workers a run should have, from the work its core still has (Engine::pool_status()).
+// This is the one place a pool's size is decided: the real backend's batch factory asks it at
+// every tick, and it lives here, with the core, so that a simulated factory can ask it too.
 
 #include <cstdint>
 
-namespace hearth::real {
+namespace hearth {
 
 // What the manager reports about the work and the workers each time it ticks its factory.
 struct PoolStatus {
@@ -30,4 +31,4 @@ struct PoolLimits {
 // A worker lost with its task makes that task's inferences wait again, which raises the target.
 int pool_target(const PoolStatus& pool, const PoolLimits& limits);
 
-}  // namespace hearth::real
+}  // namespace hearth

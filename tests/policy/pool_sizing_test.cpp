@@ -2,9 +2,9 @@
 
 #include <catch2/catch_test_macros.hpp>
 
-#include "real_backend/factory/pool_sizing.hpp"
+#include "policy/pool_sizing.hpp"
 
-using namespace hearth::real;
+using namespace hearth;
 
 namespace {
 

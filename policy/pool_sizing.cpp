@@ -1,9 +1,9 @@
-#include "real_backend/factory/pool_sizing.hpp"
+#include "policy/pool_sizing.hpp"
 
 #include <algorithm>
 #include <cassert>
 
-namespace hearth::real {
+namespace hearth {
 
 int pool_target(const PoolStatus& pool, const PoolLimits& limits) {
   assert(limits.inferences_per_worker > 0 && limits.min_workers <= limits.max_workers);
@@ -15,4 +15,4 @@ int pool_target(const PoolStatus& pool, const PoolLimits& limits) {
   return std::max(static_cast<int>(by_work), limits.min_workers);
 }
 
-}  // namespace hearth::real
+}  // namespace hearth
