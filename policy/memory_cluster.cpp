@@ -115,7 +115,10 @@ void MemoryCluster::stage_context(WorkerId worker, ContextId context, Tier tier,
   begin(a, s);
 }
 
-void MemoryCluster::evict_context(WorkerId, ContextId, Tier) {}
+// Bytes are not modelled: an eviction frees nothing the timing depends on.
+void MemoryCluster::evict_context(WorkerId, ContextId, Tier) {
+  ++counters_.evictions;
+}
 
 void MemoryCluster::start_task(WorkerId worker, const TaskSpec& task) {
   ++counters_.tasks_started;

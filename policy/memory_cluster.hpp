@@ -9,7 +9,8 @@
 //   gpu from host             size / host_to_gpu_Bps + init_s
 //   task                      task_overhead_s + count * inference_s / speed
 // A lost worker loses everything on it; a transfer it was sending fails on the receiver at the
-// same moment.
+// same moment. It trusts the commands it is given: put it behind a ContractCheck
+// (policy/contract_check.hpp, as tests/policy/rig.hpp does) to have them checked.
 
 #include <cstdint>
 #include <functional>
@@ -51,6 +52,7 @@ class MemoryCluster final : public Cluster {
     int stages_from_peer = 0;
     int tasks_started = 0;
     int tasks_cancelled = 0;
+    int evictions = 0;
   };
   const Counters& counters() const { return counters_; }
 

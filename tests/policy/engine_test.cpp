@@ -191,6 +191,7 @@ TEST_CASE("several contexts share a GPU that holds only one: eviction makes room
   // at 36 s when it comes up from host memory; then its two tasks.
   CHECK(rig.count("36 evict w0 c0 gpu") == 1);
   CHECK(rig.engine.stats().evictions == 1);
+  CHECK(rig.cluster.counters().evictions == 1);
   CHECK(rig.makespan() == 50.0);
   CHECK(rig.engine.stats().inferences_done == 40);
 }
