@@ -52,16 +52,16 @@ bool manager_message(const Message& m) {
          std::holds_alternative<Chunk>(m);
 }
 
+// What a worker announced, as the core's WorkerSpec (a worker does not announce bandwidths: they
+// keep WorkerSpec's defaults).
 WorkerSpec spec_of(WorkerId w, const Hello& h) {
-  WorkerSpec spec;
-  spec.id = w;
-  spec.name = h.name;
-  spec.gpu_type = h.gpu_type;
-  spec.gpu_memory_bytes = h.gpu_memory_bytes;
-  spec.host_memory_bytes = h.host_memory_bytes;
-  spec.disk_bytes = h.disk_bytes;
-  spec.speed = h.speed;
-  return spec;
+  return {.id = w,
+          .name = h.name,
+          .gpu_type = h.gpu_type,
+          .gpu_memory_bytes = h.gpu_memory_bytes,
+          .host_memory_bytes = h.host_memory_bytes,
+          .disk_bytes = h.disk_bytes,
+          .speed = h.speed};
 }
 
 Wiring wiring_of(const ManagerOptions& o) {
