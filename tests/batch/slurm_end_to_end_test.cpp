@@ -50,29 +50,15 @@ std::set<std::string> running(const std::map<std::string, std::string>& jobs) {
   return ids;
 }
 
+// Jobs that ignore SIGTERM (a worker waiting at the gate, say) end KillWait (10 s) after it.
 bool gone(const std::string& name) {
-  return wait_for([&] { return jobs_named(name).empty(); }, 20);
+  return wait_for([&] { return jobs_named(name).empty(); }, 60);
 }
 
 // `prompts` claims for the built-in model, and a [factory] asking Slurm for 3 workers with a GPU
-// each. The jobs are named "hearth-<stem>".
+// each, in <stem>.toml. The jobs are named "hearth-<stem>".
 fs::path write_job(const TempDir& dir, const std::string& stem, int prompts) {
-  REQUIRE(exit_status(start_hearth({"model", "builtin", (dir / "tiny.pt").string()},
-                                   dir / "model.log")) == 0);
-  write_prompts(dir / "prompts.jsonl", prompts);
-  fs::path job = dir / (stem + ".toml");
-  write_file(job, R"(output = "out.jsonl"
-state = "job.state"
-[policy]
-batch_size = 20
-[[contexts]]
-name = "verdict"
-model = "tiny.pt"
-dataset = "prompts.jsonl"
-template = "Claim: {prompt}\nVerdict:"
-labels = ["SUPPORTS", "REFUTES"]
-label_tokens = ["S", "R"]
-[factory]
+  return write_classify_job(dir / (stem + ".toml"), prompts, 20, R"([factory]
 kind = "slurm"
 max_workers = 3
 submit_interval_s = 1
@@ -82,7 +68,6 @@ memory_mb = 400
 time_limit_s = 600
 worker_args = ["--grace", "3"]
 )");
-  return job;
 }
 
 }  // namespace
@@ -91,12 +76,14 @@ TEST_CASE("Slurm workers preempted by scancel, killed, or by an owner's job lose
           "[.][slurm][preempted]") {
   require_slurm();
   TempDir dir;
-  // Long enough that the owner's job comes well before the end.
   fs::path job = write_job(dir, "preempted", 6000);
-  fs::path db = dir / "job.state/results.db";
-  pid_t manager = start_hearth({"run", job.string()}, dir / "run.log");
+  // 300 inferences, then none until the owner's job has preempted the pool: the run cannot end
+  // before.
+  Gate gate(dir / "gate");
+  gate.allow(300);
+  pid_t manager = start_hearth({"run", job.string()}, dir / "run.log", behind(gate));
   REQUIRE(wait_for([&] { return running(jobs_named("hearth-preempted")).size() == 3; }, 60));
-  REQUIRE(wait_for([&] { return recorded_rows(db) >= 300; }, 60));
+  REQUIRE(wait_for([&] { return gate.used() == 300; }, 60));
 
   // scancel: SIGTERM, a preemption notice the worker announces; scancel -s KILL: gone at once.
   std::set<std::string> first = running(jobs_named("hearth-preempted"));
@@ -121,18 +108,24 @@ TEST_CASE("Slurm workers preempted by scancel, killed, or by an owner's job lose
                    "--output=" + (dir / "owner.log").string(), "--wrap", "sleep 4"});
   REQUIRE(owner.status == 0);  // Slurm may preempt at once: the pool was read before
   std::size_t most_jobs = 0;
-  bool owner_ran = false;
-  int status = -1;
-  while (waitpid(manager, &status, WNOHANG) == 0) {
+  auto count_pool = [&] {
     // Jobs ending (COMPLETING) hold nothing any more; the others are the pool.
     auto jobs = jobs_named("hearth-preempted");
     std::erase_if(jobs, [](const auto& job) { return job.second == "COMPLETING"; });
     most_jobs = std::max(most_jobs, jobs.size());
-    owner_ran = owner_ran || !running(jobs_named("owner")).empty();
+  };
+  REQUIRE(wait_for(
+      [&] {
+        count_pool();
+        return !running(jobs_named("owner")).empty();
+      },
+      120));
+  gate.open();
+  while (still_running(manager)) {
+    count_pool();
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  REQUIRE(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(exit_status(manager) == 0);
   CHECK(most_jobs <= 3);
 
   CHECK(ids_once(dir / "out.jsonl") == prompt_ids(6000));
@@ -140,10 +133,9 @@ TEST_CASE("Slurm workers preempted by scancel, killed, or by an owner's job lose
   CHECK(log.find("(slurm-" + noticed + ") will leave within 3.0 s") != std::string::npos);
   // The owner's job came before the end: Slurm preempted all three.
   for (const std::string& id : before_owner) {
-    CHECK(read_file(dir / ("job.state/batch/logs/slurm-" + id + ".log")).find("PREEMPTION") !=
+    CHECK(read_file(dir / ("preempted.state/batch/logs/slurm-" + id + ".log")).find("PREEMPTION") !=
           std::string::npos);
   }
-  CHECK(owner_ran);
   CHECK(gone("hearth-preempted"));
 }
 
@@ -152,19 +144,23 @@ TEST_CASE("an interrupted run cancels its Slurm jobs, and a killed run's are can
   require_slurm();
   TempDir dir;
   fs::path job = write_job(dir, "interrupted", 3000);
-  fs::path db = dir / "job.state/results.db";
+  // Each run is stopped after 100 more inferences, the rest waiting at the gate.
+  Gate gate(dir / "gate");
 
   // Ctrl-C: status 3, and none of its jobs is left.
-  pid_t manager = start_hearth({"run", job.string()}, dir / "run1.log");
-  REQUIRE(wait_for([&] { return recorded_rows(db) >= 100; }, 60));
+  gate.allow(100);
+  pid_t manager = start_hearth({"run", job.string()}, dir / "run1.log", behind(gate));
+  REQUIRE(wait_for([&] { return gate.used() == 100; }, 60));
   kill(manager, SIGINT);
   CHECK(exit_status(manager) == 3);
+  gate.open();  // its workers, told to stop, may end their inference and leave
   CHECK(gone("hearth-interrupted"));
 
   // kill -9: the jobs stay, dialing a manager that is gone...
-  manager = start_hearth({"run", job.string()}, dir / "run2.log");
-  int rows = recorded_rows(db);
-  REQUIRE(wait_for([&] { return recorded_rows(db) >= rows + 100; }, 60));
+  std::uint64_t allowed = gate.used() + 100;
+  gate.allow(allowed);
+  manager = start_hearth({"run", job.string()}, dir / "run2.log", behind(gate));
+  REQUIRE(wait_for([&] { return gate.used() == allowed; }, 60));
   REQUIRE(wait_for([&] { return jobs_named("hearth-interrupted").size() == 3; }, 20));
   kill(manager, SIGKILL);
   CHECK(exit_status(manager) == 128 + SIGKILL);
@@ -172,7 +168,8 @@ TEST_CASE("an interrupted run cancels its Slurm jobs, and a killed run's are can
   CHECK(left.size() == 3);
 
   // ...until the next run cancels them, then finishes the job.
-  manager = start_hearth({"run", job.string()}, dir / "run3.log");
+  gate.open();
+  manager = start_hearth({"run", job.string()}, dir / "run3.log", behind(gate));
   REQUIRE(wait_for(
       [&] {
         auto now = jobs_named("hearth-interrupted");
