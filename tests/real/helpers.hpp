@@ -22,6 +22,7 @@
 #include "real_backend/model/builtin_model.hpp"
 #include "real_backend/model/model_runtime.hpp"
 #include "real_backend/worker/worker.hpp"
+#include "tests/input_error.hpp"
 
 namespace hearth::testing {
 
@@ -121,6 +122,16 @@ labels = ["SUPPORTS", "REFUTES", "NOT-ENOUGH-INFO"]
 label_tokens = ["S", "R", "N"]
 )" + more);
   return job;
+}
+
+// Where and what `read` (a job file's or a dataset's reader) says is wrong with a file at `path`
+// holding `text`: its InputError's message after the path (":7: unknown key ..."). Fails the test
+// if it throws none.
+template <class Read>
+std::string error_reading(const fs::path& path, const std::string& text, Read read) {
+  write_file(path, text);
+  std::string message = input_error([&] { read(path); });
+  return message.starts_with(path.string()) ? message.substr(path.string().size()) : message;
 }
 
 // A manager running its job on a thread until the job is done or stop() is called.
