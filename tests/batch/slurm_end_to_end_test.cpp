@@ -55,10 +55,13 @@ bool gone(const std::string& name) {
   return wait_for([&] { return jobs_named(name).empty(); }, 60);
 }
 
-// `prompts` claims for the built-in model, and a [factory] asking Slurm for 3 workers with a GPU
-// each, in <stem>.toml. The jobs are named "hearth-<stem>".
-fs::path write_job(const TempDir& dir, const std::string& stem, int prompts) {
-  return write_classify_job(dir / (stem + ".toml"), prompts, 20, R"([factory]
+// `prompts` claims for the built-in model in <stem>.toml, and a [factory] asking Slurm for 3
+// workers with a GPU each, named "hearth-<stem>"; its runs' workers infer behind a gate, closed
+// until the test opens it.
+struct GatedJob {
+  GatedJob(const std::string& stem, int prompts) {
+    require_slurm();
+    file = write_classify_job(dir / (stem + ".toml"), prompts, 20, R"([factory]
 kind = "slurm"
 max_workers = 3
 submit_interval_s = 1
@@ -68,22 +71,28 @@ memory_mb = 400
 time_limit_s = 600
 worker_args = ["--grace", "3"]
 )");
-}
+  }
+  // Starts `hearth run` on it, logging to `log` in its directory.
+  pid_t run(const std::string& log) {
+    return start_hearth({"run", file.string()}, dir / log, behind(gate));
+  }
+
+  TempDir dir;
+  fs::path file;
+  Gate gate{dir / "gate"};
+};
 
 }  // namespace
 
 TEST_CASE("Slurm workers preempted by scancel, killed, or by an owner's job lose no input",
           "[.][slurm][preempted]") {
-  require_slurm();
-  TempDir dir;
-  fs::path job = write_job(dir, "preempted", 6000);
+  GatedJob job("preempted", 6000);
   // 300 inferences, then none until the owner's job has preempted the pool: the run cannot end
   // before.
-  Gate gate(dir / "gate");
-  gate.allow(300);
-  pid_t manager = start_hearth({"run", job.string()}, dir / "run.log", behind(gate));
+  job.gate.allow(300);
+  pid_t manager = job.run("run.log");
   REQUIRE(wait_for([&] { return running(jobs_named("hearth-preempted")).size() == 3; }, 60));
-  REQUIRE(wait_for([&] { return gate.used() == 300; }, 60));
+  REQUIRE(wait_for([&] { return job.gate.used() == 300; }, 60));
 
   // scancel: SIGTERM, a preemption notice the worker announces; scancel -s KILL: gone at once.
   std::set<std::string> first = running(jobs_named("hearth-preempted"));
@@ -105,7 +114,7 @@ TEST_CASE("Slurm workers preempted by scancel, killed, or by an owner's job lose
   // replacements wait in the queue meanwhile, never more than the pool's 3.
   CommandResult owner =
       run_command({"sbatch", "--parsable", "--partition=owner", "--exclusive", "--job-name=owner",
-                   "--output=" + (dir / "owner.log").string(), "--wrap", "sleep 4"});
+                   "--output=" + (job.dir / "owner.log").string(), "--wrap", "sleep 4"});
   REQUIRE(owner.status == 0);  // Slurm may preempt at once: the pool was read before
   std::size_t most_jobs = 0;
   auto count_pool = [&] {
@@ -120,7 +129,7 @@ TEST_CASE("Slurm workers preempted by scancel, killed, or by an owner's job lose
         return !running(jobs_named("owner")).empty();
       },
       120));
-  gate.open();
+  job.gate.open();
   while (still_running(manager)) {
     count_pool();
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -128,39 +137,35 @@ TEST_CASE("Slurm workers preempted by scancel, killed, or by an owner's job lose
   CHECK(exit_status(manager) == 0);
   CHECK(most_jobs <= 3);
 
-  CHECK(ids_once(dir / "out.jsonl") == prompt_ids(6000));
-  std::string log = read_file(dir / "run.log");
+  CHECK(ids_once(job.dir / "out.jsonl") == prompt_ids(6000));
+  std::string log = read_file(job.dir / "run.log");
   CHECK(log.find("(slurm-" + noticed + ") will leave within 3.0 s") != std::string::npos);
   // The owner's job came before the end: Slurm preempted all three.
   for (const std::string& id : before_owner) {
-    CHECK(read_file(dir / ("preempted.state/batch/logs/slurm-" + id + ".log")).find("PREEMPTION") !=
-          std::string::npos);
+    CHECK(read_file(job.dir / ("preempted.state/batch/logs/slurm-" + id + ".log"))
+              .find("PREEMPTION") != std::string::npos);
   }
   CHECK(gone("hearth-preempted"));
 }
 
 TEST_CASE("an interrupted run cancels its Slurm jobs, and a killed run's are cancelled by the next",
           "[.][slurm][interrupted]") {
-  require_slurm();
-  TempDir dir;
-  fs::path job = write_job(dir, "interrupted", 3000);
+  GatedJob job("interrupted", 3000);
   // Each run is stopped after 100 more inferences, the rest waiting at the gate.
-  Gate gate(dir / "gate");
-
   // Ctrl-C: status 3, and none of its jobs is left.
-  gate.allow(100);
-  pid_t manager = start_hearth({"run", job.string()}, dir / "run1.log", behind(gate));
-  REQUIRE(wait_for([&] { return gate.used() == 100; }, 60));
+  job.gate.allow(100);
+  pid_t manager = job.run("run1.log");
+  REQUIRE(wait_for([&] { return job.gate.used() == 100; }, 60));
   kill(manager, SIGINT);
   CHECK(exit_status(manager) == 3);
-  gate.open();  // its workers, told to stop, may end their inference and leave
+  job.gate.open();  // its workers, told to stop, may end their inference and leave
   CHECK(gone("hearth-interrupted"));
 
   // kill -9: the jobs stay, dialing a manager that is gone...
-  std::uint64_t allowed = gate.used() + 100;
-  gate.allow(allowed);
-  manager = start_hearth({"run", job.string()}, dir / "run2.log", behind(gate));
-  REQUIRE(wait_for([&] { return gate.used() == allowed; }, 60));
+  std::uint64_t allowed = job.gate.used() + 100;
+  job.gate.allow(allowed);
+  manager = job.run("run2.log");
+  REQUIRE(wait_for([&] { return job.gate.used() == allowed; }, 60));
   REQUIRE(wait_for([&] { return jobs_named("hearth-interrupted").size() == 3; }, 20));
   kill(manager, SIGKILL);
   CHECK(exit_status(manager) == 128 + SIGKILL);
@@ -168,8 +173,8 @@ TEST_CASE("an interrupted run cancels its Slurm jobs, and a killed run's are can
   CHECK(left.size() == 3);
 
   // ...until the next run cancels them, then finishes the job.
-  gate.open();
-  manager = start_hearth({"run", job.string()}, dir / "run3.log", behind(gate));
+  job.gate.open();
+  manager = job.run("run3.log");
   REQUIRE(wait_for(
       [&] {
         auto now = jobs_named("hearth-interrupted");
@@ -178,8 +183,8 @@ TEST_CASE("an interrupted run cancels its Slurm jobs, and a killed run's are can
       },
       30));
   CHECK(exit_status(manager) == 0);
-  CHECK(read_file(dir / "run3.log").find("cancelling 3 slurm jobs left by an earlier run") !=
+  CHECK(read_file(job.dir / "run3.log").find("cancelling 3 slurm jobs left by an earlier run") !=
         std::string::npos);
-  CHECK(ids_once(dir / "out.jsonl") == prompt_ids(3000));
+  CHECK(ids_once(job.dir / "out.jsonl") == prompt_ids(3000));
   CHECK(gone("hearth-interrupted"));
 }

@@ -76,10 +76,13 @@ struct Fixture {
 // (and opened before the worker is joined, so that a failing test does not hang).
 struct GatedWorker {
   GatedWorker(Fixture& f, const std::string& name)
-      : gate(f.dir / ("gate-" + name)),
+      : fixture(f),
+        name(name),
+        gate(f.dir / ("gate-" + name)),
         runtime(torch_runtime(), gate),
         thread(f.worker(name, &runtime)) {}
   ~GatedWorker() { gate.open(); }
+
   // Lets n more inferences through and waits until they are spent and the next one waits: the
   // worker is then in the middle of a task.
   void run_until_blocked(std::uint64_t n) {
@@ -87,7 +90,25 @@ struct GatedWorker {
     gate.allow(total);
     REQUIRE(wait_for([&] { return gate.used() == total && gate.waiting(); }, 60));
   }
+  // After n inferences, in the middle of a task: a crash, without a bye, as when a process is
+  // killed. Returns when it has stopped talking; its connection closes once the worker is gone.
+  void crash_after(std::uint64_t n) {
+    run_until_blocked(n);
+    thread.control.crash = true;
+    REQUIRE(wait_for([&] { return thread.returned.load(); }));
+  }
+  // After n inferences, in the middle of a task: a preemption notice. Returns when the manager has
+  // counted it lost because it left. Its inference cannot end meanwhile, so only the grace period
+  // can end its stay; the wait allows the grace and 29 s more for a loaded machine, a bound that
+  // only a worker waiting for its task, or reading its grace in another unit, reaches.
+  void notice_after(std::uint64_t n, int grace_ms) {
+    run_until_blocked(n);
+    thread.control.notice_grace_ms = grace_ms;
+    REQUIRE(fixture.log.wait("(" + name + ") lost: it left", 1, grace_ms / 1000.0 + 29));
+  }
 
+  Fixture& fixture;
+  std::string name;
   Gate gate;
   GatedRuntime runtime;
   WorkerThread thread;
@@ -297,13 +318,7 @@ TEST_CASE(
 
 TEST_CASE("a worker that crashes mid-run is lost by its closed connection, and nothing is lost") {
   Fixture f(300, 3, Work::classify);
-  {
-    GatedWorker a(f, "a");
-    a.run_until_blocked(60);
-    // No bye: the connection just closes, as when a process is killed.
-    a.thread.control.crash = true;
-    REQUIRE(wait_for([&] { return a.thread.returned.load(); }));
-  }  // its inference ends, and its connection with it
+  GatedWorker(f, "a").crash_after(60);  // gone after this line: its connection closes
   WorkerThread b(f.worker("b")), c(f.worker("c"));
   CHECK(f.manager->join() == RunEnd::finished);
   CHECK(f.event("lost 0"));
@@ -316,13 +331,8 @@ TEST_CASE("a worker given a preemption notice tells the manager and leaves withi
   Fixture f(300, 3, Work::classify);
   {
     GatedWorker a(f, "a");
-    a.run_until_blocked(60);
-    a.thread.control.notice_grace_ms = 1000;
-    // Its inference cannot end: only the grace period can end its stay. The wait allows the 1 s
-    // of grace and 29 s more for a loaded machine: a bound that only a worker waiting for its
-    // task, or reading its grace in another unit, reaches.
-    REQUIRE(f.log.wait("worker 0 (a) lost: it left", 1, 30));
-    CHECK(a.gate.waiting());
+    a.notice_after(60, 1000);
+    CHECK(a.gate.waiting());  // it left while its inference still waited
   }
   WorkerThread b(f.worker("b"));
   CHECK(f.manager->join() == RunEnd::finished);
@@ -338,18 +348,8 @@ TEST_CASE("replaying the events the manager delivered gives the commands it issu
   // One worker crashes, the next is preempted with notice, a third finishes: the core, fed the
   // recorded events afresh, decides exactly what it decided live.
   Fixture f(400, 4, Work::classify);
-  {
-    GatedWorker a(f, "a");
-    a.run_until_blocked(100);
-    a.thread.control.crash = true;
-    REQUIRE(wait_for([&] { return a.thread.returned.load(); }));
-  }
-  {
-    GatedWorker b(f, "b");
-    b.run_until_blocked(100);
-    b.thread.control.notice_grace_ms = 500;
-    REQUIRE(f.log.wait("worker 1 (b) lost: it left", 1, 30));
-  }
+  GatedWorker(f, "a").crash_after(100);
+  GatedWorker(f, "b").notice_after(100, 500);
   WorkerThread c(f.worker("c"));
   CHECK(f.manager->join() == RunEnd::finished);
   std::vector<std::string> events = f.m().event_lines();
