@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -54,6 +55,12 @@ class InputFile {
 
   bool direct() const { return direct_; }
 
+  // Throws unless the file holds `end` bytes: checked once, before the producer threads read, so
+  // that a short file is reported the same whichever chunk would meet its end first.
+  void require(std::uint64_t end) const {
+    if (size() < end) ends_before(end);
+  }
+
   // Reads exactly `bytes` at `offset` into `out` (which has room for `room` bytes). With O_DIRECT
   // the read is rounded up to whole blocks, within `room`.
   void read(char* out, std::uint64_t bytes, std::uint64_t offset, std::uint64_t room) const {
@@ -68,15 +75,25 @@ class InputFile {
         throw std::runtime_error(
             fmt::format("{}: read at {} failed: {}", path_, offset + done, strerror(errno)));
       }
-      if (n == 0) {
-        throw std::runtime_error(fmt::format("{}: ends at {}, before the {} bytes asked for", path_,
-                                             offset + done, offset + bytes));
-      }
+      if (n == 0) ends_before(offset + bytes);  // it shrank since require()
       done += static_cast<std::uint64_t>(n);
     }
   }
 
  private:
+  std::uint64_t size() const {
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) {
+      throw std::runtime_error(fmt::format("{}: cannot stat: {}", path_, strerror(errno)));
+    }
+    return static_cast<std::uint64_t>(st.st_size);
+  }
+
+  [[noreturn]] void ends_before(std::uint64_t end) const {
+    throw std::runtime_error(
+        fmt::format("{}: ends at {}, before the {} bytes asked for", path_, size(), end));
+  }
+
   bool direct_read_works() const {
     void* probe = nullptr;
     if (posix_memalign(&probe, kDirectAlignment, kDirectAlignment) != 0) return false;
@@ -181,6 +198,7 @@ RingTimings file_through_ring(const std::filesystem::path& path, std::uint64_t o
   const bool aligned =
       offset % kDirectAlignment == 0 && options.chunk_bytes % kDirectAlignment == 0;
   InputFile file(path, options.direct_io && aligned);
+  file.require(offset + length);
   direct_io_used = file.direct();
   return run_ring(length, options, device, [&](const LoadChunk& c, char* buffer) {
     file.read(buffer, c.bytes, offset + c.offset, options.chunk_bytes);

@@ -3,7 +3,6 @@
 
 #include <catch2/catch_test_macros.hpp>
 
-#include "policy/errors.hpp"
 #include "real_backend/manager/job_file.hpp"
 #include "tests/real/helpers.hpp"
 
@@ -104,13 +103,8 @@ TEST_CASE("without a [factory] table, no factory runs and the defaults hold") {
 TEST_CASE("mistakes in [factory] are reported with file and line") {
   TempDir dir;
   auto error_of = [&](const std::string& table) {
-    write_file(dir / "job.toml", kContext + "[factory]\n" + table);
-    try {
-      read_job_file(dir / "job.toml");
-    } catch (const InputError& e) {
-      return std::string(e.what()).substr((dir / "job.toml").string().size());
-    }
-    return std::string("no error");
+    return error_reading(dir / "job.toml", kContext + "[factory]\n" + table,
+                         [](const fs::path& p) { read_job_file(p); });
   };
   // The table starts on line 6.
   CHECK(error_of("kind = \"pbs\"\n") == ":7: kind must be \"slurm\", \"htcondor\" or \"local\"");

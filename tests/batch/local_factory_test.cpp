@@ -8,58 +8,41 @@
 
 using namespace hearth::testing;
 
-namespace {
-
-// A 2,000-prompt classification with the built-in model, with `factory` as its [factory] table.
-fs::path write_job(const TempDir& dir, const std::string& factory) {
-  REQUIRE(exit_status(start_hearth({"model", "builtin", (dir / "tiny.pt").string()},
-                                   dir / "model.log")) == 0);
-  write_prompts(dir / "prompts.jsonl", 2000);
-  write_file(dir / "job.toml", R"(output = "out.jsonl"
-[policy]
-batch_size = 20
-[[contexts]]
-name = "verdict"
-model = "tiny.pt"
-dataset = "prompts.jsonl"
-template = "Claim: {prompt}\nVerdict:"
-labels = ["SUPPORTS", "REFUTES"]
-label_tokens = ["S", "R"]
-)" + factory);
-  return dir / "job.toml";
-}
-
-}  // namespace
-
 TEST_CASE("the local factory keeps max_workers running, replaces killed ones, loses nothing") {
   TempDir dir;
-  write_job(dir,
-            "[factory]\nkind = \"slurm\"\nmax_workers = 3\nsubmit_interval_s = 0.2\n"
-            "poll_interval_s = 0.2\n");
-  fs::path db = dir / "job.state/results.db";
+  fs::path job = write_classify_job(dir / "job.toml", 2000, 20,
+                                    "[factory]\nkind = \"slurm\"\nmax_workers = 3\n"
+                                    "submit_interval_s = 0.2\npoll_interval_s = 0.2\n");
+  // 300 inferences, then none until both replacements have joined: the run cannot end first.
+  Gate gate(dir / "gate");
+  gate.allow(300);
+  fs::path log = dir / "run.log";
   // --factory overrides the job's kind.
-  pid_t manager =
-      start_hearth({"run", (dir / "job.toml").string(), "--factory", "local"}, dir / "run.log");
-  REQUIRE(wait_for([&] { return recorded_rows(db) >= 300; }, 60));
-  std::size_t most = 0;
+  pid_t manager = start_hearth({"run", job.string(), "--factory", "local"}, log, behind(gate));
+  for (const char* name : {"(local-0) joined: ", "(local-1) joined: ", "(local-2) joined: "})
+    wait_for_log(log, name, manager);
+  REQUIRE(wait_for([&] { return gate.used() == 300; }, 120));
   std::vector<pid_t> workers = children_of(manager);
   REQUIRE(workers.size() == 3);
   kill(workers[0], SIGKILL);
   kill(workers[1], SIGKILL);
-  int status = -1;
-  while (waitpid(manager, &status, WNOHANG) == 0) {
+  std::size_t most = 0;
+  auto replaced = [&] {
+    most = std::max(most, children_of(manager).size());
+    return lines_with(log, "(local-3) joined: ") == 1 && lines_with(log, "(local-4) joined: ") == 1;
+  };
+  REQUIRE(wait_for(replaced, 120));
+  gate.open();
+  while (still_running(manager)) {
     most = std::max(most, children_of(manager).size());
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  REQUIRE(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(exit_status(manager) == 0);
   CHECK(most <= 3);
   CHECK(ids_once(dir / "out.jsonl") == prompt_ids(2000));
-  std::string log = read_file(dir / "run.log");
-  CHECK(log.find("asked local for 3 workers: job local-0 ... local-2") != std::string::npos);
-  CHECK(log.find("(local-3) joined") != std::string::npos);
-  CHECK(log.find("(local-4) joined") != std::string::npos);
-  CHECK(log.find("(local-5)") == std::string::npos);
+  std::string text = read_file(log);
+  CHECK(text.find("asked local for 3 workers: job local-0 ... local-2") != std::string::npos);
+  CHECK(text.find("(local-5)") == std::string::npos);
 }
 
 TEST_CASE("a factory without max_workers stops hearth run with status 2, naming the job file") {

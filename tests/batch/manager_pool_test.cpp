@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "real_backend/factory/worker_factory.hpp"
+#include "tests/real/gate.hpp"
 #include "tests/real/helpers.hpp"
 
 using namespace hearth;
@@ -56,7 +57,7 @@ bool same(const PoolStatus& a, const PoolStatus& b) {
 TEST_CASE("the manager ticks its factory with the pending and unfinished work and the workers") {
   TempDir dir;
   // Tasks of one inference: whenever the worker holds one, exactly one inference is not pending.
-  RunPlan plan(read_job_file(write_noop_job(dir.path, 2000, 1)));
+  RunPlan plan(read_job_file(write_classify_job(dir / "job.toml", 200, 1)));
   ManagerOptions options;
   options.keys = load_or_create_keys(dir / "keys");
   Manager manager(plan, plan.job().engine, options);
@@ -67,10 +68,21 @@ TEST_CASE("the manager ticks its factory with the pending and unfinished work an
 
   // Before any worker: every inference waits.
   REQUIRE(wait_for([&] { return !factory.seen().empty(); }));
-  CHECK(same(factory.seen().front(), PoolStatus{2000, 2000, 0, 0}));
+  CHECK(same(factory.seen().front(), PoolStatus{200, 200, 0, 0}));
   CHECK(factory.started_with == manager.address());
+  Gate gate(dir / "gate");
+  GatedRuntime runtime(torch_runtime(), gate);
   {
-    WorkerThread w(worker_options(manager, options.keys, dir.path, "slurm-17_3"));
+    WorkerThread w(worker_options(manager, options.keys, dir.path, "slurm-17_3", &runtime));
+    // Its first inference waits until a tick has seen the worker busy with it.
+    bool busy_seen = wait_for([&] {
+      std::vector<PoolStatus> ticks = factory.seen();
+      return std::any_of(ticks.begin(), ticks.end(), [](const PoolStatus& p) {
+        return p.live_workers == 1 && p.busy_workers == 1;
+      });
+    });
+    gate.open();
+    CHECK(busy_seen);
     w.join();  // the run ends when the worker has done everything
   }
   run.join();
@@ -78,9 +90,6 @@ TEST_CASE("the manager ticks its factory with the pending and unfinished work an
   CHECK(factory.joined == std::vector<std::string>{"slurm-17_3"});
   CHECK(factory.stopped);
   std::vector<PoolStatus> ticks = factory.seen();
-  CHECK(std::any_of(ticks.begin(), ticks.end(), [](const PoolStatus& p) {
-    return p.live_workers == 1 && p.busy_workers == 1;
-  }));
   for (const PoolStatus& p : ticks) {
     CHECK(p.pending_inferences + p.busy_workers == p.unfinished_inferences);
     CHECK(p.busy_workers <= p.live_workers);

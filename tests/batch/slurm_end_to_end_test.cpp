@@ -50,29 +50,18 @@ std::set<std::string> running(const std::map<std::string, std::string>& jobs) {
   return ids;
 }
 
+// Jobs that ignore SIGTERM (a worker waiting at the gate, say) end KillWait (10 s) after it.
 bool gone(const std::string& name) {
-  return wait_for([&] { return jobs_named(name).empty(); }, 20);
+  return wait_for([&] { return jobs_named(name).empty(); }, 60);
 }
 
-// `prompts` claims for the built-in model, and a [factory] asking Slurm for 3 workers with a GPU
-// each. The jobs are named "hearth-<stem>".
-fs::path write_job(const TempDir& dir, const std::string& stem, int prompts) {
-  REQUIRE(exit_status(start_hearth({"model", "builtin", (dir / "tiny.pt").string()},
-                                   dir / "model.log")) == 0);
-  write_prompts(dir / "prompts.jsonl", prompts);
-  fs::path job = dir / (stem + ".toml");
-  write_file(job, R"(output = "out.jsonl"
-state = "job.state"
-[policy]
-batch_size = 20
-[[contexts]]
-name = "verdict"
-model = "tiny.pt"
-dataset = "prompts.jsonl"
-template = "Claim: {prompt}\nVerdict:"
-labels = ["SUPPORTS", "REFUTES"]
-label_tokens = ["S", "R"]
-[factory]
+// `prompts` claims for the built-in model in <stem>.toml, and a [factory] asking Slurm for 3
+// workers with a GPU each, named "hearth-<stem>"; its runs' workers infer behind a gate, closed
+// until the test opens it.
+struct GatedJob {
+  GatedJob(const std::string& stem, int prompts) {
+    require_slurm();
+    file = write_classify_job(dir / (stem + ".toml"), prompts, 20, R"([factory]
 kind = "slurm"
 max_workers = 3
 submit_interval_s = 1
@@ -82,21 +71,28 @@ memory_mb = 400
 time_limit_s = 600
 worker_args = ["--grace", "3"]
 )");
-  return job;
-}
+  }
+  // Starts `hearth run` on it, logging to `log` in its directory.
+  pid_t run(const std::string& log) {
+    return start_hearth({"run", file.string()}, dir / log, behind(gate));
+  }
+
+  TempDir dir;
+  fs::path file;
+  Gate gate{dir / "gate"};
+};
 
 }  // namespace
 
 TEST_CASE("Slurm workers preempted by scancel, killed, or by an owner's job lose no input",
           "[.][slurm][preempted]") {
-  require_slurm();
-  TempDir dir;
-  // Long enough that the owner's job comes well before the end.
-  fs::path job = write_job(dir, "preempted", 6000);
-  fs::path db = dir / "job.state/results.db";
-  pid_t manager = start_hearth({"run", job.string()}, dir / "run.log");
+  GatedJob job("preempted", 6000);
+  // 300 inferences, then none until the owner's job has preempted the pool: the run cannot end
+  // before.
+  job.gate.allow(300);
+  pid_t manager = job.run("run.log");
   REQUIRE(wait_for([&] { return running(jobs_named("hearth-preempted")).size() == 3; }, 60));
-  REQUIRE(wait_for([&] { return recorded_rows(db) >= 300; }, 60));
+  REQUIRE(wait_for([&] { return job.gate.used() == 300; }, 60));
 
   // scancel: SIGTERM, a preemption notice the worker announces; scancel -s KILL: gone at once.
   std::set<std::string> first = running(jobs_named("hearth-preempted"));
@@ -118,53 +114,58 @@ TEST_CASE("Slurm workers preempted by scancel, killed, or by an owner's job lose
   // replacements wait in the queue meanwhile, never more than the pool's 3.
   CommandResult owner =
       run_command({"sbatch", "--parsable", "--partition=owner", "--exclusive", "--job-name=owner",
-                   "--output=" + (dir / "owner.log").string(), "--wrap", "sleep 4"});
+                   "--output=" + (job.dir / "owner.log").string(), "--wrap", "sleep 4"});
   REQUIRE(owner.status == 0);  // Slurm may preempt at once: the pool was read before
   std::size_t most_jobs = 0;
-  bool owner_ran = false;
-  int status = -1;
-  while (waitpid(manager, &status, WNOHANG) == 0) {
+  auto count_pool = [&] {
     // Jobs ending (COMPLETING) hold nothing any more; the others are the pool.
     auto jobs = jobs_named("hearth-preempted");
     std::erase_if(jobs, [](const auto& job) { return job.second == "COMPLETING"; });
     most_jobs = std::max(most_jobs, jobs.size());
-    owner_ran = owner_ran || !running(jobs_named("owner")).empty();
+  };
+  REQUIRE(wait_for(
+      [&] {
+        count_pool();
+        return !running(jobs_named("owner")).empty();
+      },
+      120));
+  job.gate.open();
+  while (still_running(manager)) {
+    count_pool();
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  REQUIRE(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(exit_status(manager) == 0);
   CHECK(most_jobs <= 3);
 
-  CHECK(ids_once(dir / "out.jsonl") == prompt_ids(6000));
-  std::string log = read_file(dir / "run.log");
+  CHECK(ids_once(job.dir / "out.jsonl") == prompt_ids(6000));
+  std::string log = read_file(job.dir / "run.log");
   CHECK(log.find("(slurm-" + noticed + ") will leave within 3.0 s") != std::string::npos);
   // The owner's job came before the end: Slurm preempted all three.
   for (const std::string& id : before_owner) {
-    CHECK(read_file(dir / ("job.state/batch/logs/slurm-" + id + ".log")).find("PREEMPTION") !=
-          std::string::npos);
+    CHECK(read_file(job.dir / ("preempted.state/batch/logs/slurm-" + id + ".log"))
+              .find("PREEMPTION") != std::string::npos);
   }
-  CHECK(owner_ran);
   CHECK(gone("hearth-preempted"));
 }
 
 TEST_CASE("an interrupted run cancels its Slurm jobs, and a killed run's are cancelled by the next",
           "[.][slurm][interrupted]") {
-  require_slurm();
-  TempDir dir;
-  fs::path job = write_job(dir, "interrupted", 3000);
-  fs::path db = dir / "job.state/results.db";
-
+  GatedJob job("interrupted", 3000);
+  // Each run is stopped after 100 more inferences, the rest waiting at the gate.
   // Ctrl-C: status 3, and none of its jobs is left.
-  pid_t manager = start_hearth({"run", job.string()}, dir / "run1.log");
-  REQUIRE(wait_for([&] { return recorded_rows(db) >= 100; }, 60));
+  job.gate.allow(100);
+  pid_t manager = job.run("run1.log");
+  REQUIRE(wait_for([&] { return job.gate.used() == 100; }, 60));
   kill(manager, SIGINT);
   CHECK(exit_status(manager) == 3);
+  job.gate.open();  // its workers, told to stop, may end their inference and leave
   CHECK(gone("hearth-interrupted"));
 
   // kill -9: the jobs stay, dialing a manager that is gone...
-  manager = start_hearth({"run", job.string()}, dir / "run2.log");
-  int rows = recorded_rows(db);
-  REQUIRE(wait_for([&] { return recorded_rows(db) >= rows + 100; }, 60));
+  std::uint64_t allowed = job.gate.used() + 100;
+  job.gate.allow(allowed);
+  manager = job.run("run2.log");
+  REQUIRE(wait_for([&] { return job.gate.used() == allowed; }, 60));
   REQUIRE(wait_for([&] { return jobs_named("hearth-interrupted").size() == 3; }, 20));
   kill(manager, SIGKILL);
   CHECK(exit_status(manager) == 128 + SIGKILL);
@@ -172,7 +173,8 @@ TEST_CASE("an interrupted run cancels its Slurm jobs, and a killed run's are can
   CHECK(left.size() == 3);
 
   // ...until the next run cancels them, then finishes the job.
-  manager = start_hearth({"run", job.string()}, dir / "run3.log");
+  job.gate.open();
+  manager = job.run("run3.log");
   REQUIRE(wait_for(
       [&] {
         auto now = jobs_named("hearth-interrupted");
@@ -181,8 +183,8 @@ TEST_CASE("an interrupted run cancels its Slurm jobs, and a killed run's are can
       },
       30));
   CHECK(exit_status(manager) == 0);
-  CHECK(read_file(dir / "run3.log").find("cancelling 3 slurm jobs left by an earlier run") !=
+  CHECK(read_file(job.dir / "run3.log").find("cancelling 3 slurm jobs left by an earlier run") !=
         std::string::npos);
-  CHECK(ids_once(dir / "out.jsonl") == prompt_ids(3000));
+  CHECK(ids_once(job.dir / "out.jsonl") == prompt_ids(3000));
   CHECK(gone("hearth-interrupted"));
 }

@@ -2,67 +2,43 @@
 // squeue and scancel command lines, the job script, and how their answers are read.
 
 #include <catch2/catch_test_macros.hpp>
-#include <catch2/matchers/catch_matchers_exception.hpp>
-#include <catch2/matchers/catch_matchers_string.hpp>
 
 #include "real_backend/factory/slurm_batch.hpp"
-#include "tests/batch/scripted_runner.hpp"
-#include "tests/real/helpers.hpp"
+#include "tests/batch/batch_commands.hpp"
 
 using namespace hearth::real;
 using namespace hearth::testing;
-using Catch::Matchers::Equals;
-
-namespace {
-
-FactorySettings settings(const fs::path& dir) {
-  FactorySettings s;
-  s.hearth = "/shared/bin/hearth";
-  s.keys = "/shared/job.state/keys/worker.key";
-  s.work_dir = dir;
-  return s;
-}
-
-}  // namespace
 
 TEST_CASE("slurm: one array job per submission, with the settings as sbatch options") {
-  TempDir dir;
-  FactorySettings s = settings(dir.path);
-  s.gpus = 1;
-  s.cpus = 4;
-  s.memory_mb = 32000;
-  s.disk_mb = 50000;
-  s.time_limit_s = 3601;
-  s.slurm.partition = "scavenger";
-  s.slurm.qos = "preemptible";
-  s.slurm.account = "lab";
-  s.slurm.sbatch_args = {"--constraint=a100", "--requeue"};
-  ScriptedRunner run;
-  run.answer("sbatch", {0, "4242\n", ""});
-  auto slurm = make_slurm(s, "hearth-claims", run.runner());
+  BatchCommands batch(
+      {.gpus = 1, .cpus = 4, .memory_mb = 32000, .disk_mb = 50000, .time_limit_s = 3601});
+  batch.settings.slurm.partition = "scavenger";
+  batch.settings.slurm.qos = "preemptible";
+  batch.settings.slurm.account = "lab";
+  batch.settings.slurm.sbatch_args = {"--constraint=a100", "--requeue"};
+  batch.run.answer("sbatch", {0, "4242\n", ""});
+  auto slurm = make_slurm(batch.settings, "hearth-claims", batch.run.runner());
   slurm->prepare("login1:7700");
   CHECK(slurm->submit(3) == std::vector<std::string>{"4242_0", "4242_1", "4242_2"});
-  std::string logs = (dir / "logs").string();
-  CHECK(run.calls ==
+  std::string logs = (batch.dir / "logs").string();
+  CHECK(batch.run.calls ==
         std::vector<std::vector<std::string>>{
             {"sbatch", "--parsable", "--job-name=hearth-claims", "--array=0-2",
-             "--output=" + logs + "/slurm-%A_%a.log", "--chdir=" + dir.path.string(),
+             "--output=" + logs + "/slurm-%A_%a.log", "--chdir=" + batch.dir.path.string(),
              "--partition=scavenger", "--qos=preemptible", "--account=lab", "--gres=gpu:1",
              "--cpus-per-task=4", "--mem=32000", "--tmp=50000", "--time=61", "--constraint=a100",
-             "--requeue", (dir / "slurm-worker.sh").string()}});
+             "--requeue", (batch.dir / "slurm-worker.sh").string()}});
   CHECK(slurm->worker_name("4242_1") == "slurm-4242_1");
   CHECK(slurm->log_of("4242_1") == logs + "/slurm-4242_1.log");
 }
 
 TEST_CASE("slurm: the job script names the worker after its job and execs it") {
-  TempDir dir;
-  FactorySettings s = settings(dir.path);
-  s.cache = "$LOCAL_SCRATCH/hearth";
-  s.worker_args = {"--grace", "25", "--gpu-type", "A100 80GB"};
-  ScriptedRunner run;
-  auto slurm = make_slurm(s, "hearth-claims", run.runner());
+  BatchCommands batch;
+  batch.settings.cache = "$LOCAL_SCRATCH/hearth";
+  batch.settings.worker_args = {"--grace", "25", "--gpu-type", "A100 80GB"};
+  auto slurm = make_slurm(batch.settings, "hearth-claims", batch.run.runner());
   slurm->prepare("login1:7700");
-  CHECK(read_file(dir / "slurm-worker.sh") ==
+  CHECK(read_file(batch.dir / "slurm-worker.sh") ==
         "#!/bin/sh\n"
         "# A hearth worker, submitted to Slurm by `hearth run`.\n"
         "if [ -n \"${SLURM_ARRAY_JOB_ID:-}\" ]; then\n"
@@ -73,66 +49,59 @@ TEST_CASE("slurm: the job script names the worker after its job and execs it") {
         "exec /shared/bin/hearth worker --manager login1:7700 --keys "
         "/shared/job.state/keys/worker.key --name slurm-\"$job\" --cache "
         "\"$LOCAL_SCRATCH/hearth\" --grace 25 --gpu-type 'A100 80GB'\n");
-  CHECK((fs::status(dir / "slurm-worker.sh").permissions() & fs::perms::owner_exec) !=
+  CHECK((fs::status(batch.dir / "slurm-worker.sh").permissions() & fs::perms::owner_exec) !=
         fs::perms::none);
 }
 
 TEST_CASE("slurm: without arrays, one sbatch per worker; gres as given") {
-  TempDir dir;
-  FactorySettings s = settings(dir.path);
-  s.gpus = 2;
-  s.slurm.gres = "gpu:a100:2";
-  s.slurm.array = false;
-  ScriptedRunner run;
-  run.answer("sbatch", {0, "77;cluster-b\n", ""});
-  run.answer("sbatch", {0, "78\n", ""});
-  auto slurm = make_slurm(s, "hearth-x", run.runner());
+  BatchCommands batch;
+  batch.settings.gpus = 2;
+  batch.settings.slurm.gres = "gpu:a100:2";
+  batch.settings.slurm.array = false;
+  batch.run.answer("sbatch", {0, "77;cluster-b\n", ""});
+  batch.run.answer("sbatch", {0, "78\n", ""});
+  auto slurm = make_slurm(batch.settings, "hearth-x", batch.run.runner());
   slurm->prepare("m:1");
   CHECK(slurm->submit(2) == std::vector<std::string>{"77", "78"});
-  REQUIRE(run.calls.size() == 2);
-  CHECK(run.calls[0] == std::vector<std::string>{"sbatch", "--parsable", "--job-name=hearth-x",
-                                                 "--output=" + (dir / "logs/slurm-%j.log").string(),
-                                                 "--chdir=" + dir.path.string(),
-                                                 "--gres=gpu:a100:2", "--cpus-per-task=1",
-                                                 (dir / "slurm-worker.sh").string()});
-  CHECK(slurm->log_of("77") == (dir / "logs/slurm-77.log").string());
+  REQUIRE(batch.run.calls.size() == 2);
+  CHECK(batch.run.calls[0] ==
+        std::vector<std::string>{"sbatch", "--parsable", "--job-name=hearth-x",
+                                 "--output=" + (batch.dir / "logs/slurm-%j.log").string(),
+                                 "--chdir=" + batch.dir.path.string(), "--gres=gpu:a100:2",
+                                 "--cpus-per-task=1", (batch.dir / "slurm-worker.sh").string()});
+  CHECK(slurm->log_of("77") == (batch.dir / "logs/slurm-77.log").string());
 }
 
 TEST_CASE("slurm: a refused sbatch is an error carrying its message and the command") {
-  TempDir dir;
-  ScriptedRunner run;
-  run.answer("sbatch", {1, "", "sbatch: error: invalid partition specified: gpu-nope\n"});
-  run.answer("sbatch", {0, "Submitted batch job 12\n", ""});
-  auto slurm = make_slurm(settings(dir.path), "hearth-x", run.runner());
+  BatchCommands batch;
+  batch.run.answer("sbatch", {1, "", "sbatch: error: invalid partition specified: gpu-nope\n"});
+  batch.run.answer("sbatch", {0, "Submitted batch job 12\n", ""});
+  auto slurm = make_slurm(batch.settings, "hearth-x", batch.run.runner());
   slurm->prepare("m:1");
-  CHECK_THROWS_MATCHES(
-      slurm->submit(2), BatchError,
-      Catch::Matchers::MessageMatches(
-          Equals("sbatch refused the workers: sbatch: error: invalid partition specified: "
-                 "gpu-nope\n  the command: sbatch --parsable --job-name=hearth-x --array=0-1 "
-                 "--output=" +
-                 (dir / "logs/slurm-%A_%a.log").string() + " --chdir=" + dir.path.string() +
-                 " --cpus-per-task=1 " + (dir / "slurm-worker.sh").string())));
-  CHECK_THROWS_MATCHES(slurm->submit(1), BatchError,
-                       Catch::Matchers::MessageMatches(
-                           Equals("sbatch printed \"Submitted batch job 12\", not a job id")));
+  CHECK(batch_error([&] { slurm->submit(2); }) ==
+        "sbatch refused the workers: sbatch: error: invalid partition specified: "
+        "gpu-nope\n  the command: sbatch --parsable --job-name=hearth-x --array=0-1 "
+        "--output=" +
+            (batch.dir / "logs/slurm-%A_%a.log").string() + " --chdir=" + batch.dir.path.string() +
+            " --cpus-per-task=1 " + (batch.dir / "slurm-worker.sh").string());
+  CHECK(batch_error([&] { slurm->submit(1); }) ==
+        "sbatch printed \"Submitted batch job 12\", not a job id");
 }
 
 TEST_CASE("slurm: squeue's answer gives each job's state; jobs it does not list have ended") {
-  TempDir dir;
-  ScriptedRunner run;
-  run.answer("squeue", {0,
-                        "4242_0 RUNNING\n"
-                        "4242_1 PENDING\n"
-                        "4242_2 COMPLETING\n"
-                        "4242_7 RUNNING\n"  // not asked about
-                        "4250 CONFIGURING\n"
-                        "4251 REQUEUED\n",
-                        ""});
-  auto slurm = make_slurm(settings(dir.path), "hearth-x", run.runner());
+  BatchCommands batch;
+  batch.run.answer("squeue", {0,
+                              "4242_0 RUNNING\n"
+                              "4242_1 PENDING\n"
+                              "4242_2 COMPLETING\n"
+                              "4242_7 RUNNING\n"  // not asked about
+                              "4250 CONFIGURING\n"
+                              "4251 REQUEUED\n",
+                              ""});
+  auto slurm = make_slurm(batch.settings, "hearth-x", batch.run.runner());
   auto alive = slurm->poll({"4242_0", "4242_1", "4242_2", "4242_3", "4250", "4251"});
-  CHECK(run.calls[0] == std::vector<std::string>{"squeue", "--noheader", "--array",
-                                                 "--jobs=4242,4250,4251", "--format=%i %T"});
+  CHECK(batch.run.calls[0] == std::vector<std::string>{"squeue", "--noheader", "--array",
+                                                       "--jobs=4242,4250,4251", "--format=%i %T"});
   REQUIRE(alive.size() == 4);
   CHECK(alive.at("4242_0").state == BatchJobState::running);
   CHECK(alive.at("4242_1").state == BatchJobState::queued);
@@ -141,23 +110,20 @@ TEST_CASE("slurm: squeue's answer gives each job's state; jobs it does not list 
 }
 
 TEST_CASE("slurm: jobs squeue has forgotten have ended; any other squeue failure is an error") {
-  TempDir dir;
-  ScriptedRunner run;
-  run.answer("squeue", {1, "", "slurm_load_jobs error: Invalid job id specified\n"});
-  run.answer("squeue", {1, "", "slurm_load_jobs error: Unable to contact slurm controller\n"});
-  auto slurm = make_slurm(settings(dir.path), "hearth-x", run.runner());
+  BatchCommands batch;
+  batch.run.answer("squeue", {1, "", "slurm_load_jobs error: Invalid job id specified\n"});
+  batch.run.answer("squeue",
+                   {1, "", "slurm_load_jobs error: Unable to contact slurm controller\n"});
+  auto slurm = make_slurm(batch.settings, "hearth-x", batch.run.runner());
   CHECK(slurm->poll({"17_0"}).empty());
-  CHECK_THROWS_MATCHES(slurm->poll({"17_0"}), BatchError,
-                       Catch::Matchers::MessageMatches(
-                           Equals("squeue failed: slurm_load_jobs error: Unable to contact slurm "
-                                  "controller")));
+  CHECK(batch_error([&] { slurm->poll({"17_0"}); }) ==
+        "squeue failed: slurm_load_jobs error: Unable to contact slurm controller");
 }
 
 TEST_CASE("slurm: scancel names the jobs, never a user") {
-  TempDir dir;
-  ScriptedRunner run;
-  run.answer("scancel", {0, "", ""});
-  auto slurm = make_slurm(settings(dir.path), "hearth-x", run.runner());
+  BatchCommands batch;
+  batch.run.answer("scancel", {0, "", ""});
+  auto slurm = make_slurm(batch.settings, "hearth-x", batch.run.runner());
   slurm->cancel({"4242_1", "4250"});
-  CHECK(run.calls == std::vector<std::vector<std::string>>{{"scancel", "4242_1", "4250"}});
+  CHECK(batch.run.calls == std::vector<std::vector<std::string>>{{"scancel", "4242_1", "4250"}});
 }

@@ -197,7 +197,7 @@ TEST_CASE("a file shorter than the region asked for is an error naming the file"
   LateDevice device(o, 9000);
   bool used = false;
   CHECK_THROWS_WITH(file_through_ring(dir / "short.bin", 0, 9000, o, device, used),
-                    ContainsSubstring("short.bin: ends at 5000"));
+                    ContainsSubstring("short.bin: ends at 5000, before the 9000 bytes asked for"));
 }
 
 TEST_CASE("without a usable GPU the fast loader is unavailable and says why") {

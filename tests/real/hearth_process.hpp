@@ -1,6 +1,7 @@
 #pragma once
-// Test support for runs of the hearth executable: start one, wait for its exit status, read what
-// a run wrote.
+// Test support for runs of the hearth executable: start one (its workers behind a gate, if the
+// test needs them to wait), wait for what its log says and for its exit status, read what a run
+// wrote.
 
 #include <fcntl.h>
 #include <signal.h>
@@ -8,43 +9,104 @@
 #include <unistd.h>
 #include <catch2/catch_test_macros.hpp>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <string_view>
 
+#include "tests/real/gate.hpp"
 #include "tests/real/helpers.hpp"
 
 namespace hearth::testing {
 
-// Starts `hearth ARGS...` with stdout and stderr appended to `log`.
-inline pid_t start_hearth(std::vector<std::string> args, const fs::path& log) {
+// The processes start_hearth() started in this test case; hearth_process_listener.cpp kills those
+// still running when it ends.
+inline std::vector<pid_t>& started_processes() {
+  static std::vector<pid_t> pids;
+  return pids;
+}
+
+// Starts `hearth ARGS...` with stdout and stderr appended to `log`, with `env` ("NAME=value",
+// each taking the place of a variable of that name) added to this process's environment, which its
+// workers inherit in turn.
+inline pid_t start_hearth(std::vector<std::string> args, const fs::path& log,
+                          std::vector<std::string> env = {}) {
   args.insert(args.begin(), HEARTH_EXECUTABLE);
   std::vector<char*> argv;
   for (std::string& a : args)
     argv.push_back(a.data());
   argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (std::string& e : env)
+    envp.push_back(e.data());
+  for (char** e = environ; *e; ++e) {
+    std::string_view name(*e, std::strcspn(*e, "="));
+    bool replaced = std::any_of(env.begin(), env.end(), [&](const std::string& mine) {
+      return mine.size() > name.size() && mine.starts_with(name) && mine[name.size()] == '=';
+    });
+    if (!replaced) envp.push_back(*e);
+  }
+  envp.push_back(nullptr);
   int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   pid_t pid = fork();
   if (pid == 0) {
     dup2(fd, STDOUT_FILENO);
     dup2(fd, STDERR_FILENO);
-    execv(argv[0], argv.data());
+    execve(argv[0], argv.data(), envp.data());
     _exit(127);
   }
   ::close(fd);
+  started_processes().push_back(pid);
   return pid;
 }
 
-// The exit status of `pid`, waiting up to timeout_s (then it is killed and the test fails).
+// Whether the child `pid` has not exited yet. Does not reap it: exit_status() does that, once.
+inline bool still_running(pid_t pid) {
+  siginfo_t info{};
+  return waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+         info.si_pid == 0;
+}
+
+// The exit status of the child `pid`, which it reaps, waiting up to timeout_s (then it is killed
+// and the test fails).
 inline int exit_status(pid_t pid, double timeout_s = 120) {
   int status = 0;
-  bool ended = wait_for([&] { return waitpid(pid, &status, WNOHANG) == pid; }, timeout_s);
+  pid_t reaped = 0;
+  bool ended = wait_for([&] { return (reaped = waitpid(pid, &status, WNOHANG)) != 0; }, timeout_s);
+  if (reaped < 0) FAIL("cannot wait for process " << pid << ": " << std::strerror(errno));
   if (!ended) {
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
     FAIL("hearth did not finish within " << timeout_s << " s");
   }
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// How many lines of `file` contain `text`.
+inline int lines_with(const fs::path& file, const std::string& text) {
+  std::istringstream in(read_file(file));
+  int n = 0;
+  for (std::string line; std::getline(in, line);)
+    n += line.find(text) != std::string::npos;
+  return n;
+}
+
+// Waits until `count` lines of the log `file` contain `text`; fails the test if the process
+// `pid` ends first, or if that takes more than timeout_s (which only a hang reaches).
+inline void wait_for_log(const fs::path& file, const std::string& text, pid_t pid, int count = 1,
+                         double timeout_s = 120) {
+  INFO(file.string() << ": waiting for " << count << " lines with \"" << text << "\"");
+  wait_for([&] { return lines_with(file, text) >= count || !still_running(pid); }, timeout_s);
+  REQUIRE(lines_with(file, text) >= count);
+}
+
+// The environment that puts the workers of a hearth run behind `gate` (tests/real/gate.hpp).
+inline std::vector<std::string> behind(const Gate& gate) {
+  return {std::string("HEARTH_TORCH_RUNTIME=") + HEARTH_GATED_TORCH,
+          "HEARTH_TEST_GATE=" + gate.dir().string()};
 }
 
 // The child processes of `pid`.

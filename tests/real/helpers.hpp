@@ -19,7 +19,10 @@
 
 #include "real_backend/manager/manager.hpp"
 #include "real_backend/manager/run_plan.hpp"
+#include "real_backend/model/builtin_model.hpp"
+#include "real_backend/model/model_runtime.hpp"
 #include "real_backend/worker/worker.hpp"
+#include "tests/input_error.hpp"
 
 namespace hearth::testing {
 
@@ -95,6 +98,42 @@ inline fs::path write_noop_job(const fs::path& dir, int n, int batch_size,
   return dir / "job.toml";
 }
 
+// The built-in model (real_backend/model/builtin_model.hpp) as a TorchScript file.
+inline void write_builtin_model(const fs::path& path) {
+  real::torch_runtime().save_builtin(real::make_builtin_model({}), path.string());
+}
+
+// A job file at `job` that classifies n prompts (write_prompts) with the built-in model, in tasks
+// of at most batch_size, with the prompts, the model and the output (out.jsonl) beside it; `more`
+// is TOML added at its end (more contexts, a [factory] table).
+inline fs::path write_classify_job(const fs::path& job, int n, int batch_size,
+                                   const std::string& more = "") {
+  write_builtin_model(job.parent_path() / "tiny.pt");
+  write_prompts(job.parent_path() / "prompts.jsonl", n);
+  write_file(job, "output = \"out.jsonl\"\n[policy]\nbatch_size = " + std::to_string(batch_size) +
+                      "\ntask_overhead_s = 0.005\ninference_s = 0.001\n" +
+                      R"([[contexts]]
+name = "verdict"
+model = "tiny.pt"
+task = "classify"
+dataset = "prompts.jsonl"
+template = "Claim: {prompt}\nVerdict:"
+labels = ["SUPPORTS", "REFUTES", "NOT-ENOUGH-INFO"]
+label_tokens = ["S", "R", "N"]
+)" + more);
+  return job;
+}
+
+// Where and what `read` (a job file's or a dataset's reader) says is wrong with a file at `path`
+// holding `text`: its InputError's message after the path (":7: unknown key ..."). Fails the test
+// if it throws none.
+template <class Read>
+std::string error_reading(const fs::path& path, const std::string& text, Read read) {
+  write_file(path, text);
+  std::string message = input_error([&] { read(path); });
+  return message.starts_with(path.string()) ? message.substr(path.string().size()) : message;
+}
+
 // A manager running its job on a thread until the job is done or stop() is called.
 class ManagerThread {
  public:
@@ -130,6 +169,7 @@ class WorkerThread {
       : thread_([this, options] {
           real::Worker w(options, control);
           w.run();
+          returned = true;
         }) {}
   ~WorkerThread() {
     control.leave = true;
@@ -139,14 +179,20 @@ class WorkerThread {
     if (thread_.joinable()) thread_.join();
   }
   real::WorkerControl control;
+  // run() has returned: the worker tells the manager nothing more, though it may still be waiting
+  // for its inference to end before its connection closes.
+  std::atomic<bool> returned{false};
 
  private:
   std::thread thread_;
 };
 
+// A worker of the manager `m`, caching in `dir`, inferring with `runtime` (null: torch's).
 inline real::WorkerOptions worker_options(const real::Manager& m, const real::ManagerKeys& keys,
-                                          const fs::path& dir, const std::string& name) {
+                                          const fs::path& dir, const std::string& name,
+                                          real::ModelRuntime* runtime = nullptr) {
   real::WorkerOptions o;
+  o.runtime = runtime;
   o.manager = m.address();
   o.keys = keys.workers;
   o.name = name;

@@ -9,7 +9,9 @@
 
 #include "policy/command_log.hpp"
 #include "real_backend/wire/protocol.hpp"
+#include "tests/real/gate.hpp"
 #include "tests/real/helpers.hpp"
+#include "tests/real/log_lines.hpp"
 
 using namespace hearth;
 using namespace hearth::real;
@@ -24,27 +26,31 @@ ManagerKeys fresh_keys() {
   return k;
 }
 
-// A noop job on a manager that records its decisions; workers are added by each test.
+// What a fixture's job does with each row: nothing, or classify it with the built-in model (which
+// a gated worker can be made to wait for).
+enum class Work { noop, classify };
+
+// A job of `rows` rows on a manager that records its decisions; workers are added by each test.
 struct Fixture {
+  LogLines log;  // first: it outlives the manager's thread
   TempDir dir;
   ManagerKeys keys = fresh_keys();
   std::unique_ptr<RunPlan> plan;
   std::unique_ptr<ManagerThread> manager;
 
-  Fixture(int rows, int batch_size, double heartbeat_timeout_s = 5) {
-    plan = std::make_unique<RunPlan>(read_job_file(write_noop_job(dir.path, rows, batch_size)));
-    ManagerOptions o;
+  Fixture(int rows, int batch_size, Work work = Work::noop, ManagerOptions o = {}) {
+    fs::path job = work == Work::noop ? write_noop_job(dir.path, rows, batch_size)
+                                      : write_classify_job(dir / "job.toml", rows, batch_size);
+    plan = std::make_unique<RunPlan>(read_job_file(job));
     o.keys = keys;
     o.record_decisions = true;
-    o.heartbeat_timeout_s = heartbeat_timeout_s;
     manager = std::make_unique<ManagerThread>(*plan, o);
     manager->start();
   }
   Manager& m() { return manager->manager(); }
-  WorkerOptions worker(const std::string& name) {
-    return worker_options(m(), keys, dir.path, name);
+  WorkerOptions worker(const std::string& name, ModelRuntime* runtime = nullptr) {
+    return worker_options(m(), keys, dir.path, name, runtime);
   }
-  int recorded() { return recorded_rows(dir / "job.state/results.db"); }
   // Lines of the output file, after the run.
   std::vector<std::string> output() {
     plan->write_output();
@@ -54,13 +60,9 @@ struct Fixture {
       lines.push_back(l);
     return lines;
   }
-  bool event(const std::string& text) {
-    for (const std::string& l : m().event_lines()) {
-      if (l.find(text) != std::string::npos) return true;
-    }
-    return false;
-  }
-  // Index of the first event line containing `text`, or -1.
+  // After the run: whether an event line contains `text`.
+  bool event(const std::string& text) { return event_index(text) >= 0; }
+  // After the run: the index of the first event line containing `text`, or -1.
   int event_index(const std::string& text) {
     auto lines = m().event_lines();
     for (std::size_t i = 0; i < lines.size(); ++i) {
@@ -68,6 +70,48 @@ struct Fixture {
     }
     return -1;
   }
+};
+
+// A worker on a thread whose inferences wait at a gate of its own, closed until the test opens it
+// (and opened before the worker is joined, so that a failing test does not hang).
+struct GatedWorker {
+  GatedWorker(Fixture& f, const std::string& name)
+      : fixture(f),
+        name(name),
+        gate(f.dir / ("gate-" + name)),
+        runtime(torch_runtime(), gate),
+        thread(f.worker(name, &runtime)) {}
+  ~GatedWorker() { gate.open(); }
+
+  // Lets n more inferences through and waits until they are spent and the next one waits: the
+  // worker is then in the middle of a task.
+  void run_until_blocked(std::uint64_t n) {
+    std::uint64_t total = gate.used() + n;
+    gate.allow(total);
+    REQUIRE(wait_for([&] { return gate.used() == total && gate.waiting(); }, 60));
+  }
+  // After n inferences, in the middle of a task: a crash, without a bye, as when a process is
+  // killed. Returns when it has stopped talking; its connection closes once the worker is gone.
+  void crash_after(std::uint64_t n) {
+    run_until_blocked(n);
+    thread.control.crash = true;
+    REQUIRE(wait_for([&] { return thread.returned.load(); }));
+  }
+  // After n inferences, in the middle of a task: a preemption notice. Returns when the manager has
+  // counted it lost because it left. Its inference cannot end meanwhile, so only the grace period
+  // can end its stay; the wait allows the grace and 29 s more for a loaded machine, a bound that
+  // only a worker waiting for its task, or reading its grace in another unit, reaches.
+  void notice_after(std::uint64_t n, int grace_ms) {
+    run_until_blocked(n);
+    thread.control.notice_grace_ms = grace_ms;
+    REQUIRE(fixture.log.wait("(" + name + ") lost: it left", 1, grace_ms / 1000.0 + 29));
+  }
+
+  Fixture& fixture;
+  std::string name;
+  Gate gate;
+  GatedRuntime runtime;
+  WorkerThread thread;
 };
 
 // A worker that speaks the protocol by hand, from the test's thread.
@@ -138,14 +182,22 @@ std::vector<std::string> expected_ids(int n) {
 }  // namespace
 
 TEST_CASE("workers on threads run every row once, and the output names who did it") {
-  Fixture f(300, 7);
+  Fixture f(300, 7, Work::classify);
   {
-    WorkerThread a(f.worker("a")), b(f.worker("b")), c(f.worker("c"));
+    GatedWorker a(f, "a"), b(f, "b"), c(f, "c");
+    // No row is done before all three have joined.
+    REQUIRE(f.log.wait(") joined: ", 3));
+    for (GatedWorker* w : {&a, &b, &c})
+      w->gate.open();
     CHECK(f.manager->join() == RunEnd::finished);
   }
   std::vector<std::string> lines = f.output();
   CHECK(ids_in(lines) == expected_ids(300));
-  CHECK(lines[0].find("\"context\":\"noop\",\"result\":null,\"worker\":\"") != std::string::npos);
+  CHECK(lines[0].starts_with(R"({"id":"p0","context":"verdict","result":{"label":")"));
+  CHECK(std::all_of(lines.begin(), lines.end(), [](const std::string& l) {
+    return l.ends_with(R"(,"worker":"a"})") || l.ends_with(R"(,"worker":"b"})") ||
+           l.ends_with(R"(,"worker":"c"})");
+  }));
   CHECK(f.m().stats().tasks_done == 43);  // ceil(300 / 7)
   CHECK(f.m().counters().joins == 3);
   CHECK(f.m().counters().losses == 0);
@@ -163,6 +215,8 @@ TEST_CASE("connections without CURVE or with an unknown key are refused, and cou
     plain.send(zmq::buffer(encode(h)));
     ScriptedWorker stranger(f, "stranger", make_key_pair());
     stranger.hello();
+    // Both handshakes fail before the worker below may join and end the run.
+    REQUIRE(f.log.wait("refused a connection", 2));
     CHECK(!stranger.next(1.0));  // no welcome
     zmq::message_t reply;
     CHECK(!plain.recv(reply, zmq::recv_flags::dontwait));
@@ -180,6 +234,7 @@ TEST_CASE("malformed messages are dropped, and a connection that keeps sending t
   noisy.send_raw("");
   noisy.send(Welcome{});  // a worker does not send this
   noisy.hello();          // too late: the connection is cut off
+  REQUIRE(f.log.wait("dropping a connection after 3 malformed messages"));
   CHECK(!noisy.next(0.5));
   WorkerThread a(f.worker("a"));
   CHECK(f.manager->join() == RunEnd::finished);
@@ -190,12 +245,22 @@ TEST_CASE("malformed messages are dropped, and a connection that keeps sending t
 }
 
 TEST_CASE("a worker that goes silent is lost after the heartbeat timeout and its task requeued") {
-  Fixture f(20, 5, /*heartbeat_timeout_s=*/0.5);
+  // Heartbeats ten times as often as the timeout: a worker that is alive, on a loaded machine,
+  // is not taken for a silent one.
+  ManagerOptions o;
+  o.heartbeat_s = 0.1;
+  o.heartbeat_timeout_s = 1;
+  Fixture f(20, 5, Work::noop, o);
   ScriptedWorker silent(f, "silent", f.keys.workers.worker);
   silent.hello();
   REQUIRE(std::holds_alternative<Welcome>(*silent.next(2)));
   silent.hold([&] { return !silent.tasks.empty(); });
-  // It holds task 0 and stops talking; its connection stays open.
+  // It holds task 0 and stops talking; its connection stays open. Once the manager counts it
+  // lost, it tells it to start over.
+  std::optional<Message> reset = silent.next(60);
+  REQUIRE(reset);
+  REQUIRE(std::holds_alternative<Reset>(*reset));
+  CHECK(std::get<Reset>(*reset).reason.starts_with("silent for "));
   WorkerThread a(f.worker("a"));
   CHECK(f.manager->join() == RunEnd::finished);
   CHECK(f.event("lost 0"));
@@ -204,10 +269,13 @@ TEST_CASE("a worker that goes silent is lost after the heartbeat timeout and its
 }
 
 TEST_CASE("a worker that joins later is seeded from a peer, not from the manager") {
-  Fixture f(20000, 3);
-  WorkerThread a(f.worker("a"));
-  REQUIRE(wait_for([&] { return f.recorded() >= 60; }));
+  Fixture f(300, 3, Work::classify);
+  GatedWorker a(f, "a");
+  a.run_until_blocked(60);
+  // a holds the context and the run cannot end until b has its copy.
   WorkerThread b(f.worker("b"));
+  REQUIRE(wait_for([&] { return fs::exists(f.dir / "cache-b/context-0.bin"); }, 60));
+  a.gate.open();
   CHECK(f.manager->join() == RunEnd::finished);
   std::vector<std::string> commands = f.m().command_lines();
   CHECK(std::count_if(commands.begin(), commands.end(), [](const std::string& l) {
@@ -217,7 +285,7 @@ TEST_CASE("a worker that joins later is seeded from a peer, not from the manager
     return l.find("stage w1 c0 disk from peer:0") != std::string::npos;
   }));
   CHECK(f.event("ready 1 0 disk"));
-  CHECK(ids_in(f.output()) == expected_ids(20000));
+  CHECK(ids_in(f.output()) == expected_ids(300));
 }
 
 TEST_CASE(
@@ -249,54 +317,39 @@ TEST_CASE(
 }
 
 TEST_CASE("a worker that crashes mid-run is lost by its closed connection, and nothing is lost") {
-  Fixture f(3000, 3);
-  {
-    WorkerThread a(f.worker("a"));
-    REQUIRE(wait_for([&] { return f.recorded() >= 60; }));
-    a.control.crash = true;  // no bye: the connection just closes, as when a process is killed
-  }
+  Fixture f(300, 3, Work::classify);
+  GatedWorker(f, "a").crash_after(60);  // gone after this line: its connection closes
   WorkerThread b(f.worker("b")), c(f.worker("c"));
   CHECK(f.manager->join() == RunEnd::finished);
   CHECK(f.event("lost 0"));
   CHECK(f.m().counters().losses == 1);
-  CHECK(f.m().stats().inferences_done == 3000);
-  CHECK(ids_in(f.output()) == expected_ids(3000));
+  CHECK(f.m().stats().inferences_done == 300);
+  CHECK(ids_in(f.output()) == expected_ids(300));
 }
 
 TEST_CASE("a worker given a preemption notice tells the manager and leaves within its grace") {
-  Fixture f(3000, 3);
-  auto a = std::make_unique<WorkerThread>(f.worker("a"));
-  REQUIRE(wait_for([&] { return f.recorded() >= 60; }));
-  auto noticed = std::chrono::steady_clock::now();
-  a->control.notice_grace_ms = 2000;
-  a->join();
-  CHECK(std::chrono::steady_clock::now() - noticed < std::chrono::milliseconds(2500));
-  a.reset();
+  Fixture f(300, 3, Work::classify);
+  {
+    GatedWorker a(f, "a");
+    a.notice_after(60, 1000);
+    CHECK(a.gate.waiting());  // it left while its inference still waited
+  }
   WorkerThread b(f.worker("b"));
   CHECK(f.manager->join() == RunEnd::finished);
-  int notice = f.event_index("notice 0 2");
+  int notice = f.event_index("notice 0 1");
   int lost = f.event_index("lost 0");
   CHECK(notice >= 0);
   CHECK(lost > notice);
   CHECK(f.m().stats().notices == 1);
-  CHECK(ids_in(f.output()) == expected_ids(3000));
+  CHECK(ids_in(f.output()) == expected_ids(300));
 }
 
 TEST_CASE("replaying the events the manager delivered gives the commands it issued") {
   // One worker crashes, the next is preempted with notice, a third finishes: the core, fed the
   // recorded events afresh, decides exactly what it decided live.
-  Fixture f(20000, 4);
-  {
-    WorkerThread a(f.worker("a"));
-    REQUIRE(wait_for([&] { return f.recorded() >= 100; }));
-    a.control.crash = true;
-    a.join();
-    WorkerThread b(f.worker("b"));
-    int before = f.recorded();
-    REQUIRE(wait_for([&] { return f.recorded() >= before + 100; }));
-    b.control.notice_grace_ms = 500;
-    b.join();
-  }
+  Fixture f(400, 4, Work::classify);
+  GatedWorker(f, "a").crash_after(100);
+  GatedWorker(f, "b").notice_after(100, 500);
   WorkerThread c(f.worker("c"));
   CHECK(f.manager->join() == RunEnd::finished);
   std::vector<std::string> events = f.m().event_lines();

@@ -21,14 +21,7 @@ using Catch::Matchers::ContainsSubstring;
 namespace {
 
 BuiltinModelOptions small() {
-  BuiltinModelOptions o;
-  o.dim = 32;
-  o.layers = 2;
-  o.heads = 4;
-  o.context = 24;
-  o.ffn = 48;
-  o.seed = 3;
-  return o;
+  return {.dim = 32, .layers = 2, .heads = 4, .context = 24, .ffn = 48, .seed = 3};
 }
 
 }  // namespace
@@ -56,12 +49,7 @@ TEST_CASE("the built-in model's plan gives the values make_builtin_model gives")
         256 * 32 + 24 * 32 + 2 * (32 * 96 + 32 * 32 + 2 * 32 * 48 + 4 * 32 + 96 + 32 + 48 + 32) +
             2 * 32);
   // The 1.7B configuration of experiments/h200: SmolLM2-1.7B's size and depth.
-  BuiltinModelOptions big;
-  big.dim = 2048;
-  big.layers = 24;
-  big.heads = 32;
-  big.context = 512;
-  big.ffn = 13312;
+  BuiltinModelOptions big{.dim = 2048, .layers = 24, .heads = 32, .context = 512, .ffn = 13312};
   CHECK(plan_builtin_model(big).parameters() == 1'713'614'848);
 }
 

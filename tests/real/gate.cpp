@@ -1,0 +1,168 @@
+#include "tests/real/gate.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <limits>
+#include <stdexcept>
+#include <thread>
+
+namespace hearth::testing {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::uint64_t kOpen = std::numeric_limits<std::uint64_t>::max();
+
+// The number in `path`; 0 if there is none yet. "open" is no limit.
+std::uint64_t read_number(const fs::path& path) {
+  std::ifstream in(path);
+  std::string text;
+  if (!(in >> text)) return 0;
+  return text == "open" ? kOpen : std::stoull(text);
+}
+
+// Readers see the old text or the new, never a part: a worker may be killed while it writes.
+void write_atomically(const fs::path& path, const std::string& text) {
+  fs::path tmp = path;
+  tmp += ".tmp";
+  std::ofstream(tmp) << text;
+  fs::rename(tmp, path);
+}
+
+// flock() on a file of the gate: excludes other processes and other threads (each opens its own
+// description), and is released when its holder dies.
+class FileLock {
+ public:
+  explicit FileLock(const fs::path& path)
+      : fd_(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)) {
+    if (fd_ < 0 || ::flock(fd_, LOCK_EX) != 0) {
+      throw std::runtime_error("cannot lock " + path.string());
+    }
+  }
+  ~FileLock() { ::close(fd_); }
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+
+ private:
+  int fd_;
+};
+
+class GatedModel final : public real::LoadedModel {
+ public:
+  GatedModel(std::shared_ptr<real::LoadedModel> inner, Gate gate)
+      : inner_(std::move(inner)), gate_(std::move(gate)) {}
+
+  real::InferenceResult classify(const std::vector<std::int32_t>& input,
+                                 const std::vector<std::int32_t>& label_tokens) override {
+    gate_.take();
+    return inner_->classify(input, label_tokens);
+  }
+  std::vector<real::InferenceResult> classify_batch(
+      const std::vector<std::vector<std::int32_t>>& inputs,
+      const std::vector<std::int32_t>& label_tokens) override {
+    for (std::size_t i = 0; i < inputs.size(); ++i)
+      gate_.take();
+    return inner_->classify_batch(inputs, label_tokens);
+  }
+  real::InferenceResult generate(const std::vector<std::int32_t>& input,
+                                 std::uint32_t max_new_tokens, std::int32_t stop_token) override {
+    gate_.take();
+    return inner_->generate(input, max_new_tokens, stop_token);
+  }
+
+ private:
+  std::shared_ptr<real::LoadedModel> inner_;
+  Gate gate_;
+};
+
+}  // namespace
+
+Gate::Gate(fs::path dir) : dir_(std::move(dir)) {
+  fs::create_directories(dir_ / "waiting");
+}
+
+void Gate::allow(std::uint64_t total) {
+  write_atomically(dir_ / "quota", std::to_string(total));
+}
+
+void Gate::open() {
+  write_atomically(dir_ / "quota", "open");
+}
+
+std::uint64_t Gate::used() const {
+  return read_number(dir_ / "used");
+}
+
+bool Gate::waiting(pid_t pid) const {
+  std::string prefix = pid == 0 ? "" : std::to_string(pid) + "-";
+  for (const auto& entry : fs::directory_iterator(dir_ / "waiting")) {
+    if (entry.path().filename().string().starts_with(prefix)) return true;
+  }
+  return false;
+}
+
+void Gate::take() const {
+  fs::path marker;
+  while (true) {
+    if (read_number(dir_ / "quota") == kOpen) break;  // not counted: nobody waits for these
+    {
+      FileLock lock(dir_ / "lock");
+      std::uint64_t used = read_number(dir_ / "used");
+      if (used < read_number(dir_ / "quota")) {
+        write_atomically(dir_ / "used", std::to_string(used + 1));
+        break;
+      }
+    }
+    if (marker.empty()) {
+      marker = dir_ / "waiting" / (std::to_string(getpid()) + "-" + std::to_string(gettid()));
+      std::ofstream touch(marker);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  if (!marker.empty()) fs::remove(marker);
+}
+
+GatedRuntime::GatedRuntime(real::ModelRuntime& inner, Gate gate)
+    : inner_(inner), gate_(std::move(gate)) {}
+
+GatedRuntime::GatedRuntime(std::unique_ptr<real::ModelRuntime> inner, Gate gate)
+    : owned_(std::move(inner)), inner_(*owned_), gate_(std::move(gate)) {}
+
+GatedRuntime::~GatedRuntime() = default;
+
+std::string GatedRuntime::resolve_device(const std::string& requested) {
+  return inner_.resolve_device(requested);
+}
+
+void GatedRuntime::set_threads(int threads) {
+  inner_.set_threads(threads);
+}
+
+std::shared_ptr<real::LoadedModel> GatedRuntime::load(const std::string& bytes,
+                                                      const std::string& device) {
+  return std::make_shared<GatedModel>(inner_.load(bytes, device), gate_);
+}
+
+std::shared_ptr<real::LoadedModel> GatedRuntime::load_file(const std::string& path,
+                                                           const std::string& device) {
+  return std::make_shared<GatedModel>(inner_.load_file(path, device), gate_);
+}
+
+real::LoadReport GatedRuntime::last_load() const {
+  return inner_.last_load();
+}
+
+void GatedRuntime::save_builtin(const real::BuiltinModel& model, const std::string& path) {
+  inner_.save_builtin(model, path);
+}
+
+void GatedRuntime::save_torchscript(const std::string& raw_model_path, const std::string& path) {
+  inner_.save_torchscript(raw_model_path, path);
+}
+
+}  // namespace hearth::testing
