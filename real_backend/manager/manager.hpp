@@ -60,6 +60,8 @@ class Manager {
   // ticks and stops) runs out of workers. Sends every worker Shutdown at the end.
   RunEnd run(const std::atomic<bool>& stop, WorkerFactory* factory = nullptr);
 
+  // What follows reads the manager's state without a lock: while run() runs on another thread,
+  // read it only after run() has returned.
   const EngineStats& stats() const;
   const Workload& workload() const;
   const EngineConfig& engine_config() const;

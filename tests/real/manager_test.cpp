@@ -44,6 +44,7 @@ struct Fixture {
     plan = std::make_unique<RunPlan>(read_job_file(job));
     o.keys = keys;
     o.record_decisions = true;
+    o.check_contract = true;  // a command that breaks policy/cluster.hpp's contract aborts
     manager = std::make_unique<ManagerThread>(*plan, o);
     manager->start();
   }
