@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "os/process.hpp"
 #include "real_backend/factory/batch_settings.hpp"
 
 namespace hearth::real {
@@ -53,18 +54,10 @@ class BatchSystem {
   virtual std::string log_of(const std::string& job) const = 0;
 };
 
-// What a command printed and how it ended.
-struct CommandResult {
-  int status = 0;  // exit status; 128 + signal if killed; 127 if it could not be started
-  std::string out;
-  std::string err;
-};
+using os::CommandResult;
+using os::run_command;
 
-// Runs a command (argv[0] looked up in PATH) with stdin from /dev/null, capturing its output;
-// kills it after timeout_s.
-CommandResult run_command(const std::vector<std::string>& argv, double timeout_s = 60);
-
-// How batch systems run their commands: run_command, or a fake in tests.
+// How batch systems run their commands: os::run_command, or a fake in tests.
 using CommandRunner = std::function<CommandResult(const std::vector<std::string>& argv)>;
 
 // What a failed command said: its error output (else its output, else its exit status), trimmed.
