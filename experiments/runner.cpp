@@ -18,6 +18,7 @@
 #include <optional>
 #include <sstream>
 
+#include "os/atomic_file.hpp"
 #include "policy/errors.hpp"
 #include "sim_backend/report.hpp"
 #include "sim_backend/simulation.hpp"
@@ -90,15 +91,10 @@ std::string read_text(const fs::path& path) {
 
 // Whole or not at all: a reader sees the old file or the new one, never half of one.
 void write_atomically(const fs::path& path, const std::string& text) {
-  const fs::path temp =
-      path.parent_path() / fmt::format("{}{}-{}", kTempPrefix, path.filename().string(), getpid());
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) throw InputError(fmt::format("{}: cannot write", temp.string()));
-  }
-  fs::rename(temp, path);
+  os::AtomicFile file(path, path.parent_path() / fmt::format("{}{}-{}", kTempPrefix,
+                                                             path.filename().string(), getpid()));
+  file.stream() << text;
+  if (!file.commit()) throw InputError(fmt::format("{}: cannot write", file.temp().string()));
 }
 
 Json key_json(const ExperimentSpec& spec, const Cell& c) {

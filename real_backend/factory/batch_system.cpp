@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <fstream>
+#include "os/atomic_file.hpp"
 
 namespace hearth::real {
 
@@ -76,17 +76,7 @@ std::string worker_script(const FactorySettings& settings, const std::string& ma
 
 void write_text_file(const std::filesystem::path& path, const std::string& text, bool executable) {
   std::filesystem::create_directories(path.parent_path());
-  {
-    std::ofstream out(path, std::ios::trunc);
-    out << text;
-    if (!out) throw std::runtime_error(fmt::format("{}: cannot write", path.string()));
-  }
-  using std::filesystem::perms;
-  std::filesystem::permissions(
-      path, executable
-                ? perms::owner_all | perms::group_read | perms::group_exec | perms::others_read |
-                      perms::others_exec
-                : perms::owner_read | perms::owner_write | perms::group_read | perms::others_read);
+  os::write_file_atomically(path, text, executable ? 0755 : 0644);
 }
 
 }  // namespace hearth::real

@@ -89,7 +89,8 @@ std::string worker_script(const FactorySettings& settings, const std::string& ma
                           const std::string& keys, const std::string& job_lines,
                           const std::string& name_prefix, const std::string& cache);
 
-// Writes `text` to `path` with mode 0755 (0644 unless executable), replacing what was there.
+// Writes `text` to `path`, whole or not at all, with mode 0755 (0644 unless executable), replacing
+// what was there and creating its folder.
 void write_text_file(const std::filesystem::path& path, const std::string& text,
                      bool executable = false);
 

@@ -3,13 +3,13 @@
 #include <zmq_addon.hpp>
 
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
 
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <vector>
 
+#include "os/atomic_file.hpp"
 #include "policy/errors.hpp"
 
 namespace hearth::real {
@@ -59,19 +59,13 @@ std::map<std::string, std::string> read_key_file(const fs::path& file,
   return values;
 }
 
+// Readable by its owner only, from its first byte.
 void write_key_file(const fs::path& file, const std::string& comment,
                     const std::vector<std::pair<std::string, std::string>>& values) {
-  fs::path tmp = file;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    ::chmod(tmp.c_str(), 0600);
-    out << "# " << comment << "\n";
-    for (const auto& [k, v] : values)
-      out << k << " = " << v << "\n";
-    if (!out) throw std::runtime_error("cannot write " + tmp.string());
-  }
-  fs::rename(tmp, file);
+  std::string text = "# " + comment + "\n";
+  for (const auto& [k, v] : values)
+    text += k + " = " + v + "\n";
+  os::write_file_atomically(file, text, 0600);
 }
 
 }  // namespace
