@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "os/atomic_file.hpp"
+#include "os/fd.hpp"
 #include "policy/errors.hpp"
 #include "sim_backend/report.hpp"
 #include "sim_backend/simulation.hpp"
@@ -199,20 +200,18 @@ class FolderLock {
  public:
   explicit FolderLock(const fs::path& out) {
     const std::string path = (out / ".lock").string();
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw InputError(fmt::format("{}: cannot write: {}", path, std::strerror(errno)));
-    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      ::close(fd_);
+    fd_.reset(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    if (!fd_.is_open()) {
+      throw InputError(fmt::format("{}: cannot write: {}", path, std::strerror(errno)));
+    }
+    if (::flock(fd_.get(), LOCK_EX | LOCK_NB) != 0) {
       throw InputError(
           fmt::format("{}: another hearth experiment run is using this folder", out.string()));
     }
   }
-  ~FolderLock() { ::close(fd_); }
-  FolderLock(const FolderLock&) = delete;
-  FolderLock& operator=(const FolderLock&) = delete;
 
  private:
-  int fd_ = -1;
+  os::Fd fd_;  // the lock lasts as long as it is open
 };
 
 void write_experiment_json(const fs::path& out, const ExperimentSpec& spec, std::size_t cells) {

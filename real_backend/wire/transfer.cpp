@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "os/atomic_file.hpp"
+#include "os/fd.hpp"
 #include "real_backend/wire/file_hash.hpp"
 
 namespace hearth::real {
@@ -140,16 +141,15 @@ std::string read_whole_file(const fs::path& path, std::uint64_t size_bytes) {
 
 bool read_range(const fs::path& path, std::uint64_t offset, std::uint64_t length,
                 std::string& out) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
+  os::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.is_open()) return false;
   out.resize(length);
   std::size_t got = 0;
   while (got < length) {
-    ssize_t n = ::pread(fd, out.data() + got, length - got, static_cast<off_t>(offset + got));
+    ssize_t n = ::pread(fd.get(), out.data() + got, length - got, static_cast<off_t>(offset + got));
     if (n <= 0) break;
     got += static_cast<std::size_t>(n);
   }
-  ::close(fd);
   out.resize(got);
   return got == length;
 }
