@@ -4,17 +4,12 @@
 #include <spdlog/spdlog.h>
 
 #include "os/atomic_file.hpp"
+#include "traces/text.hpp"
 
 namespace hearth::real {
 
-std::string trimmed(const std::string& text) {
-  std::size_t first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos) return "";
-  return text.substr(first, text.find_last_not_of(" \t\r\n") - first + 1);
-}
-
 std::string complaint(const CommandResult& r) {
-  std::string said = trimmed(r.err.empty() ? r.out : r.err);
+  std::string said(traces::trim(r.err.empty() ? r.out : r.err));
   return said.empty() ? fmt::format("exit status {}", r.status) : said;
 }
 

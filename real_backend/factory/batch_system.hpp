@@ -72,9 +72,6 @@ CommandResult submit_or_throw(const CommandRunner& run, const std::vector<std::s
 void cancel_jobs(const CommandRunner& run, const std::string& command,
                  const std::vector<std::string>& jobs);
 
-// `text` without the white space around it.
-std::string trimmed(const std::string& text);
-
 // "sbatch --parsable ..." for messages; each argument quoted if it needs to be.
 std::string command_line(const std::vector<std::string>& argv);
 

@@ -11,6 +11,7 @@
 
 #include "os/atomic_file.hpp"
 #include "policy/errors.hpp"
+#include "traces/text.hpp"
 
 namespace hearth::real {
 
@@ -40,13 +41,8 @@ std::map<std::string, std::string> read_key_file(const fs::path& file,
     if (eq == std::string::npos) {
       throw InputError(fmt::format("{}:{}: expected key = value", file.string(), n));
     }
-    auto trim = [](std::string s) {
-      s.erase(0, s.find_first_not_of(" \t"));
-      s.erase(s.find_last_not_of(" \t\r") + 1);
-      return s;
-    };
-    std::string key = trim(line.substr(0, eq));
-    std::string value = trim(line.substr(eq + 1));
+    std::string key(traces::trim(std::string_view(line).substr(0, eq)));
+    std::string value(traces::trim(std::string_view(line).substr(eq + 1)));
     if (value.size() != 40) {
       throw InputError(
           fmt::format("{}:{}: {} is not a 40-character Z85 key", file.string(), n, key));
