@@ -7,50 +7,24 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "policy/enum_names.hpp"
 #include "policy/errors.hpp"
 
 namespace hearth::sim {
 
+namespace {
+
+constexpr const char* kGpuStateNames[] = {"idle", "loading", "computing", "lost"};
+constexpr const char* kAttemptOutcomeNames[] = {"finished", "cancelled", "preempted", "unfinished"};
+
+}  // namespace
+
 const char* to_string(GpuState state) {
-  switch (state) {
-    case GpuState::idle:
-      return "idle";
-    case GpuState::loading:
-      return "loading";
-    case GpuState::computing:
-      return "computing";
-    case GpuState::lost:
-      return "lost";
-  }
-  return "?";
+  return enum_name(state, kGpuStateNames);
 }
 
 const char* to_string(AttemptOutcome outcome) {
-  switch (outcome) {
-    case AttemptOutcome::finished:
-      return "finished";
-    case AttemptOutcome::cancelled:
-      return "cancelled";
-    case AttemptOutcome::preempted:
-      return "preempted";
-    case AttemptOutcome::unfinished:
-      return "unfinished";
-  }
-  return "?";
-}
-
-const char* load_source_key(LoadSource source) {
-  switch (source) {
-    case LoadSource::shared_storage:
-      return "shared_storage";
-    case LoadSource::peer:
-      return "peer";
-    case LoadSource::local_disk:
-      return "local_disk";
-    case LoadSource::host_memory:
-      return "host_memory";
-  }
-  return "?";
+  return enum_name(outcome, kAttemptOutcomeNames);
 }
 
 namespace {
@@ -68,7 +42,7 @@ double ratio(const Summary& s) {
 nlohmann::json to_json(const Summary& s) {
   nlohmann::json loads = nlohmann::json::object();
   for (int i = 0; i < kLoadSourceCount; ++i)
-    loads[load_source_key(static_cast<LoadSource>(i))] = s.context_loads[i];
+    loads[to_string(static_cast<LoadSource>(i))] = s.context_loads[i];
   const GpuSeconds& g = s.gpu_seconds;
   return {
       {"scenario", s.scenario},

@@ -279,15 +279,9 @@ class JobReader {
     c.origin = source == "manager" ? ContextOrigin::manager : ContextOrigin::shared_path;
     c.shared_path = t.get("shared_path") ? fs::path(text(t, "shared_path", "")) : c.model;
     std::string task = text(t, "task", "classify");
-    if (task == "classify") {
-      c.task = TaskKind::classify;
-    } else if (task == "generate") {
-      c.task = TaskKind::generate;
-    } else if (task == "noop") {
-      c.task = TaskKind::noop;
-    } else {
-      fail(*t.get("task"), "task must be \"classify\", \"generate\" or \"noop\"");
-    }
+    std::optional<TaskKind> kind = task_kind_named(task);
+    if (!kind) fail(*t.get("task"), "task must be \"classify\", \"generate\" or \"noop\"");
+    c.task = *kind;
     if (c.task != TaskKind::noop && !c.has_model) {
       fail(t, fmt::format("task {} needs a model (format \"torchscript\")", task));
     }
