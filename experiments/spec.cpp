@@ -295,31 +295,28 @@ PolicySource read_policy(const Node& item, const std::string& key, const Experim
   std::stringstream in(p.label);
   for (std::string part; std::getline(in, part, '/');)
     parts.push_back(part);
-  if (parts.size() == 1) {
-    PolicyChoice defaults;
-    select_placement(defaults, parts[0]);
-    p.placement = defaults.placement;
-    p.eviction = defaults.eviction;
-    p.granularity = defaults.granularity;
-  } else if (parts.size() == 3) {
-    p.placement = parts[0];
-    p.eviction = parts[1];
-    p.granularity = parts[2];
-  } else {
+  if (parts.size() != 1 && parts.size() != 3) {
     item.fail(key,
               fmt::format("'{}' is neither PLACEMENT nor PLACEMENT/EVICTION/GRANULARITY", p.label));
   }
   PolicyChoice choice;
-  choice.placement = p.placement;
-  choice.eviction = p.eviction;
-  choice.granularity = p.granularity;
   choice.replication = spec.replication;
   choice.upload_cap = spec.upload_cap;
+  PolicyOverrides named;
+  named.placement = parts[0];
+  if (parts.size() == 3) {
+    named.eviction = parts[1];
+    named.granularity = parts[2];
+  }
+  apply_overrides(choice, named);
   try {
     make_policies(choice);
   } catch (const InputError& e) {
     item.fail(key, e.what());
   }
+  p.placement = choice.placement;
+  p.eviction = choice.eviction;
+  p.granularity = choice.granularity;
   return p;
 }
 

@@ -174,6 +174,14 @@ std::uint64_t Node::count_or(std::string_view key, std::uint64_t fallback) const
   return has(key) ? count(key) : fallback;
 }
 
+std::optional<std::string> Node::optional_text(std::string_view key) const {
+  return has(key) ? std::optional(text(key)) : std::nullopt;
+}
+
+std::optional<std::uint64_t> Node::optional_count(std::string_view key) const {
+  return has(key) ? std::optional(count(key)) : std::nullopt;
+}
+
 Node Node::table(std::string_view key) const {
   const auto& v = at(key);
   if (!v.is_object()) fail(key, "must be a table");

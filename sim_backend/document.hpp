@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,6 +46,9 @@ class Node {
   std::uint64_t whole_or(std::string_view key, std::uint64_t fallback) const;
   std::uint64_t count(std::string_view key) const;  // a whole number, at least 1
   std::uint64_t count_or(std::string_view key, std::uint64_t fallback) const;
+  // The value, checked as text() and count() check it; nothing when the key is absent.
+  std::optional<std::string> optional_text(std::string_view key) const;
+  std::optional<std::uint64_t> optional_count(std::string_view key) const;
 
   Node table(std::string_view key) const;
   // The tables of an array of tables ([[key]] in TOML, a list of objects in JSON).

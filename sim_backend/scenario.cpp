@@ -69,12 +69,12 @@ traces::Trace generate(const Node& t, std::uint64_t seed, std::string& origin) {
 
 void read_policy(const Node& p, PolicyChoice& policies) {
   p.only_keys({"placement", "eviction", "granularity", "replication", "batch_size", "upload_cap"});
-  if (p.has("placement")) select_placement(policies, p.text("placement"));
-  policies.eviction = p.text_or("eviction", policies.eviction);
-  policies.granularity = p.text_or("granularity", policies.granularity);
-  policies.replication = p.text_or("replication", policies.replication);
-  policies.batch_size = p.count_or("batch_size", policies.batch_size);
-  policies.upload_cap = static_cast<int>(p.count_or("upload_cap", policies.upload_cap));
+  apply_overrides(policies, {.placement = p.optional_text("placement"),
+                             .eviction = p.optional_text("eviction"),
+                             .granularity = p.optional_text("granularity"),
+                             .replication = p.optional_text("replication"),
+                             .batch_size = p.optional_count("batch_size"),
+                             .upload_cap = p.optional_count("upload_cap")});
 }
 
 }  // namespace
@@ -112,11 +112,7 @@ Scenario load_scenario(const std::string& path, const ScenarioOverrides& overrid
   }
 
   if (top.has("policy")) read_policy(top.table("policy"), s.policies);
-  if (overrides.policy) select_placement(s.policies, *overrides.policy);
-  if (overrides.eviction) s.policies.eviction = *overrides.eviction;
-  if (overrides.granularity) s.policies.granularity = *overrides.granularity;
-  if (overrides.replication) s.policies.replication = *overrides.replication;
-  if (overrides.batch_size) s.policies.batch_size = *overrides.batch_size;
+  apply_overrides(s.policies, overrides.policies);
 
   std::vector<Node> contexts = top.tables("contexts");
   if (contexts.empty()) top.fail("contexts", "lists no context: there is nothing to do");

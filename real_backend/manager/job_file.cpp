@@ -39,6 +39,10 @@ class JobReader {
     if (!n->is_string()) fail(*n, fmt::format("{} must be a string", key));
     return n->as_string()->get();
   }
+  std::optional<std::string> optional_text(const toml::table& t, const char* key) const {
+    if (!t.get(key)) return std::nullopt;
+    return text(t, key, "");
+  }
   std::string required_text(const toml::table& t, const char* key, const char* section) const {
     if (!t.get(key)) fail(t, fmt::format("{} needs {}", section, key));
     return text(t, key, "");
@@ -50,6 +54,11 @@ class JobReader {
     double v = n->value<double>().value();
     if (v < min) fail(*n, fmt::format("{} must be at least {}", key, min));
     return v;
+  }
+  // A number at least 1, its fraction dropped.
+  std::optional<std::uint64_t> optional_count(const toml::table& t, const char* key) const {
+    if (!t.get(key)) return std::nullopt;
+    return static_cast<std::uint64_t>(number(t, key, 0, 1));
   }
   fs::path path(const std::string& p) const {
     fs::path r = p;
@@ -96,14 +105,13 @@ class JobReader {
               {"placement", "eviction", "granularity", "replication", "batch_size", "upload_cap",
                "task_overhead_s", "inference_s", "shared_storage_Bps", "max_task_failures"},
               "[policy]");
-    PolicyChoice& p = e.policies;
     // A placement brings the eviction and granularity it is meant for, as in the simulator.
-    if (t.contains("placement")) select_placement(p, text(t, "placement", p.placement));
-    p.eviction = text(t, "eviction", p.eviction);
-    p.granularity = text(t, "granularity", p.granularity);
-    p.replication = text(t, "replication", p.replication);
-    p.batch_size = static_cast<std::uint64_t>(number(t, "batch_size", double(p.batch_size), 1));
-    p.upload_cap = static_cast<int>(number(t, "upload_cap", p.upload_cap, 1));
+    apply_overrides(e.policies, {.placement = optional_text(t, "placement"),
+                                 .eviction = optional_text(t, "eviction"),
+                                 .granularity = optional_text(t, "granularity"),
+                                 .replication = optional_text(t, "replication"),
+                                 .batch_size = optional_count(t, "batch_size"),
+                                 .upload_cap = optional_count(t, "upload_cap")});
     e.estimates.task_overhead_s = number(t, "task_overhead_s", e.estimates.task_overhead_s, 0);
     e.estimates.inference_s = number(t, "inference_s", e.estimates.inference_s, 1e-9);
     e.estimates.shared_storage_Bps =

@@ -162,8 +162,8 @@ TEST_CASE("a scenario names its cluster, trace, policies and contexts; flags ove
   CHECK(s.policies.batch_size == 100);
 
   ScenarioOverrides o;
-  o.policy = "adaptive";
-  o.batch_size = 50;
+  o.policies.placement = "adaptive";
+  o.policies.batch_size = 50;
   o.seed = 9;
   Scenario t = load_scenario(path, o);
   CHECK(t.policies.placement == "adaptive");
@@ -172,7 +172,7 @@ TEST_CASE("a scenario names its cluster, trace, policies and contexts; flags ove
   CHECK(t.policies.batch_size == 50);
   CHECK(t.seed == 9);
 
-  o.eviction = "lru";
+  o.policies.eviction = "lru";
   CHECK(load_scenario(path, o).policies.eviction == "lru");
 }
 
