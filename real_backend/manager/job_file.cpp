@@ -60,6 +60,12 @@ class JobReader {
     if (!t.get(key)) return std::nullopt;
     return static_cast<std::uint64_t>(number(t, key, 0, 1));
   }
+  // The table at `key` (`name` in messages), or null when there is none.
+  const toml::table* table(const toml::table& t, const char* key, const char* name) const {
+    const toml::node* n = t.get(key);
+    if (n && !n->is_table()) fail(*n, fmt::format("{} must be a table", name));
+    return n ? n->as_table() : nullptr;
+  }
   fs::path path(const std::string& p) const {
     fs::path r = p;
     return r.is_absolute() ? r : fs::absolute(dir_ / r).lexically_normal();
@@ -78,14 +84,8 @@ class JobReader {
     job.file = file_;
     job.output = path(text(root, "output", file_.stem().string() + ".out.jsonl"));
     job.state_dir = path(text(root, "state", file_.stem().string() + ".state"));
-    if (const toml::node* p = root.get("policy")) {
-      if (!p->is_table()) fail(*p, "[policy] must be a table");
-      read_policy(*p->as_table(), job.engine);
-    }
-    if (const toml::node* f = root.get("factory")) {
-      if (!f->is_table()) fail(*f, "[factory] must be a table");
-      read_factory(*f->as_table(), job.factory);
-    }
+    if (const toml::table* p = table(root, "policy", "[policy]")) read_policy(*p, job.engine);
+    if (const toml::table* f = table(root, "factory", "[factory]")) read_factory(*f, job.factory);
     const toml::node* cs = root.get("contexts");
     if (!cs || !cs->is_array_of_tables() || cs->as_array()->empty()) {
       throw InputError(fmt::format("{}: the job needs at least one [[contexts]]", file_.string()));
@@ -220,13 +220,9 @@ class JobReader {
     f.disk_mb = static_cast<std::uint64_t>(
         integer(t, "disk_mb", 0, 0, std::numeric_limits<std::int64_t>::max()));
     f.time_limit_s = number(t, "time_limit_s", 0, 0);
-    if (const toml::node* s = t.get("slurm")) {
-      if (!s->is_table()) fail(*s, "[factory.slurm] must be a table");
-      read_slurm(*s->as_table(), f.slurm);
-    }
-    if (const toml::node* h = t.get("htcondor")) {
-      if (!h->is_table()) fail(*h, "[factory.htcondor] must be a table");
-      read_htcondor(*h->as_table(), f.htcondor);
+    if (const toml::table* s = table(t, "slurm", "[factory.slurm]")) read_slurm(*s, f.slurm);
+    if (const toml::table* h = table(t, "htcondor", "[factory.htcondor]")) {
+      read_htcondor(*h, f.htcondor);
     }
   }
 
