@@ -239,12 +239,7 @@ class TorchRuntime final : public ModelRuntime {
       torch::cuda::synchronize(d.index());  // as in load_raw
       loader->file_to_device(path, layout.data_offset, layout.data_bytes, blob.data_ptr());
       report_.path = "raw-fast-file";
-      report_.copy_s = seconds_since(start);
-      report_.bytes = layout.data_bytes;
-      start = Clock::now();
-      auto model = std::make_shared<TorchModel>(raw_module(layout, blob), d);
-      report_.build_s = seconds_since(start);
-      return model;
+      return build_raw(layout, blob, d, start);
     } catch (const c10::Error& e) {
       throw std::runtime_error(std::string("cannot build the model: ") +
                                e.what_without_backtrace());
@@ -302,9 +297,16 @@ class TorchRuntime final : public ModelRuntime {
     } else {
       blob = host.clone();  // the model outlives the caller's bytes
     }
-    report_.copy_s = seconds_since(start);
+    return build_raw(layout, blob, d, start);
+  }
+
+  // The model whose data region `blob` holds on `d`, copied there since `copy_start`; the copy's
+  // and the build's times go into the report.
+  std::shared_ptr<LoadedModel> build_raw(const RawModelLayout& layout, const at::Tensor& blob,
+                                         c10::Device d, Clock::time_point copy_start) {
+    report_.copy_s = seconds_since(copy_start);
     report_.bytes = layout.data_bytes;
-    start = Clock::now();
+    auto start = Clock::now();
     auto model = std::make_shared<TorchModel>(raw_module(layout, blob), d);
     report_.build_s = seconds_since(start);
     return model;
