@@ -99,8 +99,7 @@ const char* to_string(EventKind kind) {
 Trace parse_trace_text(std::string_view text, std::string_view source_name) {
   Trace trace;
   trace.source = source_name;
-  const auto lines = content_lines(text);
-  if (lines.empty()) fail(source_name, 1, "empty trace: no header and no events");
+  const auto lines = content_lines(text, source_name, "empty trace: no header and no events");
   const Layout layout = read_header(lines.front(), source_name);
 
   for (std::size_t i = 1; i < lines.size(); ++i) {
