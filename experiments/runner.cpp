@@ -616,20 +616,13 @@ std::size_t write_results_csv(const ExperimentSpec& spec, const std::string& out
     if (!j || j->value("fingerprint", "") != fingerprint) j = read_json(failed_path(out, key));
     if (!j || j->value("fingerprint", "") != fingerprint) continue;
 
-    const PolicySource& p = spec.policies[cell.policy];
     Json row = Json::object();
     if (j->contains("summary")) flatten(j->at("summary"), "", row);
     if (j->contains("trace_facts")) flatten(j->at("trace_facts"), "trace", row);
+    row.update(key_json(spec, cell));  // the key's names win over the summary's
     row["cell"] = key;
-    row["trace"] = spec.traces[cell.trace].name;
     row["trace_kind"] = spec.traces[cell.trace].kind;
-    row["workload"] = spec.workloads[cell.workload].name;
-    row["policy"] = p.label;
-    row["placement"] = p.placement;
-    row["eviction"] = p.eviction;
-    row["granularity"] = p.granularity;
-    row["batch_size"] = cell.batch_size;
-    row["seed"] = cell.seed;
+    row["policy"] = spec.policies[cell.policy].label;
     row["status"] = j->value("status", "");
     row["error"] = j->value("error", "");
     std::vector<std::string> fields;
