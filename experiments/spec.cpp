@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
-#include <fstream>
 #include <set>
 #include <sstream>
 
@@ -15,6 +14,7 @@
 #include "sim_backend/generator_reader.hpp"
 #include "sim_backend/scenario.hpp"
 #include "traces/generator_spec.hpp"
+#include "traces/text.hpp"
 #include "traces/trace.hpp"
 
 namespace hearth::experiments {
@@ -31,13 +31,6 @@ std::string digest(std::string_view bytes) {
     h *= 1099511628211ull;
   }
   return fmt::format("{:016x}", h);
-}
-
-std::string file_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 // A name becomes part of file names and CSV cells: keep it to a safe alphabet.
@@ -142,7 +135,7 @@ TraceSource read_trace(const Node& t, const ExperimentSpec& spec) {
     check.trace = traces::parse_trace_file(source.file);
     sim::check_scenario(check);
     source.description = source.file;
-    source.digest = digest(file_bytes(source.file));
+    source.digest = digest(traces::read_text_file(source.file));
     return source;
   }
 
@@ -363,7 +356,7 @@ ExperimentSpec load_spec(const std::string& path) {
     top.fail("cluster", fmt::format("no such file: {}", spec.cluster_file));
   }
   spec.cluster = sim::load_cluster_description(spec.cluster_file);
-  spec.cluster_digest = digest(file_bytes(spec.cluster_file));
+  spec.cluster_digest = digest(traces::read_text_file(spec.cluster_file));
 
   spec.replication = top.text_or("replication", spec.replication);
   spec.upload_cap = static_cast<int>(top.count_or("upload_cap", spec.upload_cap));
