@@ -89,7 +89,7 @@ void paper(int repeats) {
   header();
   for (const char* placement : {"naive", "pcm", "adaptive"}) {
     ScenarioOverrides o;
-    o.policy = placement;
+    o.policies.placement = placement;
     Scenario s = load_scenario(default_scenario_path(), o);
     row(fmt::format("campus-12h {}", placement), measure(s, repeats));
   }

@@ -40,8 +40,7 @@ struct RunArgs {
   std::string factory;  // empty: the job's [factory] kind
   std::string trace;
   double time_scale = 1.0;
-  std::string placement, eviction, granularity, replication;
-  std::uint64_t batch_size = 0;
+  PolicyOverrides policy;  // over the job's [policy]
   double heartbeat_timeout_s = 5;
   std::string decision_log;
   bool durable = false;
@@ -91,13 +90,8 @@ std::unique_ptr<WorkerFactory> batch_factory(const std::string& kind, const JobF
 void run(const RunArgs& a) {
   os::configure_logging("manager", a.quiet ? os::LogLevel::quiet : os::LogLevel::normal);
   JobFile job = read_job_file(a.job);
-  PolicyChoice& p = job.engine.policies;
-  if (!a.placement.empty()) select_placement(p, a.placement);
-  if (!a.eviction.empty()) p.eviction = a.eviction;
-  if (!a.granularity.empty()) p.granularity = a.granularity;
-  if (!a.replication.empty()) p.replication = a.replication;
-  if (a.batch_size > 0) p.batch_size = a.batch_size;
-  (void)make_policies(p);  // unknown names are reported before anything starts
+  apply_overrides(job.engine.policies, a.policy);
+  (void)make_policies(job.engine.policies);  // unknown names are reported before anything starts
   std::string kind = factory_kind(a, job);
 
   RunPlan plan(job, a.durable);
@@ -195,11 +189,11 @@ void add_run_command(CLI::App& app) {
       ->check(CLI::IsMember({"slurm", "htcondor", "local", "none"}))
       ->excludes(workers)
       ->excludes(trace);
-  cmd->add_option("--policy", a->placement, "Placement policy (hearth policies lists them)");
-  cmd->add_option("--eviction", a->eviction, "Eviction policy");
-  cmd->add_option("--granularity", a->granularity, "Task-sizing policy");
-  cmd->add_option("--replication", a->replication, "Peer seeding policy");
-  cmd->add_option("--batch-size", a->batch_size, "Inferences per task (adaptive: the most)")
+  cmd->add_option("--policy", a->policy.placement, "Placement policy (hearth policies lists them)");
+  cmd->add_option("--eviction", a->policy.eviction, "Eviction policy");
+  cmd->add_option("--granularity", a->policy.granularity, "Task-sizing policy");
+  cmd->add_option("--replication", a->policy.replication, "Peer seeding policy");
+  cmd->add_option("--batch-size", a->policy.batch_size, "Inferences per task (adaptive: the most)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--heartbeat-timeout", a->heartbeat_timeout_s,
                   "Seconds of silence after which a worker is lost")

@@ -24,11 +24,8 @@ namespace {
 struct SimulateFlags {
   std::string scenario;
   std::optional<std::string> trace;
-  std::vector<std::string> policies;
-  std::optional<std::string> eviction;
-  std::optional<std::string> granularity;
-  std::optional<std::string> replication;
-  std::optional<std::uint64_t> batch_size;
+  std::vector<std::string> placements;
+  PolicyOverrides policy;  // its placement is each of `placements` in turn
   std::optional<std::uint64_t> seed;
   std::optional<double> detection_delay_s;
   std::string out;
@@ -49,7 +46,9 @@ void draw_progress(const std::string& label, const sim::Progress& p) {
 }
 
 void check_flags(const SimulateFlags& f) {
-  if (f.batch_size && *f.batch_size == 0) throw InputError("--batch-size: must be at least 1");
+  if (f.policy.batch_size && *f.policy.batch_size == 0) {
+    throw InputError("--batch-size: must be at least 1");
+  }
   if (f.detection_delay_s && !(*f.detection_delay_s >= 0)) {
     throw InputError(
         fmt::format("--detection-delay: must be 0 or more (is {})", *f.detection_delay_s));
@@ -60,7 +59,7 @@ void run(const SimulateFlags& f) {
   check_flags(f);
   const std::string path = f.scenario.empty() ? sim::default_scenario_path() : f.scenario;
   std::vector<std::optional<std::string>> placements;
-  for (const std::string& p : f.policies)
+  for (const std::string& p : f.placements)
     placements.emplace_back(p);
   if (placements.empty()) placements.emplace_back(std::nullopt);  // the scenario's own
 
@@ -69,11 +68,8 @@ void run(const SimulateFlags& f) {
   for (const auto& placement : placements) {
     sim::ScenarioOverrides o;
     o.trace = f.trace;
-    o.policy = placement;
-    o.eviction = f.eviction;
-    o.granularity = f.granularity;
-    o.replication = f.replication;
-    o.batch_size = f.batch_size;
+    o.policies = f.policy;
+    o.policies.placement = placement;
     o.seed = f.seed;
     o.detection_delay_s = f.detection_delay_s;
     sim::Scenario scenario = sim::load_scenario(path, o);
@@ -112,14 +108,16 @@ void add_simulate_command(CLI::App& app) {
       "runs the bundled default one; see docs/simulator.md");
   cmd->add_option("scenario", flags->scenario, "scenario file (.toml or .json)");
   cmd->add_option("--trace", flags->trace, "availability trace file, instead of the scenario's");
-  cmd->add_option("--policy", flags->policies,
+  cmd->add_option("--policy", flags->placements,
                   "placement policy (naive, pcm, adaptive); several, comma-separated, compare "
                   "them. Also picks that placement's eviction and granularity")
       ->delimiter(',');
-  cmd->add_option("--eviction", flags->eviction, "eviction policy (lru, cost)");
-  cmd->add_option("--granularity", flags->granularity, "granularity policy (fixed, adaptive)");
-  cmd->add_option("--replication", flags->replication, "replication policy (flow, greedy)");
-  cmd->add_option("--batch-size", flags->batch_size, "inferences per task (adaptive: at most)");
+  cmd->add_option("--eviction", flags->policy.eviction, "eviction policy (lru, cost)");
+  cmd->add_option("--granularity", flags->policy.granularity,
+                  "granularity policy (fixed, adaptive)");
+  cmd->add_option("--replication", flags->policy.replication, "replication policy (flow, greedy)");
+  cmd->add_option("--batch-size", flags->policy.batch_size,
+                  "inferences per task (adaptive: at most)");
   cmd->add_option("--seed", flags->seed, "seed (for a generated trace)");
   cmd->add_option("--detection-delay", flags->detection_delay_s,
                   "seconds before the manager notices a lost worker");

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 #include "cli/commands.hpp"
@@ -103,65 +104,58 @@ void add_convert(CLI::App& trace) {
 
 void add_generate(CLI::App& trace) {
   struct Args {
-    std::string preset, duration, pool, arrivals, lifetime, reclaim, output;
-    std::uint64_t seed = 1;
-    double start_hour = 0, notice_s = 0;
-    std::size_t max_held = 0, initial = 0;
+    std::optional<std::string> preset, duration, pool, arrivals, lifetime, reclaim;
+    std::optional<std::uint64_t> seed;
+    std::optional<double> start_hour, notice_s;
+    std::optional<std::size_t> max_held, initial;
+    std::string output;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = trace.add_subcommand("generate",
                                    "Generate a seeded, reproducible trace (traces/GENERATORS.md)");
-  auto* preset_opt =
-      cmd->add_option("--preset", args->preset, "Start from a preset: campus (567 GPUs, 186 held)");
-  auto* seed = cmd->add_option("--seed", args->seed, "Random seed (default 1)");
-  auto* duration = cmd->add_option("--duration", args->duration,
-                                   "Length of the trace: 90, 90s, 30m, 24h, 7d (default 24h)");
-  auto* start_hour =
-      cmd->add_option("--start-hour", args->start_hour, "Hour of day at time 0 (default 0)");
-  auto* pool =
-      cmd->add_option("--pool", args->pool, "Machines by GPU type: A100-40GB=32,T4-16GB=47,...");
-  auto* max_held = cmd->add_option("--max-held", args->max_held,
-                                   "Most workers held at once (default: the whole pool)");
-  auto* initial =
-      cmd->add_option("--initial", args->initial, "Offers at time 0, before the arrivals");
-  auto* arrivals =
-      cmd->add_option("--arrivals", args->arrivals, "poisson:RATE_PER_H or bursts:MEAN_GAP:SIZE");
-  auto* lifetime = cmd->add_option("--lifetime", args->lifetime,
-                                   "none, exp:MEAN, weibull:SHAPE:SCALE or empirical:TRACE_FILE");
-  auto* reclaim =
-      cmd->add_option("--reclaim", args->reclaim, "none or daily:RATE_PER_H:AMPLITUDE:PEAK_HOUR");
-  auto* notice = cmd->add_option("--notice-s", args->notice_s,
-                                 "Seconds of notice before each down (default 0: none)");
+  cmd->add_option("--preset", args->preset, "Start from a preset: campus (567 GPUs, 186 held)");
+  cmd->add_option("--seed", args->seed, "Random seed (default 1)");
+  cmd->add_option("--duration", args->duration,
+                  "Length of the trace: 90, 90s, 30m, 24h, 7d (default 24h)");
+  cmd->add_option("--start-hour", args->start_hour, "Hour of day at time 0 (default 0)");
+  cmd->add_option("--pool", args->pool, "Machines by GPU type: A100-40GB=32,T4-16GB=47,...");
+  cmd->add_option("--max-held", args->max_held,
+                  "Most workers held at once (default: the whole pool)");
+  cmd->add_option("--initial", args->initial, "Offers at time 0, before the arrivals");
+  cmd->add_option("--arrivals", args->arrivals, "poisson:RATE_PER_H or bursts:MEAN_GAP:SIZE");
+  cmd->add_option("--lifetime", args->lifetime,
+                  "none, exp:MEAN, weibull:SHAPE:SCALE or empirical:TRACE_FILE");
+  cmd->add_option("--reclaim", args->reclaim, "none or daily:RATE_PER_H:AMPLITUDE:PEAK_HOUR");
+  cmd->add_option("--notice-s", args->notice_s,
+                  "Seconds of notice before each down (default 0: none)");
   cmd->add_option("-o,--output", args->output, "Trace to write ('-': standard output)")->required();
-  cmd->callback([=] {
-    GeneratorConfig config;
-    if (preset_opt->count() > 0) config = preset(args->preset);
-    const auto given = [](const CLI::Option* o) { return o->count() > 0; };
-    if (given(seed)) config.seed = args->seed;
-    if (given(duration)) config.duration_s = parse_duration_s(args->duration);
-    if (given(start_hour)) config.start_hour = args->start_hour;
-    if (given(pool)) config.pool = parse_pool(args->pool);
-    if (given(initial)) config.initial = args->initial;
-    if (given(arrivals)) config.arrivals = parse_arrivals(args->arrivals);
-    if (given(lifetime)) config.lifetime = parse_lifetime(args->lifetime);
-    if (given(reclaim)) config.reclaim = parse_reclaim(args->reclaim);
-    if (given(notice)) config.notice_s = args->notice_s;
-    if (given(max_held)) {
-      config.max_held = args->max_held;
-    } else if (!given(preset_opt)) {
+  cmd->callback([args] {
+    const Args& a = *args;
+    GeneratorConfig config = a.preset ? preset(*a.preset) : GeneratorConfig{};
+    config.seed = a.seed.value_or(config.seed);
+    if (a.duration) config.duration_s = parse_duration_s(*a.duration);
+    config.start_hour = a.start_hour.value_or(config.start_hour);
+    if (a.pool) config.pool = parse_pool(*a.pool);
+    config.initial = a.initial.value_or(config.initial);
+    if (a.arrivals) config.arrivals = parse_arrivals(*a.arrivals);
+    if (a.lifetime) config.lifetime = parse_lifetime(*a.lifetime);
+    if (a.reclaim) config.reclaim = parse_reclaim(*a.reclaim);
+    config.notice_s = a.notice_s.value_or(config.notice_s);
+    if (a.max_held) {
+      config.max_held = *a.max_held;
+    } else if (!a.preset) {
       config.max_held = 0;
       for (const auto& g : config.pool)
         config.max_held += g.count;
     }
     check_generator_config(config);
     Trace generated = generate_trace(config);
-    generated.source = args->output;
-    const std::string origin =
-        given(preset_opt) ? fmt::format(" (preset {})", args->preset) : std::string();
-    write_trace_file(args->output, generated,
+    generated.source = a.output;
+    const std::string origin = a.preset ? fmt::format(" (preset {})", *a.preset) : std::string();
+    write_trace_file(a.output, generated,
                      {kFormatLine, fmt::format("generated{}; regenerate with:", origin),
                       generator_command(config)});
-    report_written(args->output, generated);
+    report_written(a.output, generated);
   });
 }
 

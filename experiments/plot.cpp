@@ -1,51 +1,17 @@
 #include "experiments/plot.hpp"
 
 #include <fmt/format.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstdlib>
-#include <cstring>
 #include <filesystem>
-#include <stdexcept>
 
 #include "experiments/spec.hpp"
+#include "os/process.hpp"
 #include "policy/errors.hpp"
-
-extern char** environ;
 
 namespace hearth::experiments {
 
 namespace fs = std::filesystem;
-
-namespace {
-
-std::string from_environment(const char* name, const char* otherwise) {
-  const char* value = std::getenv(name);
-  return value && *value ? value : otherwise;
-}
-
-// Runs args[0] without a shell and returns its exit status.
-int run_program(const std::vector<std::string>& args) {
-  std::vector<char*> argv;
-  for (const auto& a : args)
-    argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  const int error = posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ);
-  if (error != 0) {
-    throw std::runtime_error(fmt::format("cannot run {}: {}", args[0], std::strerror(error)));
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-}  // namespace
 
 std::vector<std::string> plot_experiment(const std::string& out_dir,
                                          const std::vector<std::string>& figures) {
@@ -64,10 +30,10 @@ std::vector<std::string> plot_experiment(const std::string& out_dir,
     }
   }
   std::vector<std::string> args = {
-      from_environment("HEARTH_PYTHON", "/usr/bin/python3"),
-      from_environment("HEARTH_PLOT_EXPERIMENT_SCRIPT", HEARTH_PLOT_EXPERIMENT_SCRIPT), out_dir};
+      os::environment_or("HEARTH_PYTHON", "/usr/bin/python3"),
+      os::environment_or("HEARTH_PLOT_EXPERIMENT_SCRIPT", HEARTH_PLOT_EXPERIMENT_SCRIPT), out_dir};
   if (!figures.empty()) args.push_back(fmt::format("--only={}", fmt::join(figures, ",")));
-  const int status = run_program(args);
+  const int status = os::run_program(args);
   if (status != 0) {
     throw InputError(fmt::format("{}: the plot script failed (exit status {})", out_dir, status));
   }

@@ -18,6 +18,8 @@
 #include <optional>
 #include <sstream>
 
+#include "os/atomic_file.hpp"
+#include "os/fd.hpp"
 #include "policy/errors.hpp"
 #include "sim_backend/report.hpp"
 #include "sim_backend/simulation.hpp"
@@ -90,15 +92,10 @@ std::string read_text(const fs::path& path) {
 
 // Whole or not at all: a reader sees the old file or the new one, never half of one.
 void write_atomically(const fs::path& path, const std::string& text) {
-  const fs::path temp =
-      path.parent_path() / fmt::format("{}{}-{}", kTempPrefix, path.filename().string(), getpid());
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) throw InputError(fmt::format("{}: cannot write", temp.string()));
-  }
-  fs::rename(temp, path);
+  os::AtomicFile file(path, path.parent_path() / fmt::format("{}{}-{}", kTempPrefix,
+                                                             path.filename().string(), getpid()));
+  file.stream() << text;
+  if (!file.commit()) throw InputError(fmt::format("{}: cannot write", file.temp().string()));
 }
 
 Json key_json(const ExperimentSpec& spec, const Cell& c) {
@@ -203,20 +200,18 @@ class FolderLock {
  public:
   explicit FolderLock(const fs::path& out) {
     const std::string path = (out / ".lock").string();
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw InputError(fmt::format("{}: cannot write: {}", path, std::strerror(errno)));
-    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      ::close(fd_);
+    fd_.reset(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    if (!fd_.is_open()) {
+      throw InputError(fmt::format("{}: cannot write: {}", path, std::strerror(errno)));
+    }
+    if (::flock(fd_.get(), LOCK_EX | LOCK_NB) != 0) {
       throw InputError(
           fmt::format("{}: another hearth experiment run is using this folder", out.string()));
     }
   }
-  ~FolderLock() { ::close(fd_); }
-  FolderLock(const FolderLock&) = delete;
-  FolderLock& operator=(const FolderLock&) = delete;
 
  private:
-  int fd_ = -1;
+  os::Fd fd_;  // the lock lasts as long as it is open
 };
 
 void write_experiment_json(const fs::path& out, const ExperimentSpec& spec, std::size_t cells) {
@@ -370,21 +365,14 @@ CellState cell_state(const ExperimentSpec& spec, const Cell& cell, const std::st
   return CellState::missing;
 }
 
-RunReport run_experiment(const ExperimentSpec& spec, const RunOptions& options) {
-  const fs::path out(options.out_dir);
-  std::error_code ec;
-  fs::create_directories(out / "cells", ec);
-  if (!ec && !spec.gantt.empty()) fs::create_directories(out / "gantt", ec);
-  if (ec) throw InputError(fmt::format("{}: cannot create: {}", out.string(), ec.message()));
-  FolderLock lock(out);
-  remove_temporaries(out);
+namespace {
 
-  const std::vector<Cell> cells = expand_grid(spec);
-  RunReport report;
-  report.cells = cells.size();
+// The cells a run runs: those missing, failed or stale. Counts them and the done ones in `report`.
+std::vector<Cell> cells_to_run(const ExperimentSpec& spec, const std::vector<Cell>& cells,
+                               const std::string& out_dir, RunReport& report) {
   std::vector<Cell> todo;
   for (const Cell& cell : cells) {
-    switch (cell_state(spec, cell, options.out_dir)) {
+    switch (cell_state(spec, cell, out_dir)) {
       case CellState::done:
         ++report.already_done;
         break;
@@ -399,121 +387,194 @@ RunReport run_experiment(const ExperimentSpec& spec, const RunOptions& options) 
     }
   }
   report.to_run = todo.size();
-  if (options.dry_run) {
-    report.missing = todo.size();
-    return report;
+  return todo;
+}
+
+// While alive, SIGCHLD, SIGINT and SIGTERM are blocked and taken synchronously (sigwaitinfo), so
+// that none can slip between a check and a wait.
+class WatchedSignals {
+ public:
+  WatchedSignals() {
+    sigemptyset(&watched_);
+    for (int signal : {SIGCHLD, SIGINT, SIGTERM})
+      sigaddset(&watched_, signal);
+    sigprocmask(SIG_BLOCK, &watched_, &old_mask_);
   }
-  write_experiment_json(out, spec, cells.size());
+  ~WatchedSignals() { sigprocmask(SIG_SETMASK, &old_mask_, nullptr); }
+  WatchedSignals(const WatchedSignals&) = delete;
+  WatchedSignals& operator=(const WatchedSignals&) = delete;
 
-  const CellFunction run_cell =
-      options.run_cell ? options.run_cell
-                       : CellFunction([&spec](const Cell& c, const std::string& timeline_dir) {
-                           return simulate_cell(spec, c, timeline_dir);
-                         });
-  unsigned jobs = options.jobs;
-  if (jobs == 0) jobs = static_cast<unsigned>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)));
+  // The next signal to come; 0 when the wait was cut short.
+  int wait() {
+    siginfo_t info;
+    return sigwaitinfo(&watched_, &info) < 0 ? 0 : info.si_signo;
+  }
+  // Takes the signals that came meanwhile, without re-raising them; true if SIGINT or SIGTERM
+  // was among them.
+  bool drain() {
+    timespec zero{0, 0};
+    siginfo_t info;
+    bool interrupted = false;
+    while (sigtimedwait(&watched_, &info, &zero) > 0)
+      interrupted = interrupted || info.si_signo != SIGCHLD;
+    return interrupted;
+  }
+  // In a child: the signals of a plain process, so that it dies of SIGINT or SIGTERM.
+  void reset_in_child() const {
+    ::signal(SIGINT, SIG_DFL);
+    ::signal(SIGTERM, SIG_DFL);
+    sigprocmask(SIG_SETMASK, &old_mask_, nullptr);
+  }
 
-  // Signals are taken synchronously (sigwaitinfo), so none can slip between a check and a wait;
-  // each child restores the old mask, and dies of SIGINT or SIGTERM as a plain process does.
-  sigset_t watched, old_mask;
-  sigemptyset(&watched);
-  sigaddset(&watched, SIGCHLD);
-  sigaddset(&watched, SIGINT);
-  sigaddset(&watched, SIGTERM);
-  sigprocmask(SIG_BLOCK, &watched, &old_mask);
-  const pid_t parent = getpid();
+ private:
+  sigset_t watched_;
+  sigset_t old_mask_;
+};
 
+// Runs cells in child processes, a few at a time, each one's end into the report as it comes,
+// until every one has run or SIGINT or SIGTERM stops the sweep.
+class Sweep {
+ public:
+  Sweep(const ExperimentSpec& spec, const fs::path& out, const std::vector<Cell>& todo,
+        const RunOptions& options, RunReport& report)
+      : spec_(spec), out_(out), todo_(todo), options_(options), report_(report) {
+    run_cell_ = options.run_cell ? options.run_cell
+                                 : CellFunction([&spec](const Cell& c, const std::string& dir) {
+                                     return simulate_cell(spec, c, dir);
+                                   });
+    jobs_ = options.jobs;
+    if (jobs_ == 0) jobs_ = static_cast<unsigned>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)));
+  }
+
+  void run() {
+    WatchedSignals signals;
+    try {
+      for (;;) {
+        start_cells(signals);
+        const bool reaped = reap();
+        if (running_.empty() && (stopping_ || next_ == todo_.size())) break;
+        // A freed slot first takes the next cell: the SIGCHLD of what was just reaped may be
+        // gone already (several exits make one signal), and nothing else would wake the wait.
+        if (reaped) continue;
+        const int signal = signals.wait();
+        if ((signal == SIGINT || signal == SIGTERM) && !stopping_) stop();
+      }
+    } catch (...) {
+      for (const auto& [pid, r] : running_)
+        ::kill(pid, SIGTERM);
+      for (const auto& [pid, r] : running_)
+        ::waitpid(pid, nullptr, 0);
+      throw;
+    }
+    // Signals that came meanwhile are not re-raised: the report says the run was interrupted.
+    if (signals.drain()) report_.interrupted = true;
+  }
+
+ private:
   using Clock = std::chrono::steady_clock;
   struct Running {
     Cell cell;
     Clock::time_point start;
   };
-  std::map<pid_t, Running> running;
-  std::size_t next = 0;
-  bool stopping = false;
 
-  auto finish = [&](pid_t pid, int status) {
-    const Running r = running.at(pid);
-    running.erase(pid);
-    const std::string key = cell_key(spec, r.cell);
+  void start_cells(const WatchedSignals& signals) {
+    const pid_t parent = getpid();
+    while (!stopping_ && running_.size() < jobs_ && next_ < todo_.size()) {
+      const Cell cell = todo_[next_++];
+      std::fflush(nullptr);
+      const pid_t pid = ::fork();
+      if (pid < 0) throw std::runtime_error(fmt::format("fork: {}", std::strerror(errno)));
+      if (pid == 0) {
+        signals.reset_in_child();
+        ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // a runner killed outright takes its cells along
+        if (getppid() != parent) ::_exit(1);
+        run_child(out_, spec_, cell, run_cell_);
+      }
+      running_[pid] = {cell, Clock::now()};
+    }
+  }
+
+  // Reaps every child that ended; true if there was one.
+  bool reap() {
+    bool reaped = false;
+    for (int status = 0;;) {
+      const pid_t pid = ::waitpid(-1, &status, WNOHANG);
+      if (pid <= 0) return reaped;
+      if (running_.count(pid) != 0) finish(pid, status);
+      reaped = true;
+    }
+  }
+
+  void stop() {
+    stopping_ = true;
+    report_.interrupted = true;
+    for (const auto& [pid, r] : running_)
+      ::kill(pid, SIGTERM);
+  }
+
+  void finish(pid_t pid, int status) {
+    const Running r = running_.at(pid);
+    running_.erase(pid);
+    const std::string key = cell_key(spec_, r.cell);
     CellFinished event;
     event.key = key;
-    event.to_run = todo.size();
-    event.running = running.size();
+    event.to_run = todo_.size();
+    event.running = running_.size();
     event.wall_s = std::chrono::duration<double>(Clock::now() - r.start).count();
-    if (auto done = read_json(done_path(out, key));
+    if (auto done = read_json(done_path(out_, key));
         done && WIFEXITED(status) && WEXITSTATUS(status) == 0) {
       event.ok = true;
       event.makespan_s = done->at("summary").value("makespan_s", 0.0);
-    } else if (stopping && WIFSIGNALED(status)) {
+    } else if (stopping_ && WIFSIGNALED(status)) {
       return;  // ended by the interruption: missing, not failed
-    } else if (auto failed = read_json(failed_path(out, key)); failed && WIFEXITED(status)) {
+    } else if (auto failed = read_json(failed_path(out_, key)); failed && WIFEXITED(status)) {
       event.error = failed->value("error", "");
     } else {
       event.error = WIFSIGNALED(status)
                         ? fmt::format("the cell's process died of signal {}", WTERMSIG(status))
                         : fmt::format("the cell's process exited with status {} and no result",
                                       WEXITSTATUS(status));
-      write_failed(out, spec, r.cell, event.error);
+      write_failed(out_, spec_, r.cell, event.error);
     }
-    ++report.ran;
-    if (!event.ok) report.failures.push_back({key, event.error});
-    event.finished = report.ran;
-    if (options.on_finished) options.on_finished(event);
-  };
+    ++report_.ran;
+    if (!event.ok) report_.failures.push_back({key, event.error});
+    event.finished = report_.ran;
+    if (options_.on_finished) options_.on_finished(event);
+  }
 
-  try {
-    for (;;) {
-      while (!stopping && running.size() < jobs && next < todo.size()) {
-        const Cell cell = todo[next++];
-        std::fflush(nullptr);
-        const pid_t pid = ::fork();
-        if (pid < 0) throw std::runtime_error(fmt::format("fork: {}", std::strerror(errno)));
-        if (pid == 0) {
-          ::signal(SIGINT, SIG_DFL);
-          ::signal(SIGTERM, SIG_DFL);
-          sigprocmask(SIG_SETMASK, &old_mask, nullptr);
-          ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // a runner killed outright takes its cells along
-          if (getppid() != parent) ::_exit(1);
-          run_child(out, spec, cell, run_cell);
-        }
-        running[pid] = {cell, Clock::now()};
-      }
-      bool reaped = false;
-      for (int status = 0;;) {
-        const pid_t pid = ::waitpid(-1, &status, WNOHANG);
-        if (pid <= 0) break;
-        if (running.count(pid) != 0) finish(pid, status);
-        reaped = true;
-      }
-      if (running.empty() && (stopping || next == todo.size())) break;
-      // A freed slot first takes the next cell: the SIGCHLD of what was just reaped may be
-      // gone already (several exits make one signal), and nothing else would wake the wait.
-      if (reaped) continue;
-      siginfo_t info;
-      if (sigwaitinfo(&watched, &info) < 0) continue;
-      if ((info.si_signo == SIGINT || info.si_signo == SIGTERM) && !stopping) {
-        stopping = true;
-        report.interrupted = true;
-        for (const auto& [pid, r] : running)
-          ::kill(pid, SIGTERM);
-      }
-    }
-  } catch (...) {
-    for (const auto& [pid, r] : running)
-      ::kill(pid, SIGTERM);
-    for (const auto& [pid, r] : running)
-      ::waitpid(pid, nullptr, 0);
-    sigprocmask(SIG_SETMASK, &old_mask, nullptr);
-    throw;
+  const ExperimentSpec& spec_;
+  const fs::path& out_;
+  const std::vector<Cell>& todo_;
+  const RunOptions& options_;
+  RunReport& report_;
+  CellFunction run_cell_;
+  unsigned jobs_ = 1;
+  std::map<pid_t, Running> running_;
+  std::size_t next_ = 0;
+  bool stopping_ = false;
+};
+
+}  // namespace
+
+RunReport run_experiment(const ExperimentSpec& spec, const RunOptions& options) {
+  const fs::path out(options.out_dir);
+  std::error_code ec;
+  fs::create_directories(out / "cells", ec);
+  if (!ec && !spec.gantt.empty()) fs::create_directories(out / "gantt", ec);
+  if (ec) throw InputError(fmt::format("{}: cannot create: {}", out.string(), ec.message()));
+  FolderLock lock(out);
+  remove_temporaries(out);
+
+  const std::vector<Cell> cells = expand_grid(spec);
+  RunReport report;
+  report.cells = cells.size();
+  const std::vector<Cell> todo = cells_to_run(spec, cells, options.out_dir, report);
+  if (options.dry_run) {
+    report.missing = todo.size();
+    return report;
   }
-  // Signals that came meanwhile are not re-raised: the report says the run was interrupted.
-  timespec zero{0, 0};
-  siginfo_t info;
-  while (sigtimedwait(&watched, &info, &zero) > 0) {
-    if (info.si_signo != SIGCHLD) report.interrupted = true;
-  }
-  sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+  write_experiment_json(out, spec, cells.size());
+  Sweep(spec, out, todo, options, report).run();
 
   remove_temporaries(out);
   for (const Cell& cell : todo) {
@@ -555,20 +616,13 @@ std::size_t write_results_csv(const ExperimentSpec& spec, const std::string& out
     if (!j || j->value("fingerprint", "") != fingerprint) j = read_json(failed_path(out, key));
     if (!j || j->value("fingerprint", "") != fingerprint) continue;
 
-    const PolicySource& p = spec.policies[cell.policy];
     Json row = Json::object();
     if (j->contains("summary")) flatten(j->at("summary"), "", row);
     if (j->contains("trace_facts")) flatten(j->at("trace_facts"), "trace", row);
+    row.update(key_json(spec, cell));  // the key's names win over the summary's
     row["cell"] = key;
-    row["trace"] = spec.traces[cell.trace].name;
     row["trace_kind"] = spec.traces[cell.trace].kind;
-    row["workload"] = spec.workloads[cell.workload].name;
-    row["policy"] = p.label;
-    row["placement"] = p.placement;
-    row["eviction"] = p.eviction;
-    row["granularity"] = p.granularity;
-    row["batch_size"] = cell.batch_size;
-    row["seed"] = cell.seed;
+    row["policy"] = spec.policies[cell.policy].label;
     row["status"] = j->value("status", "");
     row["error"] = j->value("error", "");
     std::vector<std::string> fields;

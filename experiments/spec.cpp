@@ -5,15 +5,16 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
-#include <fstream>
 #include <set>
 #include <sstream>
 
 #include "policy/errors.hpp"
 #include "policy/registry.hpp"
 #include "sim_backend/document.hpp"
+#include "sim_backend/generator_reader.hpp"
 #include "sim_backend/scenario.hpp"
 #include "traces/generator_spec.hpp"
+#include "traces/text.hpp"
 #include "traces/trace.hpp"
 
 namespace hearth::experiments {
@@ -21,12 +22,6 @@ namespace hearth::experiments {
 namespace {
 
 using sim::Node;
-
-std::string relative_to(const std::string& file, const std::string& path) {
-  std::filesystem::path p(path);
-  if (p.is_absolute()) return path;
-  return (std::filesystem::path(file).parent_path() / p).lexically_normal().string();
-}
 
 // FNV-1a, 64 bits: stable across platforms and runs, which std::hash is not.
 std::string digest(std::string_view bytes) {
@@ -36,13 +31,6 @@ std::string digest(std::string_view bytes) {
     h *= 1099511628211ull;
   }
   return fmt::format("{:016x}", h);
-}
-
-std::string file_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 // A name becomes part of file names and CSV cells: keep it to a safe alphabet.
@@ -89,15 +77,6 @@ class ListItems {
   std::vector<Node> nodes_;
 };
 
-template <class Parse>
-auto parsed(const Node& node, std::string_view key, Parse parse) {
-  try {
-    return parse(node.text(key));
-  } catch (const InputError& e) {
-    node.fail(key, e.what());
-  }
-}
-
 std::set<std::string> known_types(const sim::ClusterDescription& cluster) {
   std::set<std::string> names;
   for (const auto& t : cluster.gpu_types)
@@ -116,41 +95,10 @@ void check_pool_types(const Node& t, std::string_view key, const traces::Generat
   }
 }
 
-// The settings of `hearth trace generate`, as a scenario's [trace] table writes them.
-traces::GeneratorConfig read_generator(const Node& t, const std::string& spec_path) {
-  traces::GeneratorConfig config;
-  try {
-    config = traces::preset(t.text("generate"));
-  } catch (const InputError& e) {
-    t.fail("generate", e.what());
-  }
-  if (t.has("duration")) {
-    config.duration_s = t.is_string("duration") ? parsed(t, "duration", traces::parse_duration_s)
-                                                : t.positive("duration");
-  }
-  config.start_hour = t.number_or("start_hour", config.start_hour);
-  if (t.has("pool")) config.pool = parsed(t, "pool", traces::parse_pool);
-  config.max_held = t.count_or("max_held", config.max_held);
-  config.initial = t.whole_or("initial", config.initial);
-  if (t.has("arrivals")) config.arrivals = parsed(t, "arrivals", traces::parse_arrivals);
-  if (t.has("lifetime")) {
-    // An empirical lifetime names a trace file: relative to the spec, like every other path.
-    config.lifetime = parsed(t, "lifetime", [&](const std::string& text) {
-      constexpr std::string_view kEmpirical = "empirical:";
-      if (text.rfind(kEmpirical, 0) != 0) return traces::parse_lifetime(text);
-      return traces::parse_lifetime(
-          fmt::format("{}{}", kEmpirical, relative_to(spec_path, text.substr(kEmpirical.size()))));
-    });
-  }
-  if (t.has("reclaim")) config.reclaim = parsed(t, "reclaim", traces::parse_reclaim);
-  config.notice_s = t.non_negative_or("notice_s", config.notice_s);
-  return config;
-}
-
 // N workers up from time 0 for good: the same GPUs for the whole run.
 traces::GeneratorConfig static_pool(const Node& t) {
   traces::GeneratorConfig config;
-  config.pool = parsed(t, "static", traces::parse_pool);
+  config.pool = t.parsed("static", traces::parse_pool);
   std::size_t total = 0;
   for (const auto& g : config.pool)
     total += g.count;
@@ -173,12 +121,11 @@ TraceSource read_trace(const Node& t, const ExperimentSpec& spec) {
   if (ways != 1) t.fail_here("needs exactly one of file, generate and static");
 
   if (t.has("file")) {
-    for (const char* key : {"duration", "start_hour", "pool", "max_held", "initial", "arrivals",
-                            "lifetime", "reclaim", "notice_s"}) {
+    for (const std::string_view key : sim::kGeneratorSettings) {
       if (t.has(key)) t.fail(key, "only a generated trace takes generator settings");
     }
     source.kind = "file";
-    source.file = relative_to(spec.source, t.text("file"));
+    source.file = t.file_path("file");
     if (!std::filesystem::is_regular_file(source.file)) {
       t.fail("file", fmt::format("no such file: {}", source.file));
     }
@@ -188,13 +135,12 @@ TraceSource read_trace(const Node& t, const ExperimentSpec& spec) {
     check.trace = traces::parse_trace_file(source.file);
     sim::check_scenario(check);
     source.description = source.file;
-    source.digest = digest(file_bytes(source.file));
+    source.digest = digest(traces::read_text_file(source.file));
     return source;
   }
 
   if (t.has("static")) {
-    for (const char* key : {"duration", "start_hour", "pool", "max_held", "initial", "arrivals",
-                            "lifetime", "reclaim", "notice_s"}) {
+    for (const std::string_view key : sim::kGeneratorSettings) {
       if (t.has(key)) t.fail(key, "a static pool takes no generator settings");
     }
     source.kind = "static";
@@ -202,7 +148,7 @@ TraceSource read_trace(const Node& t, const ExperimentSpec& spec) {
     check_pool_types(t, "static", *source.generator, spec.cluster);
   } else {
     source.kind = "generated";
-    source.generator = read_generator(t, spec.source);
+    source.generator = sim::read_generator(t);
     check_pool_types(t, t.has("pool") ? "pool" : "generate", *source.generator, spec.cluster);
   }
   try {
@@ -295,31 +241,28 @@ PolicySource read_policy(const Node& item, const std::string& key, const Experim
   std::stringstream in(p.label);
   for (std::string part; std::getline(in, part, '/');)
     parts.push_back(part);
-  if (parts.size() == 1) {
-    PolicyChoice defaults;
-    select_placement(defaults, parts[0]);
-    p.placement = defaults.placement;
-    p.eviction = defaults.eviction;
-    p.granularity = defaults.granularity;
-  } else if (parts.size() == 3) {
-    p.placement = parts[0];
-    p.eviction = parts[1];
-    p.granularity = parts[2];
-  } else {
+  if (parts.size() != 1 && parts.size() != 3) {
     item.fail(key,
               fmt::format("'{}' is neither PLACEMENT nor PLACEMENT/EVICTION/GRANULARITY", p.label));
   }
   PolicyChoice choice;
-  choice.placement = p.placement;
-  choice.eviction = p.eviction;
-  choice.granularity = p.granularity;
   choice.replication = spec.replication;
   choice.upload_cap = spec.upload_cap;
+  PolicyOverrides named;
+  named.placement = parts[0];
+  if (parts.size() == 3) {
+    named.eviction = parts[1];
+    named.granularity = parts[2];
+  }
+  apply_overrides(choice, named);
   try {
     make_policies(choice);
   } catch (const InputError& e) {
     item.fail(key, e.what());
   }
+  p.placement = choice.placement;
+  p.eviction = choice.eviction;
+  p.granularity = choice.granularity;
   return p;
 }
 
@@ -408,12 +351,12 @@ ExperimentSpec load_spec(const std::string& path) {
   spec.name = top.text_or("name", std::filesystem::path(path).stem().string());
   check_name(top, "name", spec.name);
 
-  spec.cluster_file = relative_to(path, top.text("cluster"));
+  spec.cluster_file = top.file_path("cluster");
   if (!std::filesystem::is_regular_file(spec.cluster_file)) {
     top.fail("cluster", fmt::format("no such file: {}", spec.cluster_file));
   }
   spec.cluster = sim::load_cluster_description(spec.cluster_file);
-  spec.cluster_digest = digest(file_bytes(spec.cluster_file));
+  spec.cluster_digest = digest(traces::read_text_file(spec.cluster_file));
 
   spec.replication = top.text_or("replication", spec.replication);
   spec.upload_cap = static_cast<int>(top.count_or("upload_cap", spec.upload_cap));

@@ -1,45 +1,33 @@
 #include "policy/model.hpp"
 
+#include <iterator>
+
+#include "policy/enum_names.hpp"
 #include "policy/workload.hpp"
 
 namespace hearth {
 
+namespace {
+
+constexpr const char* kTierNames[] = {"gpu", "host", "disk"};
+static_assert(std::size(kTierNames) == kTierCount);
+constexpr const char* kSourceKindNames[] = {"shared", "peer", "lower"};
+// Also the keys of context_loads in the simulator's summary.json.
+constexpr const char* kLoadSourceNames[] = {"shared_storage", "peer", "local_disk", "host_memory"};
+static_assert(std::size(kLoadSourceNames) == kLoadSourceCount);
+
+}  // namespace
+
 const char* to_string(Tier tier) {
-  switch (tier) {
-    case Tier::gpu:
-      return "gpu";
-    case Tier::host:
-      return "host";
-    case Tier::disk:
-      return "disk";
-  }
-  return "?";
+  return enum_name(tier, kTierNames);
 }
 
 const char* to_string(SourceKind kind) {
-  switch (kind) {
-    case SourceKind::shared_storage:
-      return "shared";
-    case SourceKind::peer:
-      return "peer";
-    case SourceKind::lower_tier:
-      return "lower";
-  }
-  return "?";
+  return enum_name(kind, kSourceKindNames);
 }
 
 const char* to_string(LoadSource source) {
-  switch (source) {
-    case LoadSource::shared_storage:
-      return "shared_storage";
-    case LoadSource::peer:
-      return "peer";
-    case LoadSource::local_disk:
-      return "local_disk";
-    case LoadSource::host_memory:
-      return "host_memory";
-  }
-  return "?";
+  return enum_name(source, kLoadSourceNames);
 }
 
 std::uint64_t Workload::total_inferences() const {

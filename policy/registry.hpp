@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,9 +34,23 @@ struct PolicySet {
 PolicySet make_policies(const PolicyChoice& choice);
 
 // Chooses a placement together with the eviction and granularity it is meant to run with:
-// adaptive with cost eviction and adaptive granularity, naive and pcm with lru and fixed. Every
-// backend applies a user's placement this way, then any eviction or granularity named too.
+// adaptive with cost eviction and adaptive granularity, naive and pcm with lru and fixed.
 void select_placement(PolicyChoice& choice, const std::string& placement);
+
+// What a user named (flags, a [policy] table, an experiment's policy label), each replacing the
+// choice's own when set.
+struct PolicyOverrides {
+  std::optional<std::string> placement;  // brings its eviction and granularity (select_placement)
+  std::optional<std::string> eviction;
+  std::optional<std::string> granularity;
+  std::optional<std::string> replication;
+  std::optional<std::uint64_t> batch_size;
+  std::optional<std::uint64_t> upload_cap;
+};
+
+// How every backend applies a user's policies: the placement first, with the eviction and
+// granularity it brings, then any eviction or granularity named too, then the rest.
+void apply_overrides(PolicyChoice& choice, const PolicyOverrides& overrides);
 
 struct PolicyInfo {
   std::string kind;  // placement, eviction, granularity, replication

@@ -4,6 +4,7 @@
 
 #include <toml++/toml.h>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -55,6 +56,12 @@ Document read_document(const std::string& path) {
   std::ostringstream text;
   text << in.rdbuf();
   return parse_document(text.str(), path, format);
+}
+
+std::string relative_to(const std::string& file, const std::string& path) {
+  std::filesystem::path p(path);
+  if (p.is_absolute()) return path;
+  return (std::filesystem::path(file).parent_path() / p).lexically_normal().string();
 }
 
 Document parse_document(std::string_view text, std::string_view source, DocumentFormat format) {
@@ -172,6 +179,18 @@ std::uint64_t Node::whole_or(std::string_view key, std::uint64_t fallback) const
 
 std::uint64_t Node::count_or(std::string_view key, std::uint64_t fallback) const {
   return has(key) ? count(key) : fallback;
+}
+
+std::string Node::file_path(std::string_view key) const {
+  return relative_to(source_, text(key));
+}
+
+std::optional<std::string> Node::optional_text(std::string_view key) const {
+  return has(key) ? std::optional(text(key)) : std::nullopt;
+}
+
+std::optional<std::uint64_t> Node::optional_count(std::string_view key) const {
+  return has(key) ? std::optional(count(key)) : std::nullopt;
 }
 
 Node Node::table(std::string_view key) const {

@@ -2,16 +2,21 @@
 // The files a user writes for the simulator (cluster descriptions, scenarios) are TOML or JSON.
 // Both are read into one tree, and every getter names the file and the key path when the value
 // is missing or wrong: "campus.toml: key gpu_types.T4-16GB.per_inference_s: must be above 0".
+// Paths in a document are relative to its file.
 //
-// Internal to sim_backend/: includes nlohmann/json, so keep it out of public headers.
+// Read by sim_backend/ and by experiments/ (specs are documents too). It includes nlohmann/json:
+// include it from .cpp files and from headers that only they include, not from public headers.
 
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "policy/errors.hpp"
 
 namespace hearth::sim {
 
@@ -45,6 +50,21 @@ class Node {
   std::uint64_t whole_or(std::string_view key, std::uint64_t fallback) const;
   std::uint64_t count(std::string_view key) const;  // a whole number, at least 1
   std::uint64_t count_or(std::string_view key, std::uint64_t fallback) const;
+  // The path at `key`, relative to the document's folder unless absolute.
+  std::string file_path(std::string_view key) const;
+  // `parse(text(key))`, an InputError the parser throws reported at the key.
+  template <class Parse>
+  auto parsed(std::string_view key, Parse parse) const {
+    const std::string value = text(key);
+    try {
+      return parse(value);
+    } catch (const InputError& e) {
+      fail(key, e.what());
+    }
+  }
+  // The value, checked as text() and count() check it; nothing when the key is absent.
+  std::optional<std::string> optional_text(std::string_view key) const;
+  std::optional<std::uint64_t> optional_count(std::string_view key) const;
 
   Node table(std::string_view key) const;
   // The tables of an array of tables ([[key]] in TOML, a list of objects in JSON).
@@ -74,6 +94,8 @@ struct Document {
 };
 
 Document read_document(const std::string& path);
+// `path` as a document `file` writes it: relative to the file's folder unless absolute.
+std::string relative_to(const std::string& file, const std::string& path);
 Document parse_document(std::string_view text, std::string_view source, DocumentFormat format);
 
 }  // namespace hearth::sim

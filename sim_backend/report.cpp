@@ -5,52 +5,26 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 
+#include "policy/enum_names.hpp"
 #include "policy/errors.hpp"
+#include "sim_backend/result_json.hpp"
 
 namespace hearth::sim {
 
+namespace {
+
+constexpr const char* kGpuStateNames[] = {"idle", "loading", "computing", "lost"};
+constexpr const char* kAttemptOutcomeNames[] = {"finished", "cancelled", "preempted", "unfinished"};
+
+}  // namespace
+
 const char* to_string(GpuState state) {
-  switch (state) {
-    case GpuState::idle:
-      return "idle";
-    case GpuState::loading:
-      return "loading";
-    case GpuState::computing:
-      return "computing";
-    case GpuState::lost:
-      return "lost";
-  }
-  return "?";
+  return enum_name(state, kGpuStateNames);
 }
 
 const char* to_string(AttemptOutcome outcome) {
-  switch (outcome) {
-    case AttemptOutcome::finished:
-      return "finished";
-    case AttemptOutcome::cancelled:
-      return "cancelled";
-    case AttemptOutcome::preempted:
-      return "preempted";
-    case AttemptOutcome::unfinished:
-      return "unfinished";
-  }
-  return "?";
-}
-
-const char* load_source_key(LoadSource source) {
-  switch (source) {
-    case LoadSource::shared_storage:
-      return "shared_storage";
-    case LoadSource::peer:
-      return "peer";
-    case LoadSource::local_disk:
-      return "local_disk";
-    case LoadSource::host_memory:
-      return "host_memory";
-  }
-  return "?";
+  return enum_name(outcome, kAttemptOutcomeNames);
 }
 
 namespace {
@@ -65,49 +39,17 @@ double ratio(const Summary& s) {
                                                                : NAN;
 }
 
-nlohmann::json to_json(const Summary& s) {
+// summary.json: every field of the summary by its name, the loads keyed by their source, and
+// the ratio to the lower bound.
+nlohmann::json report_json(const Summary& s) {
+  nlohmann::json j = s;
   nlohmann::json loads = nlohmann::json::object();
   for (int i = 0; i < kLoadSourceCount; ++i)
-    loads[load_source_key(static_cast<LoadSource>(i))] = s.context_loads[i];
-  const GpuSeconds& g = s.gpu_seconds;
-  return {
-      {"scenario", s.scenario},
-      {"placement", s.placement},
-      {"eviction", s.eviction},
-      {"granularity", s.granularity},
-      {"replication", s.replication},
-      {"batch_size", s.batch_size},
-      {"seed", s.seed},
-      {"detection_delay_s", s.detection_delay_s},
-      {"finished", s.finished},
-      {"makespan_s", s.makespan_s},
-      {"lower_bound_s", finite_or_null(s.lower_bound_s)},
-      {"ratio_to_lower_bound", finite_or_null(ratio(s))},
-      {"inferences_total", s.inferences_total},
-      {"inferences_done", s.inferences_done},
-      {"tasks_done", s.tasks_done},
-      {"attempts", s.attempts},
-      {"backups", s.backups},
-      {"tasks_requeued", s.tasks_requeued},
-      {"preemptions", s.preemptions},
-      {"notices", s.notices},
-      {"stage_failures", s.stage_failures},
-      {"evictions", s.evictions},
-      {"context_loads", loads},
-      {"shared_storage_bytes", s.shared_storage_bytes},
-      {"peer_bytes", s.peer_bytes},
-      {"output_bytes", s.output_bytes},
-      {"gpu_seconds",
-       {{"available", g.available},
-        {"computing", g.computing},
-        {"loading", g.loading},
-        {"idle", g.idle},
-        {"lost", g.lost}}},
-      {"workers", s.workers},
-      {"trace_events", s.trace_events},
-      {"wall_s", s.wall_s},
-      {"setup_wall_s", s.setup_wall_s},
-  };
+    loads[to_string(static_cast<LoadSource>(i))] = s.context_loads[i];
+  j["context_loads"] = loads;
+  j["lower_bound_s"] = finite_or_null(s.lower_bound_s);
+  j["ratio_to_lower_bound"] = finite_or_null(ratio(s));
+  return j;
 }
 
 std::string seconds_text(double s) {
@@ -126,7 +68,7 @@ std::ofstream open_for_writing(const std::filesystem::path& path) {
 }  // namespace
 
 std::string summary_json(const Summary& s) {
-  return to_json(s).dump(2) + "\n";
+  return report_json(s).dump(2) + "\n";
 }
 
 std::string summary_text(const Summary& s) {
@@ -211,7 +153,7 @@ std::string comparison_text(const std::vector<Summary>& runs) {
 std::string comparison_json(const std::vector<Summary>& runs) {
   nlohmann::json all = nlohmann::json::array();
   for (const Summary& s : runs)
-    all.push_back(to_json(s));
+    all.push_back(report_json(s));
   return all.dump(2) + "\n";
 }
 

@@ -20,6 +20,4 @@ void write_outputs(const SimResult& result, const std::string& dir);
 std::string comparison_text(const std::vector<Summary>& runs);
 std::string comparison_json(const std::vector<Summary>& runs);
 
-const char* load_source_key(LoadSource source);
-
 }  // namespace hearth::sim

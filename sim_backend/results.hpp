@@ -72,12 +72,9 @@ enum class AttemptOutcome : std::uint8_t {
 };
 const char* to_string(AttemptOutcome outcome);
 
-struct AttemptRow {
-  TaskId task = 0;
-  AttemptId attempt = 0;
-  ContextId context = 0;
-  std::uint64_t first = 0;
-  std::uint64_t count = 0;
+// One attempt: the task spec the core started (task, attempt, context, first, count), on which
+// worker, when, and how it ended.
+struct AttemptRow : TaskSpec {
   WorkerId worker = 0;
   double start_s = 0;
   double end_s = 0;

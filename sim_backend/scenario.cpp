@@ -9,6 +9,7 @@
 #include "policy/errors.hpp"
 #include "sim_backend/cluster_description_reader.hpp"
 #include "sim_backend/document.hpp"
+#include "sim_backend/generator_reader.hpp"
 #include "traces/generator.hpp"
 #include "traces/generator_spec.hpp"
 
@@ -16,46 +17,13 @@ namespace hearth::sim {
 
 namespace {
 
-std::string relative_to(const std::string& file, const std::string& path) {
-  std::filesystem::path p(path);
-  if (p.is_absolute()) return path;
-  return (std::filesystem::path(file).parent_path() / p).lexically_normal().string();
-}
-
-// Runs a traces/ spec parser, reporting its complaint at the key it came from.
-template <class Parse>
-auto parsed(const Node& node, std::string_view key, Parse parse) {
-  try {
-    return parse(node.text(key));
-  } catch (const InputError& e) {
-    node.fail(key, e.what());
-  }
-}
-
 // A trace made by the generator of traces/GENERATORS.md from a preset and optional changes,
 // seeded by the scenario's seed.
 traces::Trace generate(const Node& t, std::uint64_t seed, std::string& origin) {
   t.only_keys({"generate", "duration", "start_hour", "pool", "max_held", "initial", "arrivals",
                "lifetime", "reclaim", "notice_s"});
-  traces::GeneratorConfig config;
-  try {
-    config = traces::preset(t.text("generate"));
-  } catch (const InputError& e) {
-    t.fail("generate", e.what());
-  }
+  traces::GeneratorConfig config = read_generator(t);
   config.seed = seed;
-  if (t.has("duration")) {
-    config.duration_s = t.is_string("duration") ? parsed(t, "duration", traces::parse_duration_s)
-                                                : t.positive("duration");
-  }
-  config.start_hour = t.number_or("start_hour", config.start_hour);
-  if (t.has("pool")) config.pool = parsed(t, "pool", traces::parse_pool);
-  config.max_held = t.count_or("max_held", config.max_held);
-  config.initial = t.whole_or("initial", config.initial);
-  if (t.has("arrivals")) config.arrivals = parsed(t, "arrivals", traces::parse_arrivals);
-  if (t.has("lifetime")) config.lifetime = parsed(t, "lifetime", traces::parse_lifetime);
-  if (t.has("reclaim")) config.reclaim = parsed(t, "reclaim", traces::parse_reclaim);
-  config.notice_s = t.non_negative_or("notice_s", config.notice_s);
   try {
     traces::check_generator_config(config);
   } catch (const InputError& e) {
@@ -69,12 +37,12 @@ traces::Trace generate(const Node& t, std::uint64_t seed, std::string& origin) {
 
 void read_policy(const Node& p, PolicyChoice& policies) {
   p.only_keys({"placement", "eviction", "granularity", "replication", "batch_size", "upload_cap"});
-  if (p.has("placement")) select_placement(policies, p.text("placement"));
-  policies.eviction = p.text_or("eviction", policies.eviction);
-  policies.granularity = p.text_or("granularity", policies.granularity);
-  policies.replication = p.text_or("replication", policies.replication);
-  policies.batch_size = p.count_or("batch_size", policies.batch_size);
-  policies.upload_cap = static_cast<int>(p.count_or("upload_cap", policies.upload_cap));
+  apply_overrides(policies, {.placement = p.optional_text("placement"),
+                             .eviction = p.optional_text("eviction"),
+                             .granularity = p.optional_text("granularity"),
+                             .replication = p.optional_text("replication"),
+                             .batch_size = p.optional_count("batch_size"),
+                             .upload_cap = p.optional_count("upload_cap")});
 }
 
 }  // namespace
@@ -96,7 +64,7 @@ Scenario load_scenario(const std::string& path, const ScenarioOverrides& overrid
   if (overrides.detection_delay_s) s.detection_delay_s = *overrides.detection_delay_s;
 
   if (top.is_string("cluster")) {
-    s.cluster = load_cluster_description(relative_to(path, top.text("cluster")));
+    s.cluster = load_cluster_description(top.file_path("cluster"));
   } else {
     s.cluster = read_cluster_description(top.table("cluster"));
   }
@@ -105,18 +73,14 @@ Scenario load_scenario(const std::string& path, const ScenarioOverrides& overrid
     s.trace = traces::parse_trace_file(*overrides.trace);
     s.trace_origin = *overrides.trace;
   } else if (top.is_string("trace")) {
-    s.trace_origin = relative_to(path, top.text("trace"));
+    s.trace_origin = top.file_path("trace");
     s.trace = traces::parse_trace_file(s.trace_origin);
   } else {
     s.trace = generate(top.table("trace"), s.seed, s.trace_origin);
   }
 
   if (top.has("policy")) read_policy(top.table("policy"), s.policies);
-  if (overrides.policy) select_placement(s.policies, *overrides.policy);
-  if (overrides.eviction) s.policies.eviction = *overrides.eviction;
-  if (overrides.granularity) s.policies.granularity = *overrides.granularity;
-  if (overrides.replication) s.policies.replication = *overrides.replication;
-  if (overrides.batch_size) s.policies.batch_size = *overrides.batch_size;
+  apply_overrides(s.policies, overrides.policies);
 
   std::vector<Node> contexts = top.tables("contexts");
   if (contexts.empty()) top.fail("contexts", "lists no context: there is nothing to do");

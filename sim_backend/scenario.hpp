@@ -28,12 +28,8 @@ struct Scenario {
 
 // What the command line may change. Unset fields keep the scenario's value.
 struct ScenarioOverrides {
-  std::optional<std::string> trace;   // a trace file, replacing the scenario's trace
-  std::optional<std::string> policy;  // a placement; also selects its eviction and granularity
-  std::optional<std::string> eviction;
-  std::optional<std::string> granularity;
-  std::optional<std::string> replication;
-  std::optional<std::uint64_t> batch_size;
+  std::optional<std::string> trace;  // a trace file, replacing the scenario's trace
+  PolicyOverrides policies;          // applied after the scenario's [policy] table
   std::optional<std::uint64_t> seed;
   std::optional<double> detection_delay_s;
 };

@@ -15,6 +15,7 @@
 #include "policy/errors.hpp"
 #include "policy/wired_engine.hpp"
 #include "sim_backend/lower_bound.hpp"
+#include "sim_backend/result_codec.hpp"
 #include "sim_backend/sim_cluster.hpp"
 
 namespace hearth::sim {
@@ -103,77 +104,6 @@ SimResult run_here(const Scenario& scenario, const SimOptions& options,
   return r;
 }
 
-// ---- moving a result between processes -------------------------------------------------------
-
-class Writer {
- public:
-  template <class T>
-  void operator()(const T& x) {
-    if constexpr (std::is_same_v<T, std::string>) {
-      (*this)(x.size());
-      bytes_.append(x);
-    } else if constexpr (std::is_trivially_copyable_v<T>) {
-      bytes_.append(reinterpret_cast<const char*>(&x), sizeof x);
-    } else {
-      (*this)(x.size());
-      for (const auto& item : x)
-        (*this)(item);
-    }
-  }
-  const std::string& bytes() const { return bytes_; }
-
- private:
-  std::string bytes_;
-};
-
-class Reader {
- public:
-  explicit Reader(const std::string& bytes) : bytes_(bytes) {}
-  template <class T>
-  void operator()(T& x) {
-    if constexpr (std::is_same_v<T, std::string>) {
-      std::size_t n = 0;
-      (*this)(n);
-      x = bytes_.substr(take(n), n);
-    } else if constexpr (std::is_trivially_copyable_v<T>) {
-      std::memcpy(&x, bytes_.data() + take(sizeof x), sizeof x);
-    } else {
-      std::size_t n = 0;
-      (*this)(n);
-      x.resize(n);
-      for (auto& item : x)
-        (*this)(item);
-    }
-  }
-
- private:
-  std::size_t take(std::size_t n) {
-    if (at_ + n > bytes_.size()) throw std::runtime_error("simulation result cut short");
-    std::size_t from = at_;
-    at_ += n;
-    return from;
-  }
-  const std::string& bytes_;
-  std::size_t at_ = 0;
-};
-
-// Every field of a result, once, for both directions.
-template <class Io, class Result>
-void transfer(Io& io, Result& r) {
-  auto& s = r.summary;
-  io(s.scenario), io(s.placement), io(s.eviction), io(s.granularity), io(s.replication);
-  io(s.batch_size), io(s.seed), io(s.detection_delay_s), io(s.finished), io(s.makespan_s);
-  io(s.lower_bound_s), io(s.inferences_total), io(s.inferences_done), io(s.tasks_done);
-  io(s.attempts), io(s.backups), io(s.tasks_requeued), io(s.preemptions), io(s.notices);
-  io(s.stage_failures), io(s.evictions), io(s.context_loads), io(s.shared_storage_bytes);
-  io(s.peer_bytes), io(s.output_bytes), io(s.gpu_seconds), io(s.workers), io(s.trace_events);
-  io(s.wall_s), io(s.setup_wall_s);
-  io(r.worker_names), io(r.worker_types), io(r.attempts), io(r.timeline), io(r.event_log);
-  io(r.command_log);
-}
-
-enum class Outcome : char { ok, input_error, error };
-
 void write_all(int fd, const std::string& bytes) {
   std::size_t done = 0;
   while (done < bytes.size()) {
@@ -234,21 +164,13 @@ SimResult simulate_with(const Scenario& scenario, const SimOptions& options,
   if (child < 0) throw std::runtime_error(fmt::format("fork: {}", std::strerror(errno)));
   if (child == 0) {
     ::close(fds[0]);
-    Writer out;
+    std::string bytes;
     try {
-      SimResult r = run_here(scenario, options, make_core);
-      out(Outcome::ok);
-      transfer(out, r);
-    } catch (const InputError& e) {
-      out = Writer();
-      out(Outcome::input_error);
-      out(std::string(e.what()));
+      bytes = encode_result(run_here(scenario, options, make_core));
     } catch (const std::exception& e) {
-      out = Writer();
-      out(Outcome::error);
-      out(std::string(e.what()));
+      bytes = encode_failure(e);
     }
-    write_all(fds[1], out.bytes());
+    write_all(fds[1], bytes);
     std::fflush(nullptr);
     ::_exit(0);
   }
@@ -265,18 +187,7 @@ SimResult simulate_with(const Scenario& scenario, const SimOptions& options,
             : fmt::format("the simulation process exited with status {} and no result",
                           WEXITSTATUS(status)));
   }
-  Reader in(bytes);
-  Outcome outcome{};
-  in(outcome);
-  if (outcome != Outcome::ok) {
-    std::string what;
-    in(what);
-    if (outcome == Outcome::input_error) throw InputError(what);
-    throw std::runtime_error(what);
-  }
-  SimResult r;
-  transfer(in, r);
-  return r;
+  return decode_result(bytes);
 }
 
 }  // namespace hearth::sim

@@ -20,8 +20,7 @@ Trace convert_bamboo(std::string_view text, std::string_view source_name,
                      const BambooOptions& options) {
   Trace trace;
   trace.source = source_name;
-  const auto lines = content_lines(text);
-  if (lines.empty()) fail(source_name, 1, "empty file: no time,count rows");
+  const auto lines = content_lines(text, source_name, "empty file: no time,count rows");
 
   std::deque<std::string> alive;  // front: the oldest
   std::size_t next_number = 1;

@@ -96,8 +96,7 @@ Trace convert_spotserve(std::string_view text, std::string_view source_name,
                         const SpotServeOptions& options) {
   Trace trace;
   trace.source = source_name;
-  const auto lines = content_lines(text);
-  if (lines.empty()) fail(source_name, 1, "empty file: no node events");
+  const auto lines = content_lines(text, source_name, "empty file: no node events");
   Builder builder{trace, options};
   const bool json_lines = lines.front().text.front() == '[';
   for (const auto& row : lines) {

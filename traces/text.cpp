@@ -34,7 +34,8 @@ std::string_view trim(std::string_view s) {
   return s.substr(first, last - first + 1);
 }
 
-std::vector<TextLine> content_lines(std::string_view text) {
+std::vector<TextLine> content_lines(std::string_view text, std::string_view source,
+                                    std::string_view if_none) {
   std::vector<TextLine> lines;
   std::size_t number = 0;
   while (!text.empty()) {
@@ -46,6 +47,7 @@ std::vector<TextLine> content_lines(std::string_view text) {
     if (line.empty() || line.front() == '#') continue;
     lines.push_back({number, line});
   }
+  if (lines.empty()) fail(source, 1, if_none);
   return lines;
 }
 

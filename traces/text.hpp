@@ -20,8 +20,10 @@ struct TextLine {
   std::string_view text;   // trimmed of spaces, tabs and '\r'
 };
 
-// The lines that carry content: blank lines and lines starting with '#' are left out.
-std::vector<TextLine> content_lines(std::string_view text);
+// The lines that carry content: blank lines and lines starting with '#' are left out. A file
+// without any is an error: throws InputError("source:1: <if_none>").
+std::vector<TextLine> content_lines(std::string_view text, std::string_view source,
+                                    std::string_view if_none);
 
 std::string_view trim(std::string_view s);
 

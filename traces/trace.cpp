@@ -7,10 +7,13 @@
 #include <optional>
 #include <unordered_map>
 
+#include "policy/enum_names.hpp"
 #include "traces/text.hpp"
 
 namespace hearth::traces {
 namespace {
+
+constexpr const char* kEventKindNames[] = {"up", "down", "notice"};
 
 // A down may come this much later than its notice promised: room for rounding, not for lateness.
 constexpr double kPromiseSlack_s = 1e-6;
@@ -90,22 +93,13 @@ void require_empty(std::string_view field, std::string_view column, std::string_
 }  // namespace
 
 const char* to_string(EventKind kind) {
-  switch (kind) {
-    case EventKind::up:
-      return "up";
-    case EventKind::down:
-      return "down";
-    case EventKind::notice:
-      return "notice";
-  }
-  return "?";
+  return enum_name(kind, kEventKindNames);
 }
 
 Trace parse_trace_text(std::string_view text, std::string_view source_name) {
   Trace trace;
   trace.source = source_name;
-  const auto lines = content_lines(text);
-  if (lines.empty()) fail(source_name, 1, "empty trace: no header and no events");
+  const auto lines = content_lines(text, source_name, "empty trace: no header and no events");
   const Layout layout = read_header(lines.front(), source_name);
 
   for (std::size_t i = 1; i < lines.size(); ++i) {
@@ -137,16 +131,12 @@ Trace parse_trace_text(std::string_view text, std::string_view source_name) {
     TraceEvent e;
     e.time_s = time_s;
     e.line = line;
-    if (event == "up") {
-      e.kind = EventKind::up;
-    } else if (event == "down") {
-      e.kind = EventKind::down;
-    } else if (event == "notice") {
-      e.kind = EventKind::notice;
-    } else {
+    const std::optional<EventKind> kind = enum_named<EventKind>(event, kEventKindNames);
+    if (!kind) {
       fail(source_name, line,
            fmt::format("unknown event '{}' (expected up, down, notice or end)", event));
     }
+    e.kind = *kind;
     if (worker.empty()) fail(source_name, line, fmt::format("{} row without a worker", event));
     e.worker = worker;
 

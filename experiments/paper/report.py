@@ -59,6 +59,11 @@ def group(rows, *keys):
     return out
 
 
+def distinct(rows, field):
+    """The values of `field` in `rows`, each once, in the order they first appear."""
+    return list(dict.fromkeys(r[field] for r in rows))
+
+
 def mean(rows, field):
     return statistics.mean(r[field] for r in rows)
 
@@ -300,8 +305,8 @@ def section_churn(root, rows, out):
         "each loss, but workers living an exponential time of mean 10 to 320 minutes; batch "
         "100, 3 seeds. x: preemptions per GPU-hour measured on each trace.\n")
     by = group(rows, "trace", "policy")
-    traces = list(dict.fromkeys(r["trace"] for r in rows))
-    policies = list(dict.fromkeys(r["policy"] for r in rows))
+    traces = distinct(rows, "trace")
+    policies = distinct(rows, "policy")
     out.append("| trace | churn (per GPU-h) | " +
                " | ".join(f"{p} (x bound)" for p in policies) + " | adaptive vs pcm |")
     out.append("|---|---:|" + "---:|" * len(policies) + "---:|")
@@ -354,9 +359,9 @@ def section_shipped(root, rows, out):
         "over eight small models of 2.5 to 7.6 GB (ASSUMPTIONS.md), so GPUs of 12 to 24 GB "
         "hold two or three at once and must evict to switch.\n")
     by = group(rows, "trace", "workload", "policy")
-    traces = list(dict.fromkeys(r["trace"] for r in rows))
-    workloads = list(dict.fromkeys(r["workload"] for r in rows))
-    policies = list(dict.fromkeys(r["policy"] for r in rows))
+    traces = distinct(rows, "trace")
+    workloads = distinct(rows, "workload")
+    policies = distinct(rows, "policy")
     verdicts = {}
     for w in workloads:
         out.append(f"**{w}** (makespan, and in brackets its ratio to the lower bound)\n")

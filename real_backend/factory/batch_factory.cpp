@@ -13,6 +13,7 @@
 #include <thread>
 #include <tuple>
 
+#include "os/atomic_file.hpp"
 #include "os/network.hpp"
 #include "real_backend/factory/htcondor_batch.hpp"
 #include "real_backend/factory/local_batch.hpp"
@@ -262,15 +263,10 @@ class BatchWorkers final : public WorkerFactory {
       fs::remove(options_.record, ec);
       return;
     }
-    fs::path tmp = options_.record;
-    tmp += ".tmp";
-    {
-      std::ofstream out(tmp);
-      for (const auto& [id, job] : jobs_)
-        out << system_->name() << ' ' << id << '\n';
-      if (!out) throw std::runtime_error(fmt::format("{}: cannot write", tmp.string()));
-    }
-    fs::rename(tmp, options_.record);
+    std::string text;
+    for (const auto& [id, job] : jobs_)
+      text += fmt::format("{} {}\n", system_->name(), id);
+    os::write_file_atomically(options_.record, text);
   }
 
   // A run killed before it could cancel its jobs left them in the record; their workers would

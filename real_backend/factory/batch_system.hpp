@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "os/process.hpp"
 #include "real_backend/factory/batch_settings.hpp"
 
 namespace hearth::real {
@@ -53,18 +54,10 @@ class BatchSystem {
   virtual std::string log_of(const std::string& job) const = 0;
 };
 
-// What a command printed and how it ended.
-struct CommandResult {
-  int status = 0;  // exit status; 128 + signal if killed; 127 if it could not be started
-  std::string out;
-  std::string err;
-};
+using os::CommandResult;
+using os::run_command;
 
-// Runs a command (argv[0] looked up in PATH) with stdin from /dev/null, capturing its output;
-// kills it after timeout_s.
-CommandResult run_command(const std::vector<std::string>& argv, double timeout_s = 60);
-
-// How batch systems run their commands: run_command, or a fake in tests.
+// How batch systems run their commands: os::run_command, or a fake in tests.
 using CommandRunner = std::function<CommandResult(const std::vector<std::string>& argv)>;
 
 // What a failed command said: its error output (else its output, else its exit status), trimmed.
@@ -78,9 +71,6 @@ CommandResult submit_or_throw(const CommandRunner& run, const std::vector<std::s
 // the jobs may have ended already.
 void cancel_jobs(const CommandRunner& run, const std::string& command,
                  const std::vector<std::string>& jobs);
-
-// `text` without the white space around it.
-std::string trimmed(const std::string& text);
 
 // "sbatch --parsable ..." for messages; each argument quoted if it needs to be.
 std::string command_line(const std::vector<std::string>& argv);
@@ -96,7 +86,8 @@ std::string worker_script(const FactorySettings& settings, const std::string& ma
                           const std::string& keys, const std::string& job_lines,
                           const std::string& name_prefix, const std::string& cache);
 
-// Writes `text` to `path` with mode 0755 (0644 unless executable), replacing what was there.
+// Writes `text` to `path`, whole or not at all, with mode 0755 (0644 unless executable), replacing
+// what was there and creating its folder.
 void write_text_file(const std::filesystem::path& path, const std::string& text,
                      bool executable = false);
 

@@ -6,6 +6,8 @@
 #include <set>
 #include <sstream>
 
+#include "traces/text.hpp"
+
 namespace hearth::real {
 
 namespace {
@@ -41,7 +43,7 @@ class HTCondor final : public BatchSystem {
     // -terse prints "CLUSTER.FIRST - CLUSTER.LAST".
     static const std::regex range(R"((\d+)\.(\d+) - (\d+)\.(\d+))");
     std::smatch m;
-    std::string out = trimmed(r.out);
+    std::string out(traces::trim(r.out));
     if (!std::regex_search(out, m, range) || m[1] != m[3]) {
       throw BatchError(fmt::format("condor_submit printed \"{}\", not job ids", out));
     }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "os/process.hpp"
 #include "real_backend/factory/worker_factory.hpp"
 #include "real_backend/model/cuda_device.hpp"
 
@@ -20,7 +21,7 @@ class LocalProcesses final : public BatchSystem {
 
   ~LocalProcesses() override {
     for (const auto& [name, pid] : running_)
-      kill_and_reap(pid);
+      os::kill_and_reap(pid);
   }
 
   std::string name() const override { return "local"; }
@@ -42,7 +43,7 @@ class LocalProcesses final : public BatchSystem {
         argv.push_back(fmt::format("cuda:{}", started_ % gpus_));
       }
       argv.insert(argv.end(), extra.begin(), extra.end());
-      pid_t pid = start_worker_process(std::move(argv), log_of(name));
+      pid_t pid = os::start_process(argv, log_of(name), /*die_with_parent=*/true);
       if (pid < 0) {
         if (jobs.empty()) throw BatchError("cannot start a worker process: fork failed");
         break;

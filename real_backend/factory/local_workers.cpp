@@ -1,16 +1,15 @@
 #include "real_backend/factory/worker_factory.hpp"
 
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <thread>
 
+#include "os/process.hpp"
 #include "real_backend/model/cuda_device.hpp"
 
 namespace hearth::real {
@@ -91,7 +90,7 @@ class LocalWorkers final : public WorkerFactory {
       if (running_.empty()) break;
       if (Clock::now() >= deadline) {
         for (const auto& [pid, p] : running_)
-          kill_and_reap(pid);
+          os::kill_and_reap(pid);
         running_.clear();
         break;
       }
@@ -131,7 +130,7 @@ class LocalWorkers final : public WorkerFactory {
         break;
       case traces::EventKind::down:
         if (pid > 0) {
-          kill_and_reap(pid);
+          os::kill_and_reap(pid);
           spdlog::info("worker process {} ({}) killed: down in the trace", e.worker, pid);
           running_.erase(pid);
           ended.push_back(pid);
@@ -158,7 +157,8 @@ class LocalWorkers final : public WorkerFactory {
       args.push_back(gpu_type);
     }
     args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
-    pid_t pid = start_worker_process(std::move(args), options_.work_dir / "logs" / (name + ".log"));
+    pid_t pid = os::start_process(args, options_.work_dir / "logs" / (name + ".log"),
+                                  /*die_with_parent=*/true);
     if (pid < 0) {
       spdlog::error("cannot start worker {}: fork failed", name);
       return;
@@ -187,34 +187,6 @@ std::vector<std::string> local_worker_argv(const std::string& hearth, const std:
                                            const fs::path& work_dir) {
   return {hearth,        "worker", "--manager", manager,   "--keys",
           keys.string(), "--name", name,        "--cache", (work_dir / "cache" / name).string()};
-}
-
-void kill_and_reap(pid_t pid) {
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
-}
-
-pid_t start_worker_process(std::vector<std::string> args, const fs::path& log) {
-  std::vector<char*> argv;
-  for (std::string& a : args)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
-  int log_fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  pid_t parent = getpid();
-  pid_t pid = fork();
-  if (pid == 0) {
-    // Only async-signal-safe calls until exec: the parent has threads.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(1);
-    if (log_fd >= 0) {
-      dup2(log_fd, STDOUT_FILENO);
-      dup2(log_fd, STDERR_FILENO);
-    }
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  if (log_fd >= 0) ::close(log_fd);
-  return pid;
 }
 
 std::unique_ptr<WorkerFactory> make_local_workers(LocalWorkersOptions options) {

@@ -7,6 +7,8 @@
 #include <set>
 #include <sstream>
 
+#include "traces/text.hpp"
+
 namespace hearth::real {
 
 namespace {
@@ -126,10 +128,10 @@ class Slurm final : public BatchSystem {
     argv.push_back(script_.string());
     CommandResult r = submit_or_throw(run_, argv);
     // --parsable prints "ID" or "ID;CLUSTER".
-    std::string id = trimmed(r.out);
+    std::string id(traces::trim(r.out));
     id = id.substr(0, id.find_first_of(";\n"));
     if (id.empty() || id.find_first_not_of("0123456789") != std::string::npos) {
-      throw BatchError(fmt::format("sbatch printed \"{}\", not a job id", trimmed(r.out)));
+      throw BatchError(fmt::format("sbatch printed \"{}\", not a job id", traces::trim(r.out)));
     }
     return id;
   }

@@ -44,13 +44,6 @@ std::vector<std::string> local_worker_argv(const std::string& hearth, const std:
                                            const std::string& name,
                                            const std::filesystem::path& work_dir);
 
-// Kills a child process (SIGKILL) and waits for it.
-void kill_and_reap(pid_t pid);
-
-// Starts `argv` (argv[0] an absolute path) as a child process with stdout and stderr appended to
-// `log`, killed when this process dies (PDEATHSIG). Returns its pid, or -1 if fork failed.
-pid_t start_worker_process(std::vector<std::string> argv, const std::filesystem::path& log);
-
 struct LocalWorkersOptions {
   std::string executable;  // the hearth binary
   std::filesystem::path keys_file;

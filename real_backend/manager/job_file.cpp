@@ -39,6 +39,10 @@ class JobReader {
     if (!n->is_string()) fail(*n, fmt::format("{} must be a string", key));
     return n->as_string()->get();
   }
+  std::optional<std::string> optional_text(const toml::table& t, const char* key) const {
+    if (!t.get(key)) return std::nullopt;
+    return text(t, key, "");
+  }
   std::string required_text(const toml::table& t, const char* key, const char* section) const {
     if (!t.get(key)) fail(t, fmt::format("{} needs {}", section, key));
     return text(t, key, "");
@@ -50,6 +54,17 @@ class JobReader {
     double v = n->value<double>().value();
     if (v < min) fail(*n, fmt::format("{} must be at least {}", key, min));
     return v;
+  }
+  // A number at least 1, its fraction dropped.
+  std::optional<std::uint64_t> optional_count(const toml::table& t, const char* key) const {
+    if (!t.get(key)) return std::nullopt;
+    return static_cast<std::uint64_t>(number(t, key, 0, 1));
+  }
+  // The table at `key` (`name` in messages), or null when there is none.
+  const toml::table* table(const toml::table& t, const char* key, const char* name) const {
+    const toml::node* n = t.get(key);
+    if (n && !n->is_table()) fail(*n, fmt::format("{} must be a table", name));
+    return n ? n->as_table() : nullptr;
   }
   fs::path path(const std::string& p) const {
     fs::path r = p;
@@ -69,14 +84,8 @@ class JobReader {
     job.file = file_;
     job.output = path(text(root, "output", file_.stem().string() + ".out.jsonl"));
     job.state_dir = path(text(root, "state", file_.stem().string() + ".state"));
-    if (const toml::node* p = root.get("policy")) {
-      if (!p->is_table()) fail(*p, "[policy] must be a table");
-      read_policy(*p->as_table(), job.engine);
-    }
-    if (const toml::node* f = root.get("factory")) {
-      if (!f->is_table()) fail(*f, "[factory] must be a table");
-      read_factory(*f->as_table(), job.factory);
-    }
+    if (const toml::table* p = table(root, "policy", "[policy]")) read_policy(*p, job.engine);
+    if (const toml::table* f = table(root, "factory", "[factory]")) read_factory(*f, job.factory);
     const toml::node* cs = root.get("contexts");
     if (!cs || !cs->is_array_of_tables() || cs->as_array()->empty()) {
       throw InputError(fmt::format("{}: the job needs at least one [[contexts]]", file_.string()));
@@ -96,14 +105,13 @@ class JobReader {
               {"placement", "eviction", "granularity", "replication", "batch_size", "upload_cap",
                "task_overhead_s", "inference_s", "shared_storage_Bps", "max_task_failures"},
               "[policy]");
-    PolicyChoice& p = e.policies;
     // A placement brings the eviction and granularity it is meant for, as in the simulator.
-    if (t.contains("placement")) select_placement(p, text(t, "placement", p.placement));
-    p.eviction = text(t, "eviction", p.eviction);
-    p.granularity = text(t, "granularity", p.granularity);
-    p.replication = text(t, "replication", p.replication);
-    p.batch_size = static_cast<std::uint64_t>(number(t, "batch_size", double(p.batch_size), 1));
-    p.upload_cap = static_cast<int>(number(t, "upload_cap", p.upload_cap, 1));
+    apply_overrides(e.policies, {.placement = optional_text(t, "placement"),
+                                 .eviction = optional_text(t, "eviction"),
+                                 .granularity = optional_text(t, "granularity"),
+                                 .replication = optional_text(t, "replication"),
+                                 .batch_size = optional_count(t, "batch_size"),
+                                 .upload_cap = optional_count(t, "upload_cap")});
     e.estimates.task_overhead_s = number(t, "task_overhead_s", e.estimates.task_overhead_s, 0);
     e.estimates.inference_s = number(t, "inference_s", e.estimates.inference_s, 1e-9);
     e.estimates.shared_storage_Bps =
@@ -212,13 +220,9 @@ class JobReader {
     f.disk_mb = static_cast<std::uint64_t>(
         integer(t, "disk_mb", 0, 0, std::numeric_limits<std::int64_t>::max()));
     f.time_limit_s = number(t, "time_limit_s", 0, 0);
-    if (const toml::node* s = t.get("slurm")) {
-      if (!s->is_table()) fail(*s, "[factory.slurm] must be a table");
-      read_slurm(*s->as_table(), f.slurm);
-    }
-    if (const toml::node* h = t.get("htcondor")) {
-      if (!h->is_table()) fail(*h, "[factory.htcondor] must be a table");
-      read_htcondor(*h->as_table(), f.htcondor);
+    if (const toml::table* s = table(t, "slurm", "[factory.slurm]")) read_slurm(*s, f.slurm);
+    if (const toml::table* h = table(t, "htcondor", "[factory.htcondor]")) {
+      read_htcondor(*h, f.htcondor);
     }
   }
 
@@ -279,15 +283,9 @@ class JobReader {
     c.origin = source == "manager" ? ContextOrigin::manager : ContextOrigin::shared_path;
     c.shared_path = t.get("shared_path") ? fs::path(text(t, "shared_path", "")) : c.model;
     std::string task = text(t, "task", "classify");
-    if (task == "classify") {
-      c.task = TaskKind::classify;
-    } else if (task == "generate") {
-      c.task = TaskKind::generate;
-    } else if (task == "noop") {
-      c.task = TaskKind::noop;
-    } else {
-      fail(*t.get("task"), "task must be \"classify\", \"generate\" or \"noop\"");
-    }
+    std::optional<TaskKind> kind = task_kind_named(task);
+    if (!kind) fail(*t.get("task"), "task must be \"classify\", \"generate\" or \"noop\"");
+    c.task = *kind;
     if (c.task != TaskKind::noop && !c.has_model) {
       fail(t, fmt::format("task {} needs a model (format \"torchscript\")", task));
     }

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "os/atomic_file.hpp"
 #include "policy/errors.hpp"
 
 namespace hearth::real {
@@ -201,10 +202,9 @@ std::vector<ResultStore::RunRecord> ResultStore::runs() {
 void ResultStore::write_output(const std::filesystem::path& path,
                                const std::vector<std::string>& contexts,
                                const std::vector<const Dataset*>& datasets) {
-  std::filesystem::path tmp = path;
-  tmp += ".tmp";
-  std::ofstream out(tmp, std::ios::trunc);
-  if (!out) throw InputError(fmt::format("{}: cannot write the output", tmp.string()));
+  os::AtomicFile file(path, os::temp_beside(path));
+  std::ofstream& out = file.stream();
+  if (!out) throw InputError(fmt::format("{}: cannot write the output", file.temp().string()));
   Statement q(db_, "SELECT row, result, error, worker FROM results WHERE context = ? ORDER BY row");
   for (std::size_t c = 0; c < contexts.size(); ++c) {
     std::string context_json = nlohmann::json(contexts[c]).dump();
@@ -224,9 +224,9 @@ void ResultStore::write_output(const std::filesystem::path& path,
     }
     assert(expected == datasets[c]->rows.size());
   }
-  out.close();
-  if (!out) throw InputError(fmt::format("{}: cannot write the output", tmp.string()));
-  std::filesystem::rename(tmp, path);
+  if (!file.commit()) {
+    throw InputError(fmt::format("{}: cannot write the output", file.temp().string()));
+  }
 }
 
 }  // namespace hearth::real

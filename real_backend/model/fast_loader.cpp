@@ -19,6 +19,8 @@
 #include <mutex>
 #include <thread>
 
+#include "os/fd.hpp"
+
 namespace hearth::real {
 
 namespace {
@@ -37,22 +39,15 @@ class InputFile {
  public:
   InputFile(const std::filesystem::path& path, bool want_direct) : path_(path.string()) {
     if (want_direct) {
-      fd_ = ::open(path_.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
-      if (fd_ >= 0 && !direct_read_works()) {
-        ::close(fd_);
-        fd_ = -1;
-      }
-      direct_ = fd_ >= 0;
+      fd_.reset(::open(path_.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC));
+      if (fd_.is_open() && !direct_read_works()) fd_.reset();
+      direct_ = fd_.is_open();
     }
-    if (fd_ < 0) fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) {
+    if (!fd_.is_open()) fd_.reset(::open(path_.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd_.is_open()) {
       throw std::runtime_error(fmt::format("{}: cannot open: {}", path_, strerror(errno)));
     }
   }
-  ~InputFile() { ::close(fd_); }
-  InputFile(const InputFile&) = delete;
-  InputFile& operator=(const InputFile&) = delete;
-
   bool direct() const { return direct_; }
 
   // Throws unless the file holds `end` bytes: checked once, before the producer threads read, so
@@ -69,7 +64,7 @@ class InputFile {
       want = std::min(room, (bytes + kDirectAlignment - 1) / kDirectAlignment * kDirectAlignment);
     std::uint64_t done = 0;
     while (done < bytes) {
-      ssize_t n = ::pread(fd_, out + done, want - done, static_cast<off_t>(offset + done));
+      ssize_t n = ::pread(fd_.get(), out + done, want - done, static_cast<off_t>(offset + done));
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) {
         throw std::runtime_error(
@@ -83,7 +78,7 @@ class InputFile {
  private:
   std::uint64_t size() const {
     struct stat st {};
-    if (::fstat(fd_, &st) != 0) {
+    if (::fstat(fd_.get(), &st) != 0) {
       throw std::runtime_error(fmt::format("{}: cannot stat: {}", path_, strerror(errno)));
     }
     return static_cast<std::uint64_t>(st.st_size);
@@ -97,13 +92,13 @@ class InputFile {
   bool direct_read_works() const {
     void* probe = nullptr;
     if (posix_memalign(&probe, kDirectAlignment, kDirectAlignment) != 0) return false;
-    ssize_t n = ::pread(fd_, probe, kDirectAlignment, 0);
+    ssize_t n = ::pread(fd_.get(), probe, kDirectAlignment, 0);
     std::free(probe);
     return n >= 0;
   }
 
   std::string path_;
-  int fd_ = -1;
+  os::Fd fd_;
   bool direct_ = false;
 };
 

@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "os/fd.hpp"
 #include "policy/errors.hpp"
 
 namespace hearth::real {
@@ -46,14 +47,6 @@ std::vector<std::string_view> words(std::string_view line) {
   }
   return out;
 }
-
-// Closes a file descriptor on every path out.
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
 
 void write_all(int fd, const char* data, std::size_t n, std::uint64_t offset,
                const std::string& path) {
@@ -252,16 +245,16 @@ RawWriteStats write_builtin_raw_model(const BuiltinModelOptions& options, DType 
   auto start = std::chrono::steady_clock::now();
   BuiltinModelPlan plan = plan_builtin_model(options);
   RawModelLayout layout = layout_builtin_model(plan, dtype);
-  Fd out{::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644)};
-  if (out.fd < 0) {
+  os::Fd out(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644));
+  if (!out.is_open()) {
     throw std::runtime_error(fmt::format("{}: cannot create: {}", path.string(), strerror(errno)));
   }
   const std::uint64_t file_bytes = layout.data_offset + layout.data_bytes;
-  if (::ftruncate(out.fd, static_cast<off_t>(file_bytes)) != 0) {
+  if (::ftruncate(out.get(), static_cast<off_t>(file_bytes)) != 0) {
     throw std::runtime_error(fmt::format("{}: cannot size: {}", path.string(), strerror(errno)));
   }
   std::string prefix = raw_model_prefix(layout);
-  write_all(out.fd, prefix.data(), prefix.size(), 0, path.string());
+  write_all(out.get(), prefix.data(), prefix.size(), 0, path.string());
 
   // Blocks of the data region, handed out in order; each thread makes a block's bytes (zeros
   // between tensors) and writes them at their place. At most 32 MiB, and a few per thread.
@@ -297,7 +290,7 @@ RawWriteStats write_builtin_raw_model(const BuiltinModelOptions& options, DType 
             }
           }
         }
-        write_all(out.fd, buffer.data(), end - begin, layout.data_offset + begin, path.string());
+        write_all(out.get(), buffer.data(), end - begin, layout.data_offset + begin, path.string());
       }
     } catch (const std::exception& e) {
       std::lock_guard lock(error_mutex);

@@ -3,14 +3,15 @@
 #include <zmq_addon.hpp>
 
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
 
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <vector>
 
+#include "os/atomic_file.hpp"
 #include "policy/errors.hpp"
+#include "traces/text.hpp"
 
 namespace hearth::real {
 
@@ -40,13 +41,8 @@ std::map<std::string, std::string> read_key_file(const fs::path& file,
     if (eq == std::string::npos) {
       throw InputError(fmt::format("{}:{}: expected key = value", file.string(), n));
     }
-    auto trim = [](std::string s) {
-      s.erase(0, s.find_first_not_of(" \t"));
-      s.erase(s.find_last_not_of(" \t\r") + 1);
-      return s;
-    };
-    std::string key = trim(line.substr(0, eq));
-    std::string value = trim(line.substr(eq + 1));
+    std::string key(traces::trim(std::string_view(line).substr(0, eq)));
+    std::string value(traces::trim(std::string_view(line).substr(eq + 1)));
     if (value.size() != 40) {
       throw InputError(
           fmt::format("{}:{}: {} is not a 40-character Z85 key", file.string(), n, key));
@@ -59,19 +55,13 @@ std::map<std::string, std::string> read_key_file(const fs::path& file,
   return values;
 }
 
+// Readable by its owner only, from its first byte.
 void write_key_file(const fs::path& file, const std::string& comment,
                     const std::vector<std::pair<std::string, std::string>>& values) {
-  fs::path tmp = file;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    ::chmod(tmp.c_str(), 0600);
-    out << "# " << comment << "\n";
-    for (const auto& [k, v] : values)
-      out << k << " = " << v << "\n";
-    if (!out) throw std::runtime_error("cannot write " + tmp.string());
-  }
-  fs::rename(tmp, file);
+  std::string text = "# " + comment + "\n";
+  for (const auto& [k, v] : values)
+    text += k + " = " + v + "\n";
+  os::write_file_atomically(file, text, 0600);
 }
 
 }  // namespace

@@ -4,22 +4,27 @@
 
 #include <bit>
 #include <cstring>
+#include <iterator>
 #include <type_traits>
+
+#include "policy/enum_names.hpp"
 
 namespace hearth::real {
 
 static_assert(std::endian::native == std::endian::little, "the wire format is little-endian");
 
+namespace {
+
+constexpr const char* kTaskKindNames[] = {"classify", "generate", "noop"};
+
+}  // namespace
+
 const char* to_string(TaskKind kind) {
-  switch (kind) {
-    case TaskKind::classify:
-      return "classify";
-    case TaskKind::generate:
-      return "generate";
-    case TaskKind::noop:
-      return "noop";
-  }
-  return "?";
+  return enum_name(kind, kTaskKindNames);
+}
+
+std::optional<TaskKind> task_kind_named(std::string_view name) {
+  return enum_named<TaskKind>(name, kTaskKindNames);
 }
 
 namespace {
@@ -31,7 +36,7 @@ void fields(A& a, M& m);
 template <class E>
 constexpr std::uint8_t enum_limit() {
   if constexpr (std::is_same_v<E, Tier>) return kTierCount;
-  if constexpr (std::is_same_v<E, TaskKind>) return 3;
+  if constexpr (std::is_same_v<E, TaskKind>) return std::size(kTaskKindNames);
   if constexpr (std::is_same_v<E, StageSource>) return 4;
 }
 

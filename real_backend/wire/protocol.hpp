@@ -8,6 +8,7 @@
 // the receiver logs and drops; it never crashes the manager.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -32,6 +33,8 @@ enum class StageSource : std::uint8_t { shared_path = 0, manager = 1, peer = 2, 
 
 enum class TaskKind : std::uint8_t { classify = 0, generate = 1, noop = 2 };
 const char* to_string(TaskKind kind);
+// The kind to_string names `name`, if one is: how a job file's task is read.
+std::optional<TaskKind> task_kind_named(std::string_view name);
 
 // What a worker needs to know about a context: its file (checked by size and hash) and how to run
 // it. Sent with every stage command, so a worker needs no other copy of the job.

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <vector>
 
+#include "os/atomic_file.hpp"
+#include "os/fd.hpp"
 #include "real_backend/wire/file_hash.hpp"
 
 namespace hearth::real {
@@ -17,22 +19,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Writes a file under a temporary name, hashing as it goes; commit() checks size and hash and
-// renames it into place. Destroyed without commit, it removes what it wrote.
+// Writes a file under a temporary name (DEST.part), hashing as it goes; commit() checks size and
+// hash and renames it into place. Destroyed without commit, it removes what it wrote.
 class CheckedWriter {
  public:
-  CheckedWriter(const fs::path& dest, const ContextInfo& info) : dest_(dest), info_(info) {
-    tmp_ = dest;
-    tmp_ += ".part";
-    out_.open(tmp_, std::ios::binary | std::ios::trunc);
-    if (!out_) throw TransferError(fmt::format("cannot write {}", tmp_.string()));
-  }
-  ~CheckedWriter() {
-    if (!committed_) {
-      out_.close();
-      std::error_code ec;
-      fs::remove(tmp_, ec);
-    }
+  CheckedWriter(const fs::path& dest, const ContextInfo& info)
+      : file_(dest, os::temp_beside(dest, ".part")), info_(info) {
+    if (!file_.stream()) throw TransferError(fmt::format("cannot write {}", file_.temp().string()));
   }
   void add(std::string_view bytes) {
     if (hasher_.size_bytes() + bytes.size() > info_.size_bytes) {
@@ -40,12 +33,10 @@ class CheckedWriter {
           fmt::format("{}: more than the expected {} bytes", info_.name, info_.size_bytes));
     }
     hasher_.add(bytes);
-    out_.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    file_.stream().write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   }
   std::uint64_t written() const { return hasher_.size_bytes(); }
   void commit() {
-    out_.close();
-    if (!out_) throw TransferError(fmt::format("cannot write {}", tmp_.string()));
     if (hasher_.size_bytes() != info_.size_bytes) {
       throw TransferError(fmt::format("{}: got {} bytes, expected {}", info_.name,
                                       hasher_.size_bytes(), info_.size_bytes));
@@ -55,17 +46,13 @@ class CheckedWriter {
       throw TransferError(
           fmt::format("{}: hash {} does not match the expected {}", info_.name, hash, info_.hash));
     }
-    fs::rename(tmp_, dest_);
-    committed_ = true;
+    if (!file_.commit()) throw TransferError(fmt::format("cannot write {}", file_.temp().string()));
   }
 
  private:
-  fs::path dest_;
-  fs::path tmp_;
+  os::AtomicFile file_;
   const ContextInfo& info_;
-  std::ofstream out_;
   FileHasher hasher_;
-  bool committed_ = false;
 };
 
 }  // namespace
@@ -154,16 +141,15 @@ std::string read_whole_file(const fs::path& path, std::uint64_t size_bytes) {
 
 bool read_range(const fs::path& path, std::uint64_t offset, std::uint64_t length,
                 std::string& out) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
+  os::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.is_open()) return false;
   out.resize(length);
   std::size_t got = 0;
   while (got < length) {
-    ssize_t n = ::pread(fd, out.data() + got, length - got, static_cast<off_t>(offset + got));
+    ssize_t n = ::pread(fd.get(), out.data() + got, length - got, static_cast<off_t>(offset + got));
     if (n <= 0) break;
     got += static_cast<std::size_t>(n);
   }
-  ::close(fd);
   out.resize(got);
   return got == length;
 }

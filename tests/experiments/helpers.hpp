@@ -49,28 +49,21 @@ inline std::string read_file(const std::filesystem::path& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-// The round cluster and a trace with one G worker up for good: a pcm run of 100 inferences in
-// tasks of 10 takes 110 s (one 60 s load, then 10 tasks of 5 s), a naive one 650 s.
+// The spec data/NAME with the files it names there (round.toml, one-worker.csv) given by their
+// absolute paths, so that a test can change it and write it anywhere.
+inline std::string data_spec(const std::string& name) {
+  std::string text = read_file(kDataDir / name);
+  for (const std::string file : {"round.toml", "one-worker.csv"}) {
+    const std::string quoted = fmt::format("\"{}\"", file);
+    if (const auto at = text.find(quoted); at != std::string::npos)
+      text.replace(at, quoted.size(), fmt::format("\"{}\"", (kDataDir / file).string()));
+  }
+  return text;
+}
+
+// data/tiny.toml (one worker up for good, 100 inferences), with `extra` after it.
 inline std::string tiny_spec(const std::string& extra = "") {
-  return fmt::format(R"(
-name = "tiny"
-cluster = "{0}/round.toml"
-policies = ["naive", "pcm"]
-batch_sizes = [10, 50]
-
-[[traces]]
-name = "one"
-file = "{0}/one-worker.csv"
-
-[[workloads]]
-name = "w"
-[[workloads.contexts]]
-name = "model"
-size_bytes = 1e9
-init_s = 30
-inferences = 100
-{1})",
-                     kDataDir.string(), extra);
+  return data_spec("tiny.toml") + extra;
 }
 
 }  // namespace hearth::experiments::testing

@@ -17,29 +17,7 @@ using testing::kDataDir;
 using testing::write_file;
 
 std::string grid_spec() {
-  return fmt::format(R"(
-name = "grid"
-cluster = "{0}/round.toml"
-policies = ["pcm", "adaptive/lru/fixed"]
-batch_sizes = [10, 20]
-seeds = [1, 2]
-
-[[traces]]
-name = "file"
-file = "{0}/one-worker.csv"
-
-[[traces]]
-name = "static2"
-static = "G=2"
-
-[[workloads]]
-name = "w"
-[[workloads.contexts]]
-name = "model"
-size_bytes = 1e9
-inferences = 100
-)",
-                     kDataDir.string());
+  return testing::data_spec("grid.toml");
 }
 
 TEST_CASE("a spec expands to every cell, trace outermost and seed innermost") {

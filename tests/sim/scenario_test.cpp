@@ -1,6 +1,7 @@
 // Cluster descriptions and scenario files: what they say, and how a mistake in them is reported.
 
 #include <catch2/catch_test_macros.hpp>
+#include <catch2/matchers/catch_matchers_floating_point.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
 #include <filesystem>
@@ -12,11 +13,13 @@
 #include "sim_backend/scenario.hpp"
 #include "sim_backend/simulation.hpp"
 #include "tests/sim/fixtures.hpp"
+#include "traces/summary.hpp"
 
 using namespace hearth;
 using namespace hearth::sim;
 using Catch::Matchers::ContainsSubstring;
 using Catch::Matchers::Equals;
+using Catch::Matchers::WithinAbs;
 
 namespace {
 
@@ -162,8 +165,8 @@ TEST_CASE("a scenario names its cluster, trace, policies and contexts; flags ove
   CHECK(s.policies.batch_size == 100);
 
   ScenarioOverrides o;
-  o.policy = "adaptive";
-  o.batch_size = 50;
+  o.policies.placement = "adaptive";
+  o.policies.batch_size = 50;
   o.seed = 9;
   Scenario t = load_scenario(path, o);
   CHECK(t.policies.placement == "adaptive");
@@ -172,7 +175,7 @@ TEST_CASE("a scenario names its cluster, trace, policies and contexts; flags ove
   CHECK(t.policies.batch_size == 50);
   CHECK(t.seed == 9);
 
-  o.eviction = "lru";
+  o.policies.eviction = "lru";
   CHECK(load_scenario(path, o).policies.eviction == "lru");
 }
 
@@ -230,6 +233,47 @@ inferences = 100
   CHECK(a.trace.events.back().time_s == b.trace.events.back().time_s);
   CHECK(a.trace.events.back().time_s != c.trace.events.back().time_s);
   CHECK_THAT(a.trace_origin, ContainsSubstring("seed 4"));
+}
+
+TEST_CASE("a generated trace may draw lifetimes from a trace file named relative to the scenario") {
+  auto dir = scratch("empirical");
+  write(dir / "cluster.toml", kClusterToml);
+  write(dir / "lives.csv", kTrace);  // one lifetime ends: gpu-2's, 500 s
+  std::string path = write(dir / "e.toml", R"(
+cluster = "cluster.toml"
+[trace]
+generate = "campus"
+duration = "1h"
+pool = "A100-40GB=10,T4-16GB=10"
+max_held = 8
+lifetime = "empirical:lives.csv"
+reclaim = "none"
+[[contexts]]
+size_bytes = 1e9
+inferences = 100
+)");
+  Scenario s = load_scenario(path);
+  CHECK_THAT(s.trace_origin,
+             ContainsSubstring("--lifetime empirical:" + (dir / "lives.csv").string() + " "));
+  const std::vector<double> lives = traces::completed_lifetimes_s(s.trace);
+  REQUIRE(!lives.empty());
+  for (double life : lives)
+    CHECK_THAT(life, WithinAbs(500, 1e-6));  // times are whole milliseconds
+}
+
+TEST_CASE("a generator setting of the wrong type is reported once, at its key") {
+  auto dir = scratch("generator-type");
+  write(dir / "cluster.toml", kClusterToml);
+  std::string path = write(dir / "g.toml", R"(
+cluster = "cluster.toml"
+[trace]
+generate = "campus"
+pool = 5
+[[contexts]]
+size_bytes = 1e9
+inferences = 100
+)");
+  CHECK_THROWS_WITH(load_scenario(path), Equals(path + ": key trace.pool: must be a string"));
 }
 
 TEST_CASE("the bundled default scenario loads: the campus pool, 12 hours, a million inferences") {

@@ -26,6 +26,25 @@ void read_from_shared_storage_on_join(Script& s) {
   };
 }
 
+// w0 reads the context from shared storage; once it has it, w1 reads it from w0.
+void peer_reads_from_first(Script& s) {
+  s.on_join = [](Script& me, const WorkerSpec& w) {
+    if (w.id == 0) me.cluster.stage_context(0, 0, Tier::disk, Source::shared());
+  };
+  s.on_ready = [](Script& me, WorkerId w, ContextId c, Tier) {
+    if (w == 0) me.cluster.stage_context(1, c, Tier::disk, Source::from_peer(0));
+  };
+}
+
+// Each copy made climbs to the next tier up; one on the GPU starts attempt 1 of a task of 10.
+void climb_tiers_then_run(Script& s) {
+  s.on_ready = [](Script& me, WorkerId w, ContextId c, Tier t) {
+    if (t == Tier::disk) me.cluster.stage_context(w, c, Tier::host, Source::lower());
+    if (t == Tier::host) me.cluster.stage_context(w, c, Tier::gpu, Source::lower());
+    if (t == Tier::gpu) me.cluster.start_task(w, TaskSpec{0, 1, c, 0, 10});
+  };
+}
+
 bool has(const std::vector<std::string>& lines, const std::string& line) {
   return std::find(lines.begin(), lines.end(), line) != lines.end();
 }
@@ -67,11 +86,7 @@ TEST_CASE("a context climbs the tiers at the disk and host-to-GPU bandwidths, pl
   s.cluster.output_bytes_per_inference = 1e7;
   auto lines = run_script(s, 5, [](Script& script) {
     read_from_shared_storage_on_join(script);
-    script.on_ready = [](Script& me, WorkerId w, ContextId c, Tier t) {
-      if (t == Tier::disk) me.cluster.stage_context(w, c, Tier::host, Source::lower());
-      if (t == Tier::host) me.cluster.stage_context(w, c, Tier::gpu, Source::lower());
-      if (t == Tier::gpu) me.cluster.start_task(w, TaskSpec{0, 1, c, 0, 10});
-    };
+    climb_tiers_then_run(script);
   });
   CHECK(lines == std::vector<std::string>{
                      "0.000000 joined w0",
@@ -97,14 +112,7 @@ TEST_CASE("a peer bootstrap takes the latency plus the size over the slower of t
   s.trace.events[1].gpu_type = "H";
   check_scenario(s);
 
-  auto lines = run_script(s, 4, [](Script& script) {
-    script.on_join = [](Script& me, const WorkerSpec& w) {
-      if (w.id == 0) me.cluster.stage_context(0, 0, Tier::disk, Source::shared());
-    };
-    script.on_ready = [](Script& me, WorkerId w, ContextId c, Tier) {
-      if (w == 0) me.cluster.stage_context(1, c, Tier::disk, Source::from_peer(0));
-    };
-  });
+  auto lines = run_script(s, 4, peer_reads_from_first);
   CHECK(lines == std::vector<std::string>{
                      "0.000000 joined w0",
                      "0.000000 joined w1",
@@ -117,14 +125,7 @@ TEST_CASE("a transfer from a peer that is lost fails on the receiver at that mom
   // b reads from a from 10 s; the transfer would take 1e9 / 1e8 (b's disk write) = 10 s, but a
   // is lost at 12 s.
   Scenario s = one_context({{0, "up", "a"}, {0, "up", "b"}, {12, "down", "a"}}, 10, "pcm");
-  auto lines = run_script(s, 5, [](Script& script) {
-    script.on_join = [](Script& me, const WorkerSpec& w) {
-      if (w.id == 0) me.cluster.stage_context(0, 0, Tier::disk, Source::shared());
-    };
-    script.on_ready = [](Script& me, WorkerId w, ContextId c, Tier) {
-      if (w == 0) me.cluster.stage_context(1, c, Tier::disk, Source::from_peer(0));
-    };
-  });
+  auto lines = run_script(s, 5, peer_reads_from_first);
   CHECK(lines == std::vector<std::string>{
                      "0.000000 joined w0",
                      "0.000000 joined w1",
@@ -180,11 +181,7 @@ TEST_CASE("a cancelled task ends without an event and frees the GPU for the next
         me.cluster.start_task(0, TaskSpec{0, 2, 0, 0, 10});
       }
     };
-    script.on_ready = [](Script& me, WorkerId w, ContextId c, Tier t) {
-      if (t == Tier::disk) me.cluster.stage_context(w, c, Tier::host, Source::lower());
-      if (t == Tier::host) me.cluster.stage_context(w, c, Tier::gpu, Source::lower());
-      if (t == Tier::gpu) me.cluster.start_task(w, TaskSpec{0, 1, c, 0, 10});
-    };
+    climb_tiers_then_run(script);
   });
   CHECK(lines == std::vector<std::string>{
                      "0.000000 joined w0",

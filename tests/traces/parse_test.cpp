@@ -13,8 +13,13 @@ using testing::input_error;
 
 constexpr const char* kHeader = "time_s,event,worker,gpu_type,grace_s,attributes\n";
 
+// The trace of t.csv: the full header, then `rows`.
+Trace trace_of(const std::string& rows) {
+  return parse_trace_text(std::string(kHeader) + rows, "t.csv");
+}
+
 std::string error_in(const std::string& rows) {
-  return input_error([&] { parse_trace_text(std::string(kHeader) + rows, "t.csv"); });
+  return input_error([&] { trace_of(rows); });
 }
 
 TEST_CASE("a trace gives its events in file order with line, GPU type, grace and attributes") {
@@ -49,10 +54,9 @@ TEST_CASE("a trace gives its events in file order with line, GPU type, grace and
 }
 
 TEST_CASE("without an end row a trace ends at its last event") {
-  const auto trace = parse_trace_text(std::string(kHeader) +
-                                          "0,up,a,T4-16GB,,\n"
-                                          "7,up,b,T4-16GB,,\n",
-                                      "t.csv");
+  const auto trace = trace_of(
+      "0,up,a,T4-16GB,,\n"
+      "7,up,b,T4-16GB,,\n");
   CHECK(trace.end_s == 7);
   CHECK(trace.end_line == 0);
 }
@@ -71,11 +75,10 @@ TEST_CASE("columns may come in any order, optional ones may be left out, CRLF an
 }
 
 TEST_CASE("a worker may come back after its down, even at the same instant") {
-  const auto trace = parse_trace_text(std::string(kHeader) +
-                                          "0,up,a,T4-16GB,,\n"
-                                          "9,down,a,,,\n"
-                                          "9,up,a,T4-16GB,,\n",
-                                      "t.csv");
+  const auto trace = trace_of(
+      "0,up,a,T4-16GB,,\n"
+      "9,down,a,,,\n"
+      "9,up,a,T4-16GB,,\n");
   CHECK(trace.events.size() == 3);
   CHECK(trace.events[2].kind == EventKind::up);
 }
@@ -109,11 +112,10 @@ TEST_CASE("down and notice need a worker that is up") {
 }
 
 TEST_CASE("a down within a notice's grace keeps its promise") {
-  const auto trace = parse_trace_text(std::string(kHeader) +
-                                          "0,up,a,T4-16GB,,\n"
-                                          "10,notice,a,,30,\n"
-                                          "40,down,a,,,\n",
-                                      "t.csv");
+  const auto trace = trace_of(
+      "0,up,a,T4-16GB,,\n"
+      "10,notice,a,,30,\n"
+      "40,down,a,,,\n");
   CHECK(trace.events.size() == 3);
 }
 
@@ -210,20 +212,18 @@ TEST_CASE("a notice promises a down within its grace") {
 }
 
 TEST_CASE("a notice whose grace runs past the end is kept: the worker is still up at the end") {
-  const auto trace = parse_trace_text(std::string(kHeader) +
-                                          "0,up,a,T4-16GB,,\n"
-                                          "10,notice,a,,120,\n"
-                                          "60,end,,,,\n",
-                                      "t.csv");
+  const auto trace = trace_of(
+      "0,up,a,T4-16GB,,\n"
+      "10,notice,a,,120,\n"
+      "60,end,,,,\n");
   CHECK(trace.events.size() == 2);
   CHECK(trace.end_s == 60);
 }
 
 TEST_CASE("GPU types are checked against a cluster description's names") {
-  const auto trace = parse_trace_text(std::string(kHeader) +
-                                          "0,up,a,T4-16GB,,\n"
-                                          "1,up,b,H100-80GB,,\n",
-                                      "t.csv");
+  const auto trace = trace_of(
+      "0,up,a,T4-16GB,,\n"
+      "1,up,b,H100-80GB,,\n");
   CHECK_NOTHROW(validate_gpu_types(trace, {"T4-16GB", "H100-80GB"}));
   CHECK(input_error([&] {
           validate_gpu_types(trace, {"A100-40GB", "T4-16GB"});
