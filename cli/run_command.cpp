@@ -16,7 +16,7 @@
 #include "os/network.hpp"
 #include "policy/errors.hpp"
 #include "real_backend/factory/batch_factory.hpp"
-#include "real_backend/factory/worker_factory.hpp"
+#include "real_backend/factory/local_workers.hpp"
 #include "real_backend/manager/job_file.hpp"
 #include "real_backend/manager/manager.hpp"
 #include "real_backend/manager/run_plan.hpp"

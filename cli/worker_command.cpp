@@ -56,6 +56,12 @@ void run(WorkerArgs& a) {
   struct sigaction interrupt {};
   interrupt.sa_handler = on_int;
   sigaction(SIGINT, &interrupt, nullptr);
+  // A factory on this machine starts workers with SIGTERM held (worker_factory.hpp): a notice
+  // sent before the handler was in place arrives now.
+  sigset_t term_only;
+  sigemptyset(&term_only);
+  sigaddset(&term_only, SIGTERM);
+  sigprocmask(SIG_UNBLOCK, &term_only, nullptr);
   Worker worker(o, control);
   worker.run();
 }

@@ -9,11 +9,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include <string_view>
 
 #include "os/fd.hpp"
 
@@ -113,23 +115,51 @@ int run_program(const std::vector<std::string>& args) {
   return wait_for(pid);
 }
 
+namespace {
+
+// This process's environment with `added` ("NAME=value") in place of variables of those names,
+// as an envp array pointing into both.
+std::vector<char*> environment_with(const std::vector<std::string>& added) {
+  std::vector<char*> envp;
+  for (const std::string& e : added)
+    envp.push_back(const_cast<char*>(e.c_str()));
+  for (char** e = environ; *e; ++e) {
+    std::string_view name(*e, std::strcspn(*e, "="));
+    bool replaced = std::any_of(added.begin(), added.end(), [&](const std::string& mine) {
+      return mine.size() > name.size() && mine.starts_with(name) && mine[name.size()] == '=';
+    });
+    if (!replaced) envp.push_back(*e);
+  }
+  envp.push_back(nullptr);
+  return envp;
+}
+
+}  // namespace
+
 pid_t start_process(const std::vector<std::string>& args, const std::filesystem::path& log,
-                    bool die_with_parent) {
+                    const StartOptions& options) {
   std::vector<char*> argv = c_argv(args);
+  std::vector<char*> envp = environment_with(options.environment);
   Fd log_fd(::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
   pid_t parent = getpid();
   pid_t pid = fork();
   if (pid == 0) {
     // Only async-signal-safe calls until exec: the parent may have threads.
-    if (die_with_parent) {
+    if (options.die_with_parent) {
       prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (getppid() != parent) _exit(1);
+    }
+    if (options.hold_sigterm) {
+      sigset_t term;
+      sigemptyset(&term);
+      sigaddset(&term, SIGTERM);
+      sigprocmask(SIG_BLOCK, &term, nullptr);  // the mask survives exec
     }
     if (log_fd.is_open()) {
       dup2(log_fd.get(), STDOUT_FILENO);
       dup2(log_fd.get(), STDERR_FILENO);
     }
-    execv(argv[0], argv.data());
+    execve(argv[0], argv.data(), envp.data());
     _exit(127);
   }
   return pid;

@@ -26,11 +26,21 @@ CommandResult run_command(const std::vector<std::string>& argv, double timeout_s
 // std::runtime_error("cannot run ARGV0: reason") if it cannot be started.
 int run_program(const std::vector<std::string>& argv);
 
+struct StartOptions {
+  // The child is killed when this process dies (PDEATHSIG).
+  bool die_with_parent = false;
+  // SIGTERM stays blocked in the child, pending until it unblocks it: a program that takes
+  // SIGTERM as a message (`hearth worker`: a preemption notice) then misses none sent before its
+  // handler is in place.
+  bool hold_sigterm = false;
+  // "NAME=value" each, added to this process's environment (replacing a variable of that name).
+  std::vector<std::string> environment;
+};
+
 // Starts argv[0] (an absolute path) as a child process with stdout and stderr appended to `log`
-// (inherited if `log` cannot be opened); with `die_with_parent`, the child is killed when this
-// process dies (PDEATHSIG). Returns its pid, or -1 if fork failed.
+// (inherited if `log` cannot be opened). Returns its pid, or -1 if fork failed.
 pid_t start_process(const std::vector<std::string>& argv, const std::filesystem::path& log,
-                    bool die_with_parent);
+                    const StartOptions& options = {});
 
 // The value of environment variable `name`, or `otherwise` when it is unset or empty.
 std::string environment_or(const char* name, const char* otherwise);

@@ -141,12 +141,7 @@ void SimCluster::evict_context(WorkerId, ContextId, Tier) {}
 
 void SimCluster::start_task(WorkerId worker, const TaskSpec& task) {
   Worker& w = workers_[worker];
-  AttemptRow row;
-  row.task = task.task;
-  row.attempt = task.attempt;
-  row.context = task.context;
-  row.first = task.first;
-  row.count = task.count;
+  AttemptRow row{task};
   row.worker = worker;
   row.start_s = row.end_s = now();
   if (!w.up) {

@@ -43,7 +43,7 @@ class LocalProcesses final : public BatchSystem {
         argv.push_back(fmt::format("cuda:{}", started_ % gpus_));
       }
       argv.insert(argv.end(), extra.begin(), extra.end());
-      pid_t pid = os::start_process(argv, log_of(name), /*die_with_parent=*/true);
+      pid_t pid = os::start_process(argv, log_of(name), worker_process());
       if (pid < 0) {
         if (jobs.empty()) throw BatchError("cannot start a worker process: fork failed");
         break;

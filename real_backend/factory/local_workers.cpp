@@ -1,4 +1,4 @@
-#include "real_backend/factory/worker_factory.hpp"
+#include "real_backend/factory/local_workers.hpp"
 
 #include <fmt/format.h>
 #include <signal.h>
@@ -157,8 +157,8 @@ class LocalWorkers final : public WorkerFactory {
       args.push_back(gpu_type);
     }
     args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
-    pid_t pid = os::start_process(args, options_.work_dir / "logs" / (name + ".log"),
-                                  /*die_with_parent=*/true);
+    pid_t pid =
+        os::start_process(args, options_.work_dir / "logs" / (name + ".log"), worker_process());
     if (pid < 0) {
       spdlog::error("cannot start worker {}: fork failed", name);
       return;
@@ -181,13 +181,6 @@ class LocalWorkers final : public WorkerFactory {
 };
 
 }  // namespace
-
-std::vector<std::string> local_worker_argv(const std::string& hearth, const std::string& manager,
-                                           const fs::path& keys, const std::string& name,
-                                           const fs::path& work_dir) {
-  return {hearth,        "worker", "--manager", manager,   "--keys",
-          keys.string(), "--name", name,        "--cache", (work_dir / "cache" / name).string()};
-}
 
 std::unique_ptr<WorkerFactory> make_local_workers(LocalWorkersOptions options) {
   return std::make_unique<LocalWorkers>(std::move(options));

@@ -1,21 +1,16 @@
 #pragma once
-// What the manager needs of a factory (whatever starts workers for a run), and worker processes
-// on this machine, for `hearth run --workers N` and `--trace FILE`: N workers kept alive (one that
-// dies is started again), and workers started and killed as an availability trace says, its time
-// scaled, so that churn can be replayed on one machine. Factories that submit workers to a batch
-// system (Slurm, HTCondor) are in batch_factory.hpp.
+// What the manager needs of a factory (whatever starts workers for a run), and how factories on
+// this machine start a worker. The factories: local_workers.hpp (`hearth run --workers N` and
+// `--trace FILE`) and batch_factory.hpp (Slurm, HTCondor, and processes here as a batch system).
 
 #include <sys/types.h>
 
 #include <filesystem>
-#include <map>
-#include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
+#include "os/process.hpp"
 #include "policy/pool_sizing.hpp"
-#include "traces/trace.hpp"
 
 namespace hearth::real {
 
@@ -44,19 +39,8 @@ std::vector<std::string> local_worker_argv(const std::string& hearth, const std:
                                            const std::string& name,
                                            const std::filesystem::path& work_dir);
 
-struct LocalWorkersOptions {
-  std::string executable;  // the hearth binary
-  std::filesystem::path keys_file;
-  std::filesystem::path work_dir;  // caches and logs go under it
-  int workers = 0;                 // kept alive throughout
-  std::optional<traces::Trace> trace;
-  double time_scale = 1.0;              // real seconds per trace second
-  std::vector<std::string> extra_args;  // passed to every `hearth worker`
-};
-
-// Starts workers as `hearth worker` child processes, which die with the manager (PDEATHSIG).
-// A trace's down kills the worker with SIGKILL; a notice sends SIGTERM carrying the grace period
-// (sigqueue), which the worker announces to the manager. The trace's time 0 is its first event.
-std::unique_ptr<WorkerFactory> make_local_workers(LocalWorkersOptions options);
+// How a factory on this machine starts `hearth worker`: killed when the manager dies, and with
+// SIGTERM (a preemption notice) held until the worker can take it.
+os::StartOptions worker_process();
 
 }  // namespace hearth::real

@@ -32,7 +32,7 @@ TEST_CASE("a program that cannot be started is an error naming it") {
 TEST_CASE("a started process appends its output to its log, and kill_and_reap ends it") {
   const fs::path log = fs::temp_directory_path() / ("hearth-os-test-" + std::to_string(getpid()));
   std::ofstream(log) << "before\n";
-  pid_t quick = start_process({"/bin/sh", "-c", "echo out; echo err >&2"}, log, false);
+  pid_t quick = start_process({"/bin/sh", "-c", "echo out; echo err >&2"}, log);
   REQUIRE(quick > 0);
   int status = 0;
   REQUIRE(waitpid(quick, &status, 0) == quick);
@@ -42,7 +42,19 @@ TEST_CASE("a started process appends its output to its log, and kill_and_reap en
   text << in.rdbuf();
   CHECK(text.str() == "before\nout\nerr\n");
 
-  pid_t slow = start_process({"/bin/sleep", "30"}, log, true);
+  // SIGTERM held: the shell's own SIGTERM waits; the environment carries the added variable.
+  pid_t held = start_process({"/bin/sh", "-c", "kill -TERM $$; echo held $HEARTH_OS_TEST"}, log,
+                             {.hold_sigterm = true, .environment = {"HEARTH_OS_TEST=yes"}});
+  REQUIRE(held > 0);
+  REQUIRE(waitpid(held, &status, 0) == held);
+  CHECK(exit_status(status) == 0);
+  in = std::ifstream(log);
+  text.str("");
+  text << in.rdbuf();
+  CHECK(text.str() == "before\nout\nerr\nheld yes\n");
+
+  pid_t slow =
+      start_process({"/bin/sleep", "30"}, log, {.die_with_parent = true, .environment = {}});
   REQUIRE(slow > 0);
   kill_and_reap(slow);
   CHECK(waitpid(slow, nullptr, WNOHANG) == -1);  // reaped: no longer a child

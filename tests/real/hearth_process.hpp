@@ -17,6 +17,7 @@
 #include <sstream>
 #include <string_view>
 
+#include "os/process.hpp"
 #include "tests/real/gate.hpp"
 #include "tests/real/helpers.hpp"
 
@@ -35,30 +36,9 @@ inline std::vector<pid_t>& started_processes() {
 inline pid_t start_hearth(std::vector<std::string> args, const fs::path& log,
                           std::vector<std::string> env = {}) {
   args.insert(args.begin(), HEARTH_EXECUTABLE);
-  std::vector<char*> argv;
-  for (std::string& a : args)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<char*> envp;
-  for (std::string& e : env)
-    envp.push_back(e.data());
-  for (char** e = environ; *e; ++e) {
-    std::string_view name(*e, std::strcspn(*e, "="));
-    bool replaced = std::any_of(env.begin(), env.end(), [&](const std::string& mine) {
-      return mine.size() > name.size() && mine.starts_with(name) && mine[name.size()] == '=';
-    });
-    if (!replaced) envp.push_back(*e);
-  }
-  envp.push_back(nullptr);
-  int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fd, STDOUT_FILENO);
-    dup2(fd, STDERR_FILENO);
-    execve(argv[0], argv.data(), envp.data());
-    _exit(127);
-  }
-  ::close(fd);
+  os::StartOptions options;
+  options.environment = std::move(env);
+  pid_t pid = os::start_process(args, log, options);
   started_processes().push_back(pid);
   return pid;
 }
@@ -82,7 +62,7 @@ inline int exit_status(pid_t pid, double timeout_s = 120) {
     waitpid(pid, &status, 0);
     FAIL("hearth did not finish within " << timeout_s << " s");
   }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return os::exit_status(status);
 }
 
 // How many lines of `file` contain `text`.
