@@ -26,6 +26,21 @@ struct GpuSeconds {
   double loading = 0;
   double idle = 0;
   double lost = 0;
+
+  // The seconds GPUs spent in `state`.
+  double& in(GpuState state) {
+    switch (state) {
+      case GpuState::computing:
+        return computing;
+      case GpuState::loading:
+        return loading;
+      case GpuState::idle:
+        return idle;
+      case GpuState::lost:
+        break;
+    }
+    return lost;
+  }
 };
 
 struct Summary {

@@ -523,23 +523,8 @@ void SimCluster::fill(SimResult& r) const {
   GpuSeconds g;
   for (const Worker& w : workers_)
     g.available += w.available_s;
-  for (const Segment& seg : timeline_) {
-    double d = seg.end_s - seg.start_s;
-    switch (seg.state) {
-      case GpuState::idle:
-        g.idle += d;
-        break;
-      case GpuState::loading:
-        g.loading += d;
-        break;
-      case GpuState::computing:
-        g.computing += d;
-        break;
-      case GpuState::lost:
-        g.lost += d;
-        break;
-    }
-  }
+  for (const Segment& seg : timeline_)
+    g.in(seg.state) += seg.end_s - seg.start_s;
   s.gpu_seconds = g;
   for (const Worker& w : workers_) {
     r.worker_names.push_back(w.spec.name);
