@@ -275,7 +275,7 @@ class JobReader {
     if (format != "torchscript" && format != "bytes") {
       fail(*t.get("format"), "format must be \"torchscript\" or \"bytes\"");
     }
-    c.has_model = format == "torchscript";
+    c.inference.has_model = format == "torchscript";
     std::string source = text(t, "source", "manager");
     if (source != "manager" && source != "shared") {
       fail(*t.get("source"), "source must be \"manager\" or \"shared\"");
@@ -285,13 +285,13 @@ class JobReader {
     std::string task = text(t, "task", "classify");
     std::optional<TaskKind> kind = task_kind_named(task);
     if (!kind) fail(*t.get("task"), "task must be \"classify\", \"generate\" or \"noop\"");
-    c.task = *kind;
-    if (c.task != TaskKind::noop && !c.has_model) {
+    c.inference.task = *kind;
+    if (c.inference.task != TaskKind::noop && !c.inference.has_model) {
       fail(t, fmt::format("task {} needs a model (format \"torchscript\")", task));
     }
     c.template_text = text(t, "template", "{prompt}");  // "": inputs are the rows' input_ids
     if (!c.template_text.empty()) c.prompt = PromptTemplate(c.template_text);
-    if (c.task == TaskKind::classify) {
+    if (c.inference.task == TaskKind::classify) {
       const toml::node* labels = t.get("labels");
       const toml::node* tokens = t.get("label_tokens");
       if (!labels || !tokens) fail(t, "task classify needs labels and label_tokens");
@@ -299,16 +299,17 @@ class JobReader {
         fail(*labels, "labels and label_tokens are arrays");
       for (const toml::node& l : *labels->as_array()) {
         if (!l.is_string()) fail(l, "a label is a string");
-        c.labels.push_back(l.as_string()->get());
+        c.inference.labels.push_back(l.as_string()->get());
       }
       for (const toml::node& k : *tokens->as_array())
-        c.label_tokens.push_back(token(k));
-      if (c.labels.empty() || c.labels.size() != c.label_tokens.size()) {
+        c.inference.label_tokens.push_back(token(k));
+      if (c.inference.labels.empty() ||
+          c.inference.labels.size() != c.inference.label_tokens.size()) {
         fail(*labels, "labels and label_tokens must be equally long, and not empty");
       }
     }
-    c.max_new_tokens = static_cast<std::uint32_t>(number(t, "max_new_tokens", 16, 1));
-    if (const toml::node* n = t.get("stop_token")) c.stop_token = token(*n);
+    c.inference.max_new_tokens = static_cast<std::uint32_t>(number(t, "max_new_tokens", 16, 1));
+    if (const toml::node* n = t.get("stop_token")) c.inference.stop_token = token(*n);
     c.init_s = number(t, "init_s", 0, 0);
     return c;
   }

@@ -40,15 +40,10 @@ enum class ContextOrigin { manager, shared_path };
 struct JobContext {
   std::string name;
   std::filesystem::path model;  // the context's file, as the manager sees it
-  bool has_model = true;        // format "torchscript"; false for format "bytes"
   ContextOrigin origin = ContextOrigin::manager;
   std::filesystem::path shared_path;  // what workers open when origin is shared_path
-  TaskKind task = TaskKind::classify;
-  std::vector<std::string> labels;
-  std::vector<std::int32_t> label_tokens;
-  std::uint32_t max_new_tokens = 16;
-  std::int32_t stop_token = -1;
-  std::string template_text;  // empty: inputs are the rows' input_ids
+  InferenceSettings inference;        // has_model: format "torchscript"; false for "bytes"
+  std::string template_text;          // empty: inputs are the rows' input_ids
   PromptTemplate prompt;
   std::filesystem::path dataset;
   double init_s = 0;  // hint for the scheduler's load estimates

@@ -40,17 +40,13 @@ RunPlan::RunPlan(JobFile job, bool durable) : job_(std::move(job)) {
     info.size_bytes = model.size_bytes;
     info.hash = model.hash;
     info.shared_path = fs::absolute(c.shared_path).string();
-    info.has_model = c.has_model;
-    info.task = c.task;
-    info.labels = c.labels;
-    info.label_tokens = c.label_tokens;
-    info.max_new_tokens = c.max_new_tokens;
-    info.stop_token = c.stop_token;
+    info.inference = c.inference;
     infos_.push_back(info);
-    fingerprint += fmt::format("{} {} {} {} {} {} [{}] [{}] {} {}\n", c.name, to_string(c.task),
-                               model.hash, dataset_digests[c.dataset].hash, d->rows.size(),
-                               c.template_text, fmt::join(c.labels, "|"),
-                               fmt::join(c.label_tokens, ","), c.max_new_tokens, c.stop_token);
+    fingerprint +=
+        fmt::format("{} {} {} {} {} {} [{}] [{}] {} {}\n", c.name, to_string(c.inference.task),
+                    model.hash, dataset_digests[c.dataset].hash, d->rows.size(), c.template_text,
+                    fmt::join(c.inference.labels, "|"), fmt::join(c.inference.label_tokens, ","),
+                    c.inference.max_new_tokens, c.inference.stop_token);
   }
   fs::create_directories(job_.state_dir);
   store_ = std::make_unique<ResultStore>(job_.state_dir / "results.db", fingerprint, durable);

@@ -145,8 +145,9 @@ template <class A, class M>
 void fields(A& a, M& m) {
   using T = std::remove_const_t<M>;
   if constexpr (std::is_same_v<T, ContextInfo>) {
-    a(m.name, m.size_bytes, m.hash, m.shared_path, m.has_model, m.task, m.labels, m.label_tokens,
-      m.max_new_tokens, m.stop_token);
+    auto& i = m.inference;  // const when encoding
+    a(m.name, m.size_bytes, m.hash, m.shared_path, i.has_model, i.task, i.labels, i.label_tokens,
+      i.max_new_tokens, i.stop_token);
   } else if constexpr (std::is_same_v<T, Hello>) {
     a(m.version, m.name, m.gpu_type, m.device, m.gpu_memory_bytes, m.host_memory_bytes,
       m.disk_bytes, m.speed, m.peer_endpoint, m.pid);

@@ -36,6 +36,17 @@ const char* to_string(TaskKind kind);
 // The kind to_string names `name`, if one is: how a job file's task is read.
 std::optional<TaskKind> task_kind_named(std::string_view name);
 
+// How a context's inferences run, and what each returns: the job file's settings of it, as a
+// worker receives them.
+struct InferenceSettings {
+  bool has_model = true;  // false: bytes only (no-op contexts for benchmarks)
+  TaskKind task = TaskKind::classify;
+  std::vector<std::string> labels;         // classify: the names results carry
+  std::vector<std::int32_t> label_tokens;  // classify: one token per label, in label order
+  std::uint32_t max_new_tokens = 16;       // generate
+  std::int32_t stop_token = -1;            // generate: stops after this token; -1: none
+};
+
 // What a worker needs to know about a context: its file (checked by size and hash) and how to run
 // it. Sent with every stage command, so a worker needs no other copy of the job.
 struct ContextInfo {
@@ -43,12 +54,7 @@ struct ContextInfo {
   std::uint64_t size_bytes = 0;
   std::string hash;         // BLAKE2b-256 of the file, hex
   std::string shared_path;  // where the file is on the shared filesystem (source shared_path)
-  bool has_model = true;    // false: bytes only (no-op contexts for benchmarks)
-  TaskKind task = TaskKind::classify;
-  std::vector<std::string> labels;         // classify: the names results carry
-  std::vector<std::int32_t> label_tokens;  // classify: one token per label, in label order
-  std::uint32_t max_new_tokens = 0;        // generate
-  std::int32_t stop_token = -1;            // generate: stops after this token; -1: none
+  InferenceSettings inference;
 };
 
 // ---- worker -> manager ----------------------------------------------------------------------

@@ -23,7 +23,7 @@ double seconds_since(Clock::time_point t) {
 
 }  // namespace
 
-std::string result_json(const ContextInfo& info, LoadedModel* model,
+std::string result_json(const InferenceSettings& info, LoadedModel* model,
                         const std::vector<std::int32_t>& input) {
   using nlohmann::ordered_json;
   if (info.task == TaskKind::noop) return "null";
@@ -156,7 +156,7 @@ std::optional<Message> Executor::run_stage(WorkItem& item) {
         std::shared_ptr<const std::string> host = cache_.host(s.context);
         if (!host) throw TransferError("no copy in host memory to build the model from");
         std::shared_ptr<LoadedModel> model;
-        if (s.info.has_model) model = runtime().load(*host, device_);
+        if (s.info.inference.has_model) model = runtime().load(*host, device_);
         cache_.device_ready(s.context, std::move(model));
         break;
       }
@@ -199,7 +199,7 @@ std::optional<Message> Executor::run_task(WorkItem& item) {
   out.results.reserve(t.inputs.size());
   for (const auto& input : t.inputs) {
     if (item.cancelled) return std::nullopt;
-    out.results.push_back(result_json(*info, model.get(), input));
+    out.results.push_back(result_json(info->inference, model.get(), input));
   }
   return out;
 }

@@ -35,7 +35,7 @@ struct WorkItem {
 
 // One inference's result as JSON. A failure of one input is that input's result, so that one bad
 // prompt does not fail the task around it.
-std::string result_json(const ContextInfo& info, LoadedModel* model,
+std::string result_json(const InferenceSettings& info, LoadedModel* model,
                         const std::vector<std::int32_t>& input);
 
 class Executor {

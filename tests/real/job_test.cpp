@@ -46,9 +46,9 @@ TEST_CASE("a job file gives contexts, paths relative to it and policies") {
   CHECK(c.name == "claims");
   CHECK(c.model == dir / "m.pt");
   CHECK(c.origin == ContextOrigin::manager);
-  CHECK(c.task == TaskKind::classify);
-  CHECK(c.labels == std::vector<std::string>{"SUPPORTS", "REFUTES"});
-  CHECK(c.label_tokens == std::vector<std::int32_t>{'S', 82});
+  CHECK(c.inference.task == TaskKind::classify);
+  CHECK(c.inference.labels == std::vector<std::string>{"SUPPORTS", "REFUTES"});
+  CHECK(c.inference.label_tokens == std::vector<std::int32_t>{'S', 82});
   DatasetRow row;
   row.fields["claim"] = "Hi";
   CHECK(c.prompt.tokens(row, "d.jsonl") == std::vector<std::int32_t>{'C', 'l', 'a', 'i', 'm', ':',

@@ -20,12 +20,7 @@ TEST_CASE("every field of a stage command survives encoding") {
             3400000000ULL,
             "ab12",
             "/shared/m.pt",
-            true,
-            TaskKind::generate,
-            {"SUPPORTS", "REFUTES"},
-            {83, 82},
-            32,
-            10};
+            {true, TaskKind::generate, {"SUPPORTS", "REFUTES"}, {83, 82}, 32, 10}};
   Message m = decode(encode(s));
   REQUIRE(std::holds_alternative<Stage>(m));
   const Stage& r = std::get<Stage>(m);
@@ -38,12 +33,12 @@ TEST_CASE("every field of a stage command survives encoding") {
   CHECK(r.info.size_bytes == 3400000000ULL);
   CHECK(r.info.hash == "ab12");
   CHECK(r.info.shared_path == "/shared/m.pt");
-  CHECK(r.info.has_model);
-  CHECK(r.info.task == TaskKind::generate);
-  CHECK(r.info.labels == std::vector<std::string>{"SUPPORTS", "REFUTES"});
-  CHECK(r.info.label_tokens == std::vector<std::int32_t>{83, 82});
-  CHECK(r.info.max_new_tokens == 32);
-  CHECK(r.info.stop_token == 10);
+  CHECK(r.info.inference.has_model);
+  CHECK(r.info.inference.task == TaskKind::generate);
+  CHECK(r.info.inference.labels == std::vector<std::string>{"SUPPORTS", "REFUTES"});
+  CHECK(r.info.inference.label_tokens == std::vector<std::int32_t>{83, 82});
+  CHECK(r.info.inference.max_new_tokens == 32);
+  CHECK(r.info.inference.stop_token == 10);
 }
 
 TEST_CASE("tasks, results and hellos survive encoding") {
