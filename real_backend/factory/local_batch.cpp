@@ -14,12 +14,12 @@ namespace hearth::real {
 
 namespace {
 
-class LocalProcesses final : public BatchSystem {
+class LocalBatch final : public BatchSystem {
  public:
-  explicit LocalProcesses(FactorySettings settings)
+  explicit LocalBatch(FactorySettings settings)
       : s_(std::move(settings)), gpus_(cuda_device_count()) {}
 
-  ~LocalProcesses() override {
+  ~LocalBatch() override {
     for (const auto& [name, pid] : running_)
       os::kill_and_reap(pid);
   }
@@ -93,7 +93,7 @@ class LocalProcesses final : public BatchSystem {
 }  // namespace
 
 std::unique_ptr<BatchSystem> make_local_batch(FactorySettings settings) {
-  return std::make_unique<LocalProcesses>(std::move(settings));
+  return std::make_unique<LocalBatch>(std::move(settings));
 }
 
 }  // namespace hearth::real
