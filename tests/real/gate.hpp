@@ -7,7 +7,13 @@
 // takes.
 //
 // Worker processes use it through libhearth_gated_torch.so (gated_torch_runtime.cpp): run them
-// with HEARTH_TORCH_RUNTIME naming that plugin and HEARTH_TEST_GATE naming the gate's directory.
+// with HEARTH_TORCH_RUNTIME naming that plugin and HEARTH_TEST_GATE naming the gate's directory
+// (and HEARTH_TEST_STAND_IN_MODEL=1 where there is no libtorch: a test stand-in model behind the
+// gate).
+//
+// On disk, also read and written from bash by scripts/htcondor-local: `quota` (a number, or
+// "open"; replaced whole, by a rename), `used` (a number, changed under flock() of `lock`) and a
+// file `waiting/PID-TID` for each inference waiting for a unit.
 
 #include <sys/types.h>
 
