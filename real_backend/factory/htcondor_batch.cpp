@@ -60,7 +60,7 @@ class HTCondor final : public BatchSystem {
       clusters.insert(j.substr(0, j.find('.')));
     std::vector<std::string> argv = {"condor_q"};
     argv.insert(argv.end(), clusters.begin(), clusters.end());
-    for (const char* a : {"-af:j", "BatchJobStatus", "HoldReason"})
+    for (const char* a : {"-af:j", "JobStatus", "HoldReason"})
       argv.push_back(a);
     CommandResult r = run_(argv);
     if (r.status != 0) throw BatchError(fmt::format("condor_q failed: {}", complaint(r)));

@@ -111,7 +111,7 @@ TEST_CASE("htcondor: condor_q's answer gives each job's state; a held job carrie
   auto condor = make_htcondor(batch.settings, "hearth-x", batch.run.runner());
   auto alive = condor->poll({"311.0", "311.1", "311.2", "311.3", "312.0", "312.1", "312.2"});
   CHECK(batch.run.calls[0] == std::vector<std::string>{"condor_q", "311", "312", "-af:j",
-                                                       "BatchJobStatus", "HoldReason"});
+                                                       "JobStatus", "HoldReason"});
   REQUIRE(alive.size() == 5);
   CHECK(alive.at("311.0").state == BatchJobState::running);
   CHECK(alive.at("311.1").state == BatchJobState::queued);
