@@ -110,8 +110,8 @@ TEST_CASE("htcondor: condor_q's answer gives each job's state; a held job carrie
                    {1, "", "-- Failed to fetch ads from: <127.0.0.1:9618> : submit1\n"});
   auto condor = make_htcondor(batch.settings, "hearth-x", batch.run.runner());
   auto alive = condor->poll({"311.0", "311.1", "311.2", "311.3", "312.0", "312.1", "312.2"});
-  CHECK(batch.run.calls[0] == std::vector<std::string>{"condor_q", "311", "312", "-af:j",
-                                                       "JobStatus", "HoldReason"});
+  CHECK(batch.run.calls[0] ==
+        std::vector<std::string>{"condor_q", "311", "312", "-af:j", "JobStatus", "HoldReason"});
   REQUIRE(alive.size() == 5);
   CHECK(alive.at("311.0").state == BatchJobState::running);
   CHECK(alive.at("311.1").state == BatchJobState::queued);
