@@ -1,7 +1,9 @@
 #include "os/atomic_file.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <stdexcept>
 
@@ -11,8 +13,16 @@ namespace fs = std::filesystem;
 
 AtomicFile::AtomicFile(fs::path target, fs::path temp, std::optional<mode_t> mode)
     : target_(std::move(target)), temp_(std::move(temp)) {
-  out_.open(temp_, std::ios::binary | std::ios::trunc);
-  if (out_ && mode && ::chmod(temp_.c_str(), *mode) != 0) out_.setstate(std::ios::failbit);
+  // Created afresh with its mode (not opened with the default one and changed later: a reader
+  // that opened it in between would keep reading it), and never through a link left in its place.
+  ::unlink(temp_.c_str());
+  int fd = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                  mode.value_or(0666));
+  // The umask may have cut the mode asked for; fchmod sets it exactly.
+  bool made = fd >= 0 && (!mode || ::fchmod(fd, *mode) == 0);
+  if (fd >= 0) ::close(fd);
+  if (made) out_.open(temp_, std::ios::binary | std::ios::trunc);
+  if (!made) out_.setstate(std::ios::failbit);
 }
 
 AtomicFile::~AtomicFile() {

@@ -14,10 +14,11 @@ namespace hearth::os {
 
 class AtomicFile {
  public:
-  // Opens `temp` for writing, replacing what a crash may have left there; it must be beside
-  // `target` (on the same file system). With `mode`, the file has exactly these permissions
-  // before its first byte (0600: a key is never readable by others, not even for a moment);
-  // without, those of any new file (0666 less the umask).
+  // Creates `temp` afresh for writing, replacing what a crash (or anyone) left there, a link
+  // included, which is never followed; it must be beside `target` (on the same file system).
+  // With `mode`, the file is created with exactly these permissions (0600: a key is never
+  // readable by others, not even for a moment); without, those of any new file (0666 less the
+  // umask).
   AtomicFile(std::filesystem::path target, std::filesystem::path temp,
              std::optional<mode_t> mode = std::nullopt);
   // Removes the temporary unless committed.

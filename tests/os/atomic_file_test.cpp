@@ -84,6 +84,17 @@ TEST_CASE("a mode given is the file's before its first byte and after the rename
   fs::remove_all(dir);
 }
 
+TEST_CASE("a link left where the temporary goes is replaced, never written through") {
+  const fs::path dir = fresh_dir("link");
+  std::ofstream(dir / "victim") << "not yours\n";
+  fs::create_symlink(dir / "victim", dir / "out.tmp");
+  write_file_atomically(dir / "out", "mine\n");
+  CHECK(read_file(dir / "victim") == "not yours\n");
+  CHECK(read_file(dir / "out") == "mine\n");
+  CHECK_FALSE(fs::exists(fs::symlink_status(dir / "out.tmp")));
+  fs::remove_all(dir);
+}
+
 TEST_CASE("a file that cannot be written is reported by its temporary's name") {
   const fs::path target = "/nonexistent/folder/f";
   try {
