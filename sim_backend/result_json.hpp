@@ -1,6 +1,6 @@
 #pragma once
-// Every field of a simulated run's results, once, by the name summary.json gives it: the JSON of
-// report.cpp and the bytes one process sends another (result_codec.cpp) are both made from these.
+// Every field of a simulated run's summary, once, by the name summary.json gives it: the JSON of
+// report.cpp and the bytes one process sends another (result_codec.cpp) are both made from it.
 // Includes nlohmann/json: for sim_backend/'s .cpp files only.
 
 #include <nlohmann/json.hpp>
@@ -18,13 +18,5 @@ NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Summary, scenario, placement, eviction, granu
                                    stage_failures, evictions, context_loads, shared_storage_bytes,
                                    peer_bytes, output_bytes, gpu_seconds, workers, trace_events,
                                    wall_s, setup_wall_s)
-
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(AttemptRow, task, attempt, context, first, count, worker,
-                                   start_s, end_s, outcome)
-
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(Segment, worker, incarnation, start_s, end_s, state)
-
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(SimResult, summary, worker_names, worker_types, attempts,
-                                   timeline, event_log, command_log)
 
 }  // namespace hearth::sim
