@@ -10,6 +10,9 @@
 #include <stdexcept>
 #include <thread>
 
+#include "os/atomic_file.hpp"
+#include "os/fd.hpp"
+
 namespace hearth::testing {
 
 namespace fs = std::filesystem;
@@ -18,20 +21,13 @@ namespace {
 
 constexpr std::uint64_t kOpen = std::numeric_limits<std::uint64_t>::max();
 
-// The number in `path`; 0 if there is none yet. "open" is no limit.
+// The number in `path`; 0 if there is none yet. "open" is no limit. Numbers are written whole or
+// not at all (os::write_file_atomically): a worker may be killed while it writes.
 std::uint64_t read_number(const fs::path& path) {
   std::ifstream in(path);
   std::string text;
   if (!(in >> text)) return 0;
   return text == "open" ? kOpen : std::stoull(text);
-}
-
-// Readers see the old text or the new, never a part: a worker may be killed while it writes.
-void write_atomically(const fs::path& path, const std::string& text) {
-  fs::path tmp = path;
-  tmp += ".tmp";
-  std::ofstream(tmp) << text;
-  fs::rename(tmp, path);
 }
 
 // flock() on a file of the gate: excludes other processes and other threads (each opens its own
@@ -40,16 +36,13 @@ class FileLock {
  public:
   explicit FileLock(const fs::path& path)
       : fd_(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)) {
-    if (fd_ < 0 || ::flock(fd_, LOCK_EX) != 0) {
+    if (!fd_.is_open() || ::flock(fd_.get(), LOCK_EX) != 0) {
       throw std::runtime_error("cannot lock " + path.string());
     }
   }
-  ~FileLock() { ::close(fd_); }
-  FileLock(const FileLock&) = delete;
-  FileLock& operator=(const FileLock&) = delete;
 
  private:
-  int fd_;
+  os::Fd fd_;  // closing it releases the lock
 };
 
 class GatedModel final : public real::LoadedModel {
@@ -87,11 +80,11 @@ Gate::Gate(fs::path dir) : dir_(std::move(dir)) {
 }
 
 void Gate::allow(std::uint64_t total) {
-  write_atomically(dir_ / "quota", std::to_string(total));
+  os::write_file_atomically(dir_ / "quota", std::to_string(total));
 }
 
 void Gate::open() {
-  write_atomically(dir_ / "quota", "open");
+  os::write_file_atomically(dir_ / "quota", "open");
 }
 
 std::uint64_t Gate::used() const {
@@ -114,7 +107,7 @@ void Gate::take() const {
       FileLock lock(dir_ / "lock");
       std::uint64_t used = read_number(dir_ / "used");
       if (used < read_number(dir_ / "quota")) {
-        write_atomically(dir_ / "used", std::to_string(used + 1));
+        os::write_file_atomically(dir_ / "used", std::to_string(used + 1));
         break;
       }
     }
