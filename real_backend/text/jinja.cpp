@@ -2471,6 +2471,7 @@ class Renderer {
       : program_(program), limits_(limits), globals_(program.names.size(), nullptr) {
     for (std::size_t id = 0; id < program.names.size(); ++id) {
       globals_[id] = variables.find(program.names[id]);
+      if (program.names[id] == "loop") loop_id_ = static_cast<int>(id);
     }
   }
 
@@ -2584,8 +2585,9 @@ class Renderer {
   }
 
   void count_iteration() {
-    if (++iterations_ > limits_.max_loop_iterations) {
-      fail(fmt::format("the loops exceed the limit of {} iterations", limits_.max_loop_iterations));
+    if (++iterations_ > limits_.max_iterations) {
+      fail(fmt::format("the render exceeds the limit of {} loop iterations and macro calls",
+                       limits_.max_iterations));
     }
   }
 
@@ -2626,7 +2628,7 @@ class Renderer {
         loop.set("nextitem", k + 1 < n ? (*items)[k + 1] : Value());
         loop.set("depth", Value::integer(1));
         loop.set("depth0", Value::integer(0));
-        iteration.variables.emplace_back(loop_slot(), Value::dict(std::move(loop)));
+        iteration.variables.emplace_back(loop_id_, Value::dict(std::move(loop)));
       }
       bind(node.targets, (*items)[k], iteration);
       if (exec(node.body, iteration, out) == Flow::break_) break;
@@ -2635,13 +2637,6 @@ class Renderer {
       Scope otherwise{&scope, {}};
       exec(node.else_body, otherwise, out);
     }
-  }
-
-  int loop_slot() const {
-    for (std::size_t k = 0; k < program_.names.size(); ++k) {
-      if (program_.names[k] == "loop") return static_cast<int>(k);
-    }
-    return -1;
   }
 
   void bind(const std::vector<int>& targets, const Value& item, Scope& scope) {
@@ -2761,10 +2756,17 @@ class Renderer {
     return false;
   }
 
-  void check_size(std::size_t bytes) const {
+  // Before building a value of `bytes`: no value may be larger than the output, and a render
+  // (e.g. a loop that doubles a string) may build only so much in all.
+  void check_size(std::size_t bytes) {
     if (bytes > limits_.max_output_bytes) {
       fail(fmt::format("a value of {} bytes exceeds the limit of {} bytes", bytes,
                        limits_.max_output_bytes));
+    }
+    bytes_built_ += bytes;
+    if (bytes_built_ > limits_.max_bytes_built) {
+      fail(fmt::format("the render builds more than the limit of {} bytes of values",
+                       limits_.max_bytes_built));
     }
   }
 
@@ -2779,7 +2781,7 @@ class Renderer {
       return Value::string(std::move(r));
     }
     const List& items = sequence.as_list();
-    check_size(items.size() * static_cast<std::size_t>(times));
+    check_size(items.size() * static_cast<std::size_t>(times) * sizeof(Value));
     List r;
     for (std::int64_t k = 0; k < times; ++k)
       r.insert(r.end(), items.begin(), items.end());
@@ -2849,6 +2851,7 @@ class Renderer {
       return Value::string(a.as_string() + b.as_string());
     }
     if (op == Op::add && a.kind() == Value::Kind::list && b.kind() == Value::Kind::list) {
+      check_size((a.as_list().size() + b.as_list().size()) * sizeof(Value));
       List r = a.as_list();
       r.insert(r.end(), b.as_list().begin(), b.as_list().end());
       return Value::list(std::move(r));
@@ -2947,6 +2950,7 @@ class Renderer {
       fail(fmt::format("macro '{}' takes {} argument(s), not {}", macro.name,
                        macro.parameters.size(), args.positional.size()));
     }
+    count_iteration();
     Scope scope{&root_, {}};
     for (std::size_t k = 0; k < macro.parameters.size(); ++k) {
       const std::string& parameter = program_.names[macro.parameters[k]];
@@ -3000,8 +3004,10 @@ class Renderer {
   const RenderLimits& limits_;
   std::vector<const Value*> globals_;
   Scope root_;
+  int loop_id_ = -1;
   int call_depth_ = 0;
   std::uint64_t iterations_ = 0;
+  std::uint64_t bytes_built_ = 0;
 };
 
 bool Renderer::apply_test(Test t, std::string_view name, const Value& v, const CallArgs& call) {
@@ -3372,9 +3378,8 @@ Template::Template(std::string_view source) {
     if (name == "raise_exception") program->builtins[id] = kRaise;
     if (name == "namespace") program->builtins[id] = kNamespace;
     if (name == "range") {
-      program->builtins[id] = Value::function([](const CallArgs& args) {
-        return make_range(args, RenderLimits{}.max_loop_iterations);
-      });
+      program->builtins[id] = Value::function(
+          [](const CallArgs& args) { return make_range(args, RenderLimits{}.max_iterations); });
     }
   }
   program_ = std::move(program);

@@ -143,9 +143,10 @@ class RenderError : public std::runtime_error {
 
 // What one render may use; a render that would use more throws RenderError.
 struct RenderLimits {
-  std::size_t max_output_bytes = std::size_t{64} << 20;  // also the bound of any one string
-  int max_call_depth = 64;                               // nested macro calls
-  std::uint64_t max_loop_iterations = 10'000'000;        // all loops of a render together
+  std::size_t max_output_bytes = std::size_t{64} << 20;    // also the bound of any one value
+  int max_call_depth = 64;                                 // nested macro calls
+  std::uint64_t max_iterations = 10'000'000;               // loop iterations and macro calls
+  std::uint64_t max_bytes_built = std::uint64_t{1} << 30;  // by ~, +, *, join, replace, indent
 };
 
 struct Program;  // the parsed tree (jinja.cpp)

@@ -80,7 +80,7 @@ TEST_CASE("trim_blocks drops the newline after a block tag and lstrip_blocks the
   CHECK(render("  {%+ if flag +%}\nz{% endif %}") == "  \nz");
 }
 
-TEST_CASE("- strips all whitespace on its side of a tag") {
+TEST_CASE("a tag with - strips all whitespace on that side of it") {
   CHECK(render("a  \n {{- n -}} \n\t b") == "a7b");
   CHECK(render("a \n{%- if flag -%}\n b {%- endif %}") == "ab");
   CHECK(render("a \n{#- c -#}\n b") == "ab");
@@ -342,10 +342,20 @@ TEST_CASE("hostile templates hit a limit with a clear error instead of exhaustin
   CHECK(render_error("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}") ==
         "macro calls nest deeper than the limit of 64");
   RenderLimits small;
-  small.max_loop_iterations = 1000;
+  small.max_iterations = 1000;
   small.max_output_bytes = 1000;
+  small.max_bytes_built = 5000;
+  // Depth is bounded, and so are calls: this would make 2^61 of them.
+  CHECK(render_error("{% macro f(n) %}{% if n < 60 %}{{ f(n + 1) }}{{ f(n + 1) }}{% endif %}"
+                     "{% endmacro %}{{ f(0) }}",
+                     small) ==
+        "the render exceeds the limit of 1000 loop iterations and macro calls");
   CHECK(render_error("{% for i in range(100) %}{% for j in range(100) %}{% endfor %}{% endfor %}",
-                     small) == "the loops exceed the limit of 1000 iterations");
+                     small) ==
+        "the render exceeds the limit of 1000 loop iterations and macro calls");
+  CHECK(render_error("{% set ns = namespace(s='x') %}{% for i in range(200) %}"
+                     "{% set ns.s = ns.s ~ 'xxxxxxxxx' %}{% endfor %}",
+                     small) == "the render builds more than the limit of 5000 bytes of values");
   CHECK(render_error("{% for i in range(500) %}abc{% endfor %}", small) ==
         "the output exceeds the limit of 1000 bytes");
   CHECK(render_error("{{ 'x' * 100000000000 }}") ==
