@@ -2616,6 +2616,7 @@ class Renderer {
       Scope iteration{&scope, {}};
       if (node.uses_loop) {
         Dict loop;
+        loop.reserve(11);
         auto count = static_cast<std::int64_t>(n), i = static_cast<std::int64_t>(k);
         loop.set("index", Value::integer(i + 1));
         loop.set("index0", Value::integer(i));

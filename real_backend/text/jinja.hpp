@@ -28,6 +28,7 @@ class Dict {
   const Value* find(std::string_view key) const;
   // Sets `key`, keeping its place when it exists.
   void set(std::string key, Value value);
+  void reserve(std::size_t n) { items_.reserve(n); }
   const std::vector<std::pair<std::string, Value>>& items() const { return items_; }
   std::size_t size() const { return items_.size(); }
 
