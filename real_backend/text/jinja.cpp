@@ -1035,7 +1035,7 @@ class Lexer {
       emit_text(text);
       if (kind == '#') {
         pos = comment(start, modifier);
-      } else if (kind == '%' && raw(start, modifier, pos)) {
+      } else if (kind == '%' && raw(start, pos)) {
         continue;
       } else {
         pos = tag(start, kind, modifier);
@@ -1133,7 +1133,7 @@ class Lexer {
   }
 
   // {% raw %}...{% endraw %}: the text between as it is.
-  bool raw(std::size_t start, char, std::size_t& pos) {
+  bool raw(std::size_t start, std::size_t& pos) {
     char open, close;
     auto body = simple_tag(start, "raw", open, close);
     if (!body) return false;
@@ -2218,7 +2218,6 @@ class Arguments {
     const Value* v = get(index, name);
     return v ? v->truthy() : otherwise;
   }
-  const CallArgs& all() const { return args_; }
 
  private:
   std::string_view what_;
@@ -3337,7 +3336,7 @@ Value Renderer::filter(Filter f, std::string_view name, const Value& v, const Ca
       }
       if (attribute) {
         args.allow({"attribute", "default"});
-        const Value* otherwise = args.get(99, "default");
+        const Value* otherwise = args.get(call.positional.size(), "default");  // keyword only
         std::string path = to_str(*attribute);
         for (const auto& item : iterate(v)) {
           Value x = get_path(item, path);

@@ -83,7 +83,6 @@ class Value {
   Kind kind() const { return kind_; }
   bool is_undefined() const { return kind_ == Kind::undefined; }
   bool is_string() const { return kind_ == Kind::string; }
-  bool is_number() const { return kind_ == Kind::integer || kind_ == Kind::floating; }
   bool is_tuple() const { return tuple_; }
 
   // Requires the matching kind.
