@@ -3,8 +3,7 @@
 // Hugging Face renders them in (trim_blocks, lstrip_blocks, loop controls, the `generation` tag,
 // an immutable sandbox: lists and dicts cannot be changed, namespaces can). A template is parsed
 // once into a tree and rendered many times. Whatever the parser does not support is refused with
-// its line and column, never rendered some other way; rendering is bounded in recursion depth,
-// loop iterations and output size.
+// its line and column, never rendered some other way; rendering is bounded (RenderLimits).
 
 #include <cstdint>
 #include <functional>
@@ -45,7 +44,9 @@ struct CallArgs {
 // A function the host gives a template (raise_exception, strftime_now). It throws RenderError.
 using Function = std::function<Value(const CallArgs&)>;
 
-struct Macro;  // a {% macro %} with the scope it was defined in (jinja.cpp)
+// A {% macro %} (jinja.cpp). Its body sees its arguments and the template's top-level variables,
+// not those of a loop it is defined in (Jinja's would).
+struct Macro;
 
 // A template value: none, undefined, bool, int, float, string, list, dict, namespace, function,
 // macro. Strings are UTF-8. Lists and dicts are immutable once made and shared on copy; a
