@@ -155,7 +155,7 @@ void init(const InitArgs& a) {
   }
 }
 
-std::string ids_text(const std::optional<std::int32_t>& id) {
+std::string id_text(const std::optional<std::int32_t>& id) {
   return id ? std::to_string(*id) : "none";
 }
 
@@ -244,7 +244,7 @@ void inspect(const std::string& dir, bool as_json) {
              tokens ? fmt::format("tokenizer.json present, {} tokens", *tokens)
                     : std::string("no tokenizer.json"),
              d.has_tokenizer_config ? "; tokenizer_config.json present" : "");
-  fmt::print("  bos           {}\n", ids_text(d.bos_token_id));
+  fmt::print("  bos           {}\n", id_text(d.bos_token_id));
   fmt::print("  eos           {}\n", fmt::join(d.eos_token_ids, ", "));
 }
 
