@@ -94,7 +94,11 @@ class Node {
     throw InputError(origin_ + ": " + path_ + " " + what + " is not supported");
   }
 
+  // The value in a message: scalars as written (shortened), containers by kind only (dumping
+  // one would recurse as deep as a hostile file nests).
   std::string describe() const {
+    if (value_.is_array()) return "an array";
+    if (value_.is_object()) return "an object";
     std::string text = value_.dump(-1, ' ', false, json::error_handler_t::replace);
     if (text.size() > 40) text = text.substr(0, 37) + "...";
     return text;
