@@ -5,6 +5,7 @@
 #include <catch2/catch_test_macros.hpp>
 
 #include <nlohmann/json.hpp>
+#include <random>
 #include <string>
 
 #include "real_backend/text/tokenizer.hpp"
@@ -181,7 +182,7 @@ TEST_CASE("malformed files are rejected with where and what") {
   CHECK(input_error([] {
           Tokenizer::from_json("{\"model\": ", "x.json");
         }).starts_with("x.json: not valid JSON: "));
-  CHECK(refusal(json::array()) == "tokenizer.json: expected an object, found []");
+  CHECK(refusal(json::array()) == "tokenizer.json: expected an object, found an array");
   json file = toy();
   file.erase("model");
   CHECK(refusal(file) == "tokenizer.json: missing key \"model\"");
@@ -272,4 +273,70 @@ TEST_CASE("what the tokenizer does not support is refused by name") {
 TEST_CASE("a file that cannot be read says so") {
   CHECK(input_error([] { Tokenizer::from_file("/nonexistent/tokenizer.json"); }) ==
         "/nonexistent/tokenizer.json: cannot be read");
+}
+
+TEST_CASE("mangled files load or are rejected with an InputError, never anything worse") {
+  json file = byte_level_toy();
+  file["added_tokens"] = json::parse(R"([{"id": 5, "content": "<s>", "special": true}])");
+  file["post_processor"] = json::parse(R"({"type": "TemplateProcessing",
+      "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}},
+                 {"Sequence": {"id": "A", "type_id": 0}}],
+      "special_tokens": {"<s>": {"id": "<s>", "ids": [5], "tokens": ["<s>"]}}})");
+  const std::string original = file.dump();
+  std::mt19937 engine(12345);
+  std::size_t loaded = 0, rejected = 0;
+  for (int round = 0; round < 3000; ++round) {
+    std::string text = original;
+    for (int edits = 1 + engine() % 4; edits > 0; --edits) {
+      std::size_t at = engine() % text.size();
+      switch (engine() % 3) {
+        case 0:
+          text[at] = static_cast<char>(engine() % 128);
+          break;
+        case 1:
+          text.erase(at, 1 + engine() % 8);
+          break;
+        default:
+          text.insert(at, 1, "[]{}\":,0123456789-e.tfn "[engine() % 26]);
+          break;
+      }
+    }
+    try {
+      Tokenizer t = Tokenizer::from_json(text);
+      t.encode("hi <s> hi\xff");
+      ++loaded;
+    } catch (const hearth::InputError&) {
+      ++rejected;
+    }
+  }
+  CHECK(loaded > 50);
+  CHECK(rejected > 1000);
+}
+
+TEST_CASE("deeply nested JSON is rejected without exhausting the stack") {
+  std::string deep = std::string(200'000, '[') + std::string(200'000, ']');
+  CHECK(input_error([&] { Tokenizer::from_json(deep); }) ==
+        "tokenizer.json: expected an object, found an array");
+}
+
+TEST_CASE("any bytes encode: ill-formed UTF-8 is read as U+FFFD") {
+  json file = byte_level_toy();
+  // U+FFFD is the bytes EF BF BD: byte-level characters U+00EF U+00BF U+00BD.
+  file["model"]["vocab"]["A"] = 10;
+  file["model"]["vocab"]["\u00EF"] = 11;
+  file["model"]["vocab"]["\u00BF"] = 12;
+  file["model"]["vocab"]["\u00BD"] = 13;
+  Tokenizer t = load(file);
+  std::string fffd = "\xEF\xBF\xBD";
+  CHECK(t.decode(t.encode(std::string("A\x80"
+                                      "A\xE2\x82"
+                                      "A\xF0\x9F\x98"))) == "A" + fffd + "A" + fffd + "A" + fffd);
+  CHECK(t.decode(t.encode("\xED\xA0\x80")) == fffd + fffd + fffd);  // a surrogate: 3 subparts
+  std::mt19937 engine(99);
+  for (int round = 0; round < 2000; ++round) {
+    std::string bytes(engine() % 64, '\0');
+    for (char& c : bytes)
+      c = static_cast<char>(engine());
+    CHECK_NOTHROW(t.decode(t.encode(bytes)));
+  }
 }
