@@ -94,6 +94,38 @@ char32_t compose(char32_t first, char32_t second) {
   return it != table.end() && it->first == first && it->second == second ? it->composite : 0;
 }
 
+// Whether `cp` is a starter that neither decomposes nor is the second of a composition: NFC
+// leaves it, and its neighbours, as they are.
+bool nfc_inert_uncached(char32_t cp) {
+  static const std::vector<char32_t> seconds = [] {
+    std::vector<char32_t> out;
+    for (std::size_t k = 0; k < kCompositionSize; ++k)
+      out.push_back(kComposition[k].second);
+    std::sort(out.begin(), out.end());
+    return out;
+  }();
+  bool jamo_second =
+      (cp >= kVBase && cp < kVBase + kVCount) || (cp > kTBase && cp < kTBase + kTCount);
+  if (combining_rank(cp) != 0 || jamo_second ||
+      std::binary_search(seconds.begin(), seconds.end(), cp)) {
+    return false;
+  }
+  if (cp >= kSBase && cp < kSBase + kSCount) return true;  // decomposes, but recomposes
+  std::u32string decomposed;
+  decompose(cp, decomposed);
+  return decomposed.size() == 1 && decomposed[0] == cp;
+}
+
+bool nfc_inert(char32_t cp) {
+  static const std::vector<bool> bmp = [] {
+    std::vector<bool> inert(0x10000);
+    for (char32_t c = 0; c < 0x10000; ++c)
+      inert[c] = nfc_inert_uncached(c);
+    return inert;
+  }();
+  return cp < 0x10000 ? bmp[cp] : nfc_inert_uncached(cp);
+}
+
 }  // namespace
 
 bool has_property(Property property, char32_t cp) {
@@ -177,6 +209,13 @@ std::string nfc(std::string_view text) {
                   [](char c) { return static_cast<unsigned char>(c) < 0xCC; })) {
     return std::string(text);
   }
+  // Text in which no code point decomposes, is a non-starter or is the second of a composition
+  // is already NFC: most text in most scripts.
+  bool stable = true;
+  for (std::size_t pos = 0; stable && pos < text.size();)
+    stable = nfc_inert(next_code_point(text, pos));
+  if (stable) return std::string(text);
+
   std::u32string buffer;
   for (std::size_t pos = 0; pos < text.size();)
     decompose(next_code_point(text, pos), buffer);
