@@ -60,6 +60,7 @@ std::string ids_text(const std::vector<std::int32_t>& ids) {
 
 struct Reference {
   std::vector<std::string> strings;
+  fs::path answers_file;  // variants of the files lie beside it
   json answers;
 };
 
@@ -79,7 +80,7 @@ const Reference& reference() {
     // The answers depend on the strings, the script and the pinned packages.
     std::string key = std::to_string(std::hash<std::string>{}(
         strings_json + read_file(HEARTH_REFERENCE_SCRIPT) + read_file(HEARTH_NPM_DEPS)));
-    fs::path answers_file = work / ("tokenizer_reference_" + key + ".json");
+    fs::path answers_file = r.answers_file = work / ("tokenizer_reference_" + key + ".json");
     if (!fs::exists(answers_file)) {
       for (const auto& entry : fs::directory_iterator(work)) {  // answers to older questions
         if (entry.path().filename().string().starts_with("tokenizer_reference_")) {
@@ -108,12 +109,24 @@ fs::path tokenizer_file(const std::string& name) {
          "models/tokenizer.json";
 }
 
-// Compares every string; reports the first few differences in full.
-void check_against_reference(const std::string& name) {
+// Whether `text` holds U+0085 or U+FEFF, which JavaScript's \s and trim() see the other way round
+// from Unicode's White_Space, which Hugging Face's Rust tokenizers and hearth follow.
+bool has_js_whitespace_difference(std::string_view text) {
+  return text.find("\u0085") != std::string_view::npos ||
+         text.find("\uFEFF") != std::string_view::npos;
+}
+
+// Compares every string; reports the first few differences in full. A variant is a real file
+// changed by the reference script, which saved it; it is compared on the strings the script ran
+// it on, except those with U+0085 or U+FEFF, where what it exercises (the GPT-2 regex's \s,
+// lstrip and rstrip) differs.
+void check_against_reference(const std::string& name, bool variant = false) {
   const Reference& ref = reference();
-  Tokenizer tokenizer = Tokenizer::from_file(tokenizer_file(name));
+  Tokenizer tokenizer = Tokenizer::from_file(
+      variant ? fs::path(ref.answers_file.string() + "." + name + ".tokenizer.json")
+              : tokenizer_file(name));
   const json& answers = ref.answers.at(name);
-  std::size_t mismatches = 0, round_trips = 0;
+  std::size_t mismatches = 0, round_trips = 0, compared = 0;
   std::string report;
   auto mismatch = [&](const std::string& what, std::string_view text, const std::string& ours,
                       const std::string& theirs) {
@@ -124,6 +137,10 @@ void check_against_reference(const std::string& name) {
   };
   for (std::size_t k = 0; k < ref.strings.size(); ++k) {
     const std::string& s = ref.strings[k];
+    if (variant && (k >= answers.at("decoded").size() || has_js_whitespace_difference(s))) {
+      continue;
+    }
+    ++compared;
     auto with_special = tokenizer.encode(s, true);
     auto expected_with = answers.at("with_special").at(k).get<std::vector<std::int32_t>>();
     if (with_special != expected_with) {
@@ -155,11 +172,12 @@ void check_against_reference(const std::string& name) {
       mismatch("round trip", bytes, escaped(decoded), escaped(bytes));
     }
   }
-  INFO(name << ": " << ref.strings.size() << " strings, " << round_trips
+  INFO(name << ": " << compared << " strings compared, " << round_trips
             << " round-trip through the reference, " << mismatches << " mismatches\n"
             << report);
   CHECK(mismatches == 0);
-  CHECK(round_trips > ref.strings.size() / 2);
+  CHECK(compared > (variant ? 2'500 : 9'900));
+  if (!variant) CHECK(round_trips > compared / 2);  // GPT-2's prefix space stays in the text
 }
 
 }  // namespace
@@ -174,6 +192,14 @@ TEST_CASE("qwen3's tokenizer gives the reference's ids and text on every test st
 
 TEST_CASE("llama2's tokenizer gives the reference's ids and text on every test string") {
   check_against_reference("llama2");
+}
+
+TEST_CASE("the GPT-2 ByteLevel pre-tokenizer gives the reference's ids on every test string") {
+  check_against_reference("llama3-gpt2", true);
+}
+
+TEST_CASE("lstrip, rstrip and normalized added tokens give the reference's ids") {
+  check_against_reference("qwen3-strip", true);
 }
 
 TEST_CASE("NFC agrees with the reference's JavaScript engine on every test string") {
