@@ -3,13 +3,12 @@
 #include <algorithm>
 #include <array>
 #include <fstream>
-#include <limits>
-#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <unordered_map>
 
 #include "policy/errors.hpp"
+#include "real_backend/text/added_tokens.hpp"
 #include "real_backend/text/bpe.hpp"
 #include "real_backend/text/pipeline.hpp"
 #include "real_backend/text/unicode.hpp"
@@ -36,7 +35,6 @@ class Node {
   }
   const json& value() const { return value_; }
   const std::string& path() const { return path_; }
-  bool is_null() const { return value_.is_null(); }
 
   // The member `key`, which must be there.
   Node at(const std::string& key) const {
@@ -123,103 +121,6 @@ std::string in_quotes(std::string_view s) {
   return "\"" + std::string(s) + "\"";
 }
 
-struct AddedToken {
-  std::string content;
-  std::int32_t id;
-  bool single_word, lstrip, rstrip, normalized, special;
-};
-
-// Greedy leftmost-longest matching of the added tokens' contents (a byte trie), as Hugging
-// Face's tokenizers split text on them.
-class AddedTokenMatcher {
- public:
-  void add(const std::string& content, std::size_t token) {
-    if (nodes_.empty()) nodes_.emplace_back();
-    std::size_t node = 0;
-    for (unsigned char c : content) {
-      auto& children = nodes_[node].children;
-      auto it = std::find_if(children.begin(), children.end(),
-                             [&](const auto& child) { return child.first == c; });
-      if (it != children.end()) {
-        node = it->second;
-        continue;
-      }
-      children.emplace_back(c, nodes_.size());
-      node = nodes_.size();
-      nodes_.emplace_back();
-    }
-    if (nodes_[node].token < 0) nodes_[node].token = static_cast<long>(token);
-    first_bytes_[static_cast<unsigned char>(content[0])] = true;
-  }
-
-  // The longest match at `pos`: (index of the token, length), or none.
-  std::optional<std::pair<std::size_t, std::size_t>> match(std::string_view text,
-                                                           std::size_t pos) const {
-    if (nodes_.empty() || !first_bytes_[static_cast<unsigned char>(text[pos])]) return std::nullopt;
-    std::optional<std::pair<std::size_t, std::size_t>> best;
-    std::size_t node = 0;
-    for (std::size_t k = pos; k < text.size(); ++k) {
-      const auto& children = nodes_[node].children;
-      auto it = std::find_if(children.begin(), children.end(), [&](const auto& child) {
-        return child.first == static_cast<unsigned char>(text[k]);
-      });
-      if (it == children.end()) break;
-      node = it->second;
-      if (nodes_[node].token >= 0)
-        best = {static_cast<std::size_t>(nodes_[node].token), k + 1 - pos};
-    }
-    return best;
-  }
-
- private:
-  struct TrieNode {
-    std::vector<std::pair<unsigned char, std::size_t>> children;
-    long token = -1;
-  };
-  std::vector<TrieNode> nodes_;
-  std::array<bool, 256> first_bytes_{};
-};
-
-// A stretch of the text: an added token, or text between them.
-struct Section {
-  std::string text;
-  std::optional<std::size_t> token;  // index into TokenizerState::added
-};
-
-bool is_word_char(char32_t c) {
-  return c == '_' || unicode::has_property(unicode::Property::kLetter, c) ||
-         unicode::has_property(unicode::Property::kNumber, c) ||
-         unicode::has_property(unicode::Property::kMark, c);
-}
-
-char32_t last_code_point(std::string_view text) {
-  std::size_t begin = text.size() - 1;
-  while (begin > 0 && (static_cast<unsigned char>(text[begin]) & 0xC0) == 0x80)
-    --begin;
-  return unicode::next_code_point(text, begin);
-}
-
-std::string_view trim_start(std::string_view text) {
-  while (!text.empty()) {
-    std::size_t pos = 0;
-    if (!unicode::has_property(unicode::Property::kWhiteSpace, unicode::next_code_point(text, pos)))
-      break;
-    text.remove_prefix(pos);
-  }
-  return text;
-}
-
-std::string_view trim_end(std::string_view text) {
-  while (!text.empty()) {
-    char32_t c = last_code_point(text);
-    if (!unicode::has_property(unicode::Property::kWhiteSpace, c)) break;
-    std::string encoded;
-    unicode::append_utf8(encoded, c);
-    text.remove_suffix(encoded.size());
-  }
-  return text;
-}
-
 }  // namespace
 
 // What a file says, ready to use (Tokenizer::Impl: the name readers below can see).
@@ -228,17 +129,14 @@ struct TokenizerState {
   std::unique_ptr<Normalizer> normalizer;
   std::unique_ptr<PreTokenizer> pre_tokenizer;
   std::unique_ptr<Decoder> decoder;
-  std::vector<AddedToken> added;
+  AddedTokens added;
   std::unordered_map<std::string, std::int32_t> added_ids;  // content -> id
-  AddedTokenMatcher unnormalized_matcher, normalized_matcher;
   std::vector<std::string> tokens;  // by id; empty where no token has the id
   std::vector<bool> special;        // by id
   // The post-processor's ids for a single sequence: before and after it.
   std::vector<std::int32_t> prefix_ids, suffix_ids;
   bool byte_level = false;
 
-  std::vector<Section> split_on_added(std::string_view text,
-                                      const AddedTokenMatcher& matcher) const;
   std::vector<std::int32_t> encode(std::string_view text) const;
 };
 
@@ -311,7 +209,7 @@ class Reader {
     std::string type = node.type();
     if (type == "ByteLevel") {
       std::unordered_set<std::string> added;
-      for (const AddedToken& token : impl_.added)
+      for (const AddedToken& token : impl_.added.tokens())
         added.insert(token.content);
       return byte_level_decoder(std::move(added));
     }
@@ -551,18 +449,17 @@ Tokenizer Tokenizer::from_json(std::string_view json_text, std::string_view orig
       }
       impl->tokens[token.id] = token.content;
       impl->added_ids.emplace(token.content, token.id);
-      std::size_t index = impl->added.size();
-      if (token.normalized && impl->normalizer) {
-        std::string normalized = impl->normalizer->normalize(token.content);
-        if (!normalized.empty()) impl->normalized_matcher.add(normalized, index);
-      } else {
-        impl->unnormalized_matcher.add(token.content, index);
-      }
-      impl->added.push_back(std::move(token));
+      bool normalized = token.normalized && impl->normalizer;
+      std::string found_as =
+          normalized ? impl->normalizer->normalize(token.content) : token.content;
+      if (found_as.empty()) entry.at("content").fail("normalizes to nothing");
+      impl->added.add(std::move(token),
+                      normalized ? AddedTokens::Pass::kNormalized : AddedTokens::Pass::kRaw,
+                      found_as);
     }
   }
   impl->special.assign(impl->tokens.size(), false);
-  for (const AddedToken& token : impl->added)
+  for (const AddedToken& token : impl->added.tokens())
     impl->special[token.id] = token.special;
 
   if (auto pre_tokenizer = root.get("pre_tokenizer")) {
@@ -582,57 +479,21 @@ Tokenizer Tokenizer::from_file(const std::filesystem::path& file) {
   return from_json(text.str(), file.string());
 }
 
-std::vector<Section> TokenizerState::split_on_added(std::string_view text,
-                                                    const AddedTokenMatcher& matcher) const {
-  std::vector<Section> sections;
-  std::size_t start = 0;
-  for (std::size_t pos = 0; pos < text.size();) {
-    auto match = matcher.match(text, pos);
-    if (match) {
-      const AddedToken& token = added[match->first];
-      std::size_t end = pos + match->second;
-      bool word_before = pos > 0 && is_word_char(last_code_point(text.substr(0, pos)));
-      std::size_t after = end;
-      bool word_after = end < text.size() && is_word_char(unicode::next_code_point(text, after));
-      if (!token.single_word || (!word_before && !word_after)) {
-        if (pos > start) sections.push_back({std::string(text.substr(start, pos - start)), {}});
-        sections.push_back({token.content, match->first});
-        pos = start = end;
-        continue;
-      }
-    }
-    ++pos;
-  }
-  if (start < text.size()) sections.push_back({std::string(text.substr(start)), {}});
-  // lstrip and rstrip take the whitespace beside the token into it.
-  for (std::size_t k = 0; k < sections.size(); ++k) {
-    if (!sections[k].token) continue;
-    const AddedToken& token = added[*sections[k].token];
-    if (token.lstrip && k > 0 && !sections[k - 1].token) {
-      sections[k - 1].text = std::string(trim_end(sections[k - 1].text));
-    }
-    if (token.rstrip && k + 1 < sections.size() && !sections[k + 1].token) {
-      sections[k + 1].text = std::string(trim_start(sections[k + 1].text));
-    }
-  }
-  return sections;
-}
-
 std::vector<std::int32_t> TokenizerState::encode(std::string_view text) const {
   std::vector<std::int32_t> ids;
-  std::vector<Section> sections = split_on_added(text, unnormalized_matcher);
+  auto sections = added.split(text, AddedTokens::Pass::kRaw);
   for (std::size_t index = 0; index < sections.size(); ++index) {
-    Section& section = sections[index];
+    auto& section = sections[index];
     if (section.token) {
-      ids.push_back(added[*section.token].id);
+      ids.push_back(section.token->id);
       continue;
     }
     if (section.text.empty()) continue;
     std::string normalized =
         normalizer ? normalizer->normalize(std::move(section.text)) : std::move(section.text);
-    for (Section& part : split_on_added(normalized, normalized_matcher)) {
+    for (auto& part : added.split(normalized, AddedTokens::Pass::kNormalized)) {
       if (part.token) {
-        ids.push_back(added[*part.token].id);
+        ids.push_back(part.token->id);
         continue;
       }
       if (part.text.empty()) continue;
@@ -671,7 +532,6 @@ std::string Tokenizer::decode(const std::vector<std::int32_t>& ids, DecodeOption
     for (std::size_t k = 0; k < tokens.size(); ++k)
       text += (k ? " " : "") + tokens[k];
   }
-  text = unicode::to_valid_utf8(text);
   return options.clean_up_tokenization_spaces ? clean_up_tokenization(std::move(text)) : text;
 }
 
@@ -714,7 +574,7 @@ std::string Tokenizer::summary() const {
       adds += (adds.empty() ? "" : " ") + impl_->tokens[id];
   }
   return kind + ", " + std::to_string(vocab_size()) + " tokens (" +
-         std::to_string(impl_->added.size()) + " added), post-processor adds " +
+         std::to_string(impl_->added.tokens().size()) + " added), post-processor adds " +
          (adds.empty() ? "nothing" : adds);
 }
 
