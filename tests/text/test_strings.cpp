@@ -4,6 +4,8 @@
 #include <random>
 #include <string_view>
 
+#include "real_backend/text/unicode.hpp"
+
 namespace hearth::testing {
 namespace {
 
@@ -21,24 +23,6 @@ class Draw {
  private:
   std::mt19937 engine_;
 };
-
-void append_utf8(std::string& out, char32_t cp) {
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
 
 constexpr std::string_view kSubjects[] = {"The Eiffel Tower",
                                           "Mount Everest",
@@ -275,7 +259,7 @@ std::string random_code_point(Draw& draw) {
   }
   if (cp >= 0xD800 && cp <= 0xDFFF) cp = 0xFFFD;  // no lone surrogates: they are not text
   std::string out;
-  append_utf8(out, cp);
+  hearth::text::unicode::append_utf8(out, cp);
   return out;
 }
 
