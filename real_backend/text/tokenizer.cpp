@@ -34,7 +34,6 @@ class Node {
     throw InputError(origin_ + ": " + (path_.empty() ? "" : path_ + ": ") + what);
   }
   const json& value() const { return value_; }
-  const std::string& path() const { return path_; }
 
   // The member `key`, which must be there.
   Node at(const std::string& key) const {
@@ -47,6 +46,10 @@ class Node {
     const json* member = find(key);
     if (member == nullptr || member->is_null()) return std::nullopt;
     return child(*member, key);
+  }
+  // An object's member shown as a map entry: model.vocab["token"].
+  Node entry(const std::string& key, const json& value) const {
+    return Node(value, path_ + "[" + json(key).dump() + "]", origin_);
   }
   Node at(std::size_t index) const {
     return Node(value_[index], path_ + "[" + std::to_string(index) + "]", origin_);
@@ -123,7 +126,8 @@ std::string in_quotes(std::string_view s) {
 
 }  // namespace
 
-// What a file says, ready to use (Tokenizer::Impl: the name readers below can see).
+// What a file says, ready to use. Tokenizer::Impl is this under the header's private name; the
+// readers below need one they can see.
 struct TokenizerState {
   std::unique_ptr<Bpe> model;
   std::unique_ptr<Normalizer> normalizer;
@@ -147,7 +151,7 @@ namespace {
 // Readers of the parts of the file.
 class Reader {
  public:
-  explicit Reader(TokenizerState& impl) : impl_(impl) {}
+  explicit Reader(TokenizerState& state) : state_(state) {}
 
   std::unique_ptr<Normalizer> normalizer(const Node& node, int depth = 0) {
     if (depth > kMaxNesting) node.fail("sequences nested too deeply");
@@ -184,7 +188,7 @@ class Reader {
                                                                   : SplitBehavior::kRemoved);
     }
     if (type == "ByteLevel") {
-      impl_.byte_level = true;
+      state_.byte_level = true;
       return byte_level_pre_tokenizer(flag(node, "add_prefix_space", true),
                                       flag(node, "use_regex", true));
     }
@@ -209,7 +213,7 @@ class Reader {
     std::string type = node.type();
     if (type == "ByteLevel") {
       std::unordered_set<std::string> added;
-      for (const AddedToken& token : impl_.added.tokens())
+      for (const AddedToken& token : state_.added.tokens())
         added.insert(token.content);
       return byte_level_decoder(std::move(added));
     }
@@ -239,7 +243,118 @@ class Reader {
     node.unsupported("type " + in_quotes(type));
   }
 
-  // Appends the single-sequence template's ids around the sequence to impl_.
+  // The BPE model; fills state_.tokens with the vocabulary.
+  std::unique_ptr<Bpe> model(const Node& model) {
+    model.object();
+    if (auto type = model.get("type"); type && type->string() != "BPE") {
+      type->unsupported(in_quotes(type->string()));
+    }
+    if (auto dropout = model.get("dropout")) dropout->unsupported("(not null)");
+    for (const char* affix : {"continuing_subword_prefix", "end_of_word_suffix"}) {
+      if (auto value = model.get(affix); value && !value->string().empty()) {
+        value->unsupported(in_quotes(value->string()));
+      }
+    }
+    Vocabulary vocab;
+    Node vocab_node = model.at("vocab");
+    const json& vocab_object = vocab_node.object();
+    vocab.reserve(vocab_object.size());
+    std::int32_t highest = -1;
+    std::unordered_map<std::int32_t, const std::string*> owner;
+    for (auto it = vocab_object.begin(); it != vocab_object.end(); ++it) {
+      Node entry = vocab_node.entry(it.key(), it.value());
+      std::int32_t id = entry.id();
+      if (it.key().empty()) entry.fail("the empty string is not a token");
+      auto [previous, fresh] = owner.emplace(id, &it.key());
+      if (!fresh) {
+        vocab_node.fail("id " + std::to_string(id) + " given to both " +
+                        in_quotes(*previous->second) + " and " + in_quotes(it.key()));
+      }
+      vocab.emplace(it.key(), id);
+      highest = std::max(highest, id);
+    }
+    state_.tokens.assign(static_cast<std::size_t>(highest + 1), std::string());
+    for (const auto& [token, id] : vocab)
+      state_.tokens[id] = token;
+
+    Node merges_node = model.at("merges");
+    merges_node.array();
+    std::vector<Bpe::Merge> merges;
+    merges.reserve(merges_node.size());
+    for (std::size_t k = 0; k < merges_node.size(); ++k) {
+      Node merge = merges_node.at(k);
+      std::string left, right;
+      if (merge.value().is_string()) {
+        std::string line = merge.string();
+        std::size_t space = line.find(' ');
+        if (space == std::string::npos || line.find(' ', space + 1) != std::string::npos) {
+          merge.fail("expected two tokens separated by one space");
+        }
+        left = line.substr(0, space);
+        right = line.substr(space + 1);
+      } else {
+        merge.array();
+        if (merge.size() != 2) merge.fail("expected a pair of tokens");
+        left = merge.at(0).string();
+        right = merge.at(1).string();
+      }
+      auto id_of = [&](const std::string& token) {
+        auto it = vocab.find(token);
+        if (it == vocab.end()) merge.fail(in_quotes(token) + " is not in the vocabulary");
+        return it->second;
+      };
+      merges.push_back({id_of(left), id_of(right), id_of(left + right)});
+    }
+
+    BpeOptions options;
+    if (auto unk = model.get("unk_token")) {
+      auto it = vocab.find(unk->string());
+      if (it == vocab.end()) unk->fail(in_quotes(unk->string()) + " is not in the vocabulary");
+      options.unk_id = it->second;
+    }
+    if (auto v = model.get("fuse_unk")) options.fuse_unk = v->boolean();
+    if (auto v = model.get("byte_fallback")) options.byte_fallback = v->boolean();
+    if (auto v = model.get("ignore_merges")) options.ignore_merges = v->boolean();
+    return std::make_unique<Bpe>(std::move(vocab), merges, options);
+  }
+
+  // Added tokens, after the vocabulary and the normalizer.
+  void added_tokens(const Node& added) {
+    added.array();
+    for (std::size_t k = 0; k < added.size(); ++k) {
+      Node entry = added.at(k);
+      entry.object();
+      auto flag = [&](const char* key, bool otherwise) {
+        auto value = entry.get(key);
+        return value ? value->boolean() : otherwise;
+      };
+      AddedToken token;
+      token.id = entry.at("id").id();
+      token.content = entry.at("content").string();
+      if (token.content.empty()) entry.at("content").fail("an added token cannot be empty");
+      token.single_word = flag("single_word", false);
+      token.lstrip = flag("lstrip", false);
+      token.rstrip = flag("rstrip", false);
+      token.special = flag("special", false);
+      token.normalized = flag("normalized", !token.special);
+      if (state_.added_ids.contains(token.content))
+        entry.fail(in_quotes(token.content) + " is added twice");
+      if (static_cast<std::size_t>(token.id) >= state_.tokens.size()) {
+        state_.tokens.resize(static_cast<std::size_t>(token.id) + 1);
+      }
+      state_.tokens[token.id] = token.content;
+      state_.added_ids.emplace(token.content, token.id);
+      bool normalized = token.normalized && state_.normalizer;
+      std::string found_as =
+          normalized ? state_.normalizer->normalize(token.content) : token.content;
+      if (found_as.empty()) entry.at("content").fail("normalizes to nothing");
+      state_.added.add(std::move(token),
+                       normalized ? AddedTokens::Pass::kNormalized : AddedTokens::Pass::kRaw,
+                       found_as);
+    }
+  }
+
+  // Appends the single-sequence template's ids around the sequence to state_.
   void post_processor(const Node& node, int depth = 0) {
     if (depth > kMaxNesting) node.fail("sequences nested too deeply");
     std::string type = node.type();
@@ -275,10 +390,10 @@ class Reader {
       ids.array();
       for (std::size_t j = 0; j < ids.size(); ++j) {
         std::int32_t id = ids.at(j).id();
-        if (id >= static_cast<std::int32_t>(impl_.tokens.size()) || impl_.tokens[id].empty()) {
+        if (id >= static_cast<std::int32_t>(state_.tokens.size()) || state_.tokens[id].empty()) {
           ids.at(j).fail("id " + std::to_string(id) + " names no token");
         }
-        (after ? impl_.suffix_ids : impl_.prefix_ids).push_back(id);
+        (after ? state_.suffix_ids : state_.prefix_ids).push_back(id);
       }
     }
   }
@@ -324,7 +439,7 @@ class Reader {
     node.fail("expected {\"String\": ...} or {\"Regex\": ...}");
   }
 
-  TokenizerState& impl_;
+  TokenizerState& state_;
 };
 
 }  // namespace
@@ -347,117 +462,11 @@ Tokenizer Tokenizer::from_json(std::string_view json_text, std::string_view orig
     if (auto value = root.get(batch_only)) value->unsupported("(not null)");
   }
 
-  // The model.
-  Node model = root.at("model");
-  model.object();
-  if (auto type = model.get("type"); type && type->string() != "BPE") {
-    type->unsupported(in_quotes(type->string()));
-  }
-  if (auto dropout = model.get("dropout")) dropout->unsupported("(not null)");
-  for (const char* affix : {"continuing_subword_prefix", "end_of_word_suffix"}) {
-    if (auto value = model.get(affix); value && !value->string().empty()) {
-      value->unsupported(in_quotes(value->string()));
-    }
-  }
-  Vocabulary vocab;
-  Node vocab_node = model.at("vocab");
-  const json& vocab_object = vocab_node.object();
-  vocab.reserve(vocab_object.size());
-  std::int32_t highest = -1;
-  std::unordered_map<std::int32_t, const std::string*> owner;
-  for (auto it = vocab_object.begin(); it != vocab_object.end(); ++it) {
-    Node entry(it.value(), vocab_node.path() + "[" + json(it.key()).dump() + "]", origin);
-    std::int32_t id = entry.id();
-    if (it.key().empty()) entry.fail("the empty string is not a token");
-    auto [previous, fresh] = owner.emplace(id, &it.key());
-    if (!fresh) {
-      vocab_node.fail("id " + std::to_string(id) + " given to both " +
-                      in_quotes(*previous->second) + " and " + in_quotes(it.key()));
-    }
-    vocab.emplace(it.key(), id);
-    highest = std::max(highest, id);
-  }
-  impl->tokens.assign(static_cast<std::size_t>(highest + 1), std::string());
-  for (const auto& [token, id] : vocab)
-    impl->tokens[id] = token;
-
-  Node merges_node = model.at("merges");
-  merges_node.array();
-  std::vector<Bpe::Merge> merges;
-  merges.reserve(merges_node.size());
-  for (std::size_t k = 0; k < merges_node.size(); ++k) {
-    Node merge = merges_node.at(k);
-    std::string left, right;
-    if (merge.value().is_string()) {
-      std::string line = merge.string();
-      std::size_t space = line.find(' ');
-      if (space == std::string::npos || line.find(' ', space + 1) != std::string::npos) {
-        merge.fail("expected two tokens separated by one space");
-      }
-      left = line.substr(0, space);
-      right = line.substr(space + 1);
-    } else {
-      merge.array();
-      if (merge.size() != 2) merge.fail("expected a pair of tokens");
-      left = merge.at(0).string();
-      right = merge.at(1).string();
-    }
-    auto id_of = [&](const std::string& token) {
-      auto it = vocab.find(token);
-      if (it == vocab.end()) merge.fail(in_quotes(token) + " is not in the vocabulary");
-      return it->second;
-    };
-    merges.push_back({id_of(left), id_of(right), id_of(left + right)});
-  }
-
-  BpeOptions options;
-  if (auto unk = model.get("unk_token")) {
-    auto it = vocab.find(unk->string());
-    if (it == vocab.end()) unk->fail(in_quotes(unk->string()) + " is not in the vocabulary");
-    options.unk_id = it->second;
-  }
-  if (auto v = model.get("fuse_unk")) options.fuse_unk = v->boolean();
-  if (auto v = model.get("byte_fallback")) options.byte_fallback = v->boolean();
-  if (auto v = model.get("ignore_merges")) options.ignore_merges = v->boolean();
-  impl->model = std::make_unique<Bpe>(std::move(vocab), merges, options);
-
+  // In this order: added tokens take over vocabulary ids and may be normalized; the
+  // post-processor and the decoder name tokens.
+  impl->model = reader.model(root.at("model"));
   if (auto normalizer = root.get("normalizer")) impl->normalizer = reader.normalizer(*normalizer);
-
-  // Added tokens: after the vocabulary, whose ids they may take over.
-  if (auto added = root.get("added_tokens")) {
-    added->array();
-    for (std::size_t k = 0; k < added->size(); ++k) {
-      Node entry = added->at(k);
-      entry.object();
-      auto flag = [&](const char* key, bool otherwise) {
-        auto value = entry.get(key);
-        return value ? value->boolean() : otherwise;
-      };
-      AddedToken token;
-      token.id = entry.at("id").id();
-      token.content = entry.at("content").string();
-      if (token.content.empty()) entry.at("content").fail("an added token cannot be empty");
-      token.single_word = flag("single_word", false);
-      token.lstrip = flag("lstrip", false);
-      token.rstrip = flag("rstrip", false);
-      token.special = flag("special", false);
-      token.normalized = flag("normalized", !token.special);
-      if (impl->added_ids.contains(token.content))
-        entry.fail(in_quotes(token.content) + " is added twice");
-      if (static_cast<std::size_t>(token.id) >= impl->tokens.size()) {
-        impl->tokens.resize(static_cast<std::size_t>(token.id) + 1);
-      }
-      impl->tokens[token.id] = token.content;
-      impl->added_ids.emplace(token.content, token.id);
-      bool normalized = token.normalized && impl->normalizer;
-      std::string found_as =
-          normalized ? impl->normalizer->normalize(token.content) : token.content;
-      if (found_as.empty()) entry.at("content").fail("normalizes to nothing");
-      impl->added.add(std::move(token),
-                      normalized ? AddedTokens::Pass::kNormalized : AddedTokens::Pass::kRaw,
-                      found_as);
-    }
-  }
+  if (auto added = root.get("added_tokens")) reader.added_tokens(*added);
   impl->special.assign(impl->tokens.size(), false);
   for (const AddedToken& token : impl->added.tokens())
     impl->special[token.id] = token.special;
