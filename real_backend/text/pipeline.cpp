@@ -1,6 +1,7 @@
 #include "real_backend/text/pipeline.hpp"
 
 #include <array>
+#include <cctype>
 
 #include "real_backend/text/unicode.hpp"
 

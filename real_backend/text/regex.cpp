@@ -1,6 +1,7 @@
 #include "real_backend/text/regex.hpp"
 
 #include <array>
+#include <cctype>
 #include <cstdint>
 #include <deque>
 #include <vector>
@@ -568,6 +569,9 @@ struct Regex::Program {
 Regex::Regex(std::string_view pattern) {
   auto program = std::make_unique<Program>();
   Node root = Parser(pattern, program->sets).parse();
+  // A split or a replacement at every position is never what a tokenizer means, and a
+  // replacement there can grow the text without bound.
+  if (root.nullable()) throw RegexError("pattern matches the empty string");
   Compiler(program->code).compile(root);
   program->code.push_back({Op::kMatch});
   if (program->code.size() > kMaxInstructions) throw RegexError("pattern too large once compiled");
@@ -585,18 +589,14 @@ std::vector<Match> Regex::find_all(std::string_view text) const {
   // pathological ones (nested quantifiers, quadratic backtracking) on long texts.
   long budget = 1'000'000 + 200 * static_cast<long>(text.size());
   std::vector<Match> matches;
-  std::size_t start = 0;
-  while (start <= text.size()) {
+  for (std::size_t start = 0; start < text.size();) {
     std::size_t end = 0;
     if (program_->run(0, text, start, end, budget, stacks, 0)) {
-      matches.push_back({start, end});
-      if (end > start) {
-        start = end;
-        continue;
-      }
+      matches.push_back({start, end});  // end > start: the pattern matches no empty string
+      start = end;
+    } else {
+      unicode::next_code_point(text, start);
     }
-    if (start == text.size()) break;
-    unicode::next_code_point(text, start);
   }
   return matches;
 }

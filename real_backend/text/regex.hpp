@@ -30,16 +30,15 @@ struct Match {
 
 class Regex {
  public:
-  // Compiles `pattern`; throws RegexError.
+  // Compiles `pattern`; throws RegexError, also for a pattern that matches the empty string.
   explicit Regex(std::string_view pattern);
   ~Regex();
   Regex(Regex&&) noexcept;
   Regex& operator=(Regex&&) noexcept;
 
   // Requires valid UTF-8. The successive leftmost matches in `text`, none overlapping, as
-  // JavaScript's matchAll finds them (after an empty match the search goes on one code point
-  // further). Throws RegexError when the step budget, linear in the text, is spent: a pattern
-  // that backtracks catastrophically on this text.
+  // JavaScript's matchAll finds them (none is empty). Throws RegexError when the step budget,
+  // linear in the text, is spent: a pattern that backtracks catastrophically on this text.
   std::vector<Match> find_all(std::string_view text) const;
 
  private:

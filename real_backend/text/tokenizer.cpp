@@ -134,7 +134,7 @@ struct TokenizerState {
   std::unique_ptr<PreTokenizer> pre_tokenizer;
   std::unique_ptr<Decoder> decoder;
   AddedTokens added;
-  std::unordered_map<std::string, std::int32_t> added_ids;  // content -> id
+  Vocabulary added_ids;             // content -> id
   std::vector<std::string> tokens;  // by id; empty where no token has the id
   std::vector<bool> special;        // by id
   // The post-processor's ids for a single sequence: before and after it.
@@ -549,7 +549,7 @@ std::string Tokenizer::decode(const std::vector<std::int32_t>& ids) const {
 }
 
 std::optional<std::int32_t> Tokenizer::token_to_id(std::string_view token) const {
-  if (auto it = impl_->added_ids.find(std::string(token)); it != impl_->added_ids.end()) {
+  if (auto it = impl_->added_ids.find(token); it != impl_->added_ids.end()) {
     return it->second;
   }
   const Vocabulary& vocab = impl_->model->vocab();
