@@ -1,5 +1,6 @@
 // hearth's tokenizer against Hugging Face's JavaScript tokenizer (@huggingface/tokenizers) on
-// real tokenizer.json files and 10,000 generated strings: identical ids, identical decoded text.
+// real tokenizer.json files and 10,000 generated strings: identical ids, identical decoded text
+// (as it is, and without special tokens and cleaned up).
 // The reference runs once per set of strings; its answers are kept in the build tree.
 
 #include <catch2/catch_test_macros.hpp>
@@ -145,6 +146,13 @@ void check_against_reference(const std::string& name, bool variant = false) {
     auto expected_with = answers.at("with_special").at(k).get<std::vector<std::int32_t>>();
     if (with_special != expected_with) {
       mismatch("ids with special tokens", s, ids_text(with_special), ids_text(expected_with));
+    }
+    std::string skipped_cleaned = tokenizer.decode(
+        with_special, {.skip_special_tokens = true, .clean_up_tokenization_spaces = true});
+    auto expected_skipped_cleaned = answers.at("decoded_skip_clean").at(k).get<std::string>();
+    if (skipped_cleaned != expected_skipped_cleaned) {
+      mismatch("text without special tokens, cleaned up,", s, escaped(skipped_cleaned),
+               escaped(expected_skipped_cleaned));
     }
     auto without = tokenizer.encode(s, false);
     auto expected_without = answers.at("without_special").at(k).get<std::vector<std::int32_t>>();

