@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
+#include <thread>
 
 #include "real_backend/text/tokenizer.hpp"
 #include "tests/input_error.hpp"
@@ -147,6 +148,29 @@ TEST_CASE("byte-level files encode any bytes and decode back to the text") {
   // Bytes that are not UTF-8 are read as U+FFFD (absent from this vocabulary: dropped).
   CHECK(t.encode(std::string("hi\xff\xfe hi", 7)) == Ids{2, 4});
   CHECK(t.decode({0}, {.clean_up_tokenization_spaces = true}) == "h");
+}
+
+TEST_CASE("copies share one tokenizer that encodes alike from several threads at once") {
+  Tokenizer original = load(byte_level_toy());
+  std::vector<std::string> texts;
+  for (int k = 0; k < 200; ++k)
+    texts.push_back(std::string(k % 7, ' ') + "hi" + std::to_string(k));
+  std::vector<Ids> expected;
+  for (const std::string& text : texts)
+    expected.push_back(original.encode(text));
+  std::vector<int> wrong(4, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t, copy = original] {
+      for (int round = 0; round < 50; ++round) {
+        for (std::size_t k = 0; k < texts.size(); ++k)
+          wrong[t] += copy.encode(texts[k]) != expected[k];
+      }
+    });
+  }
+  for (std::thread& thread : threads)
+    thread.join();
+  CHECK(wrong == std::vector<int>(4, 0));
 }
 
 TEST_CASE("the llama2 decoders: Replace, ByteFallback, Fuse, Strip") {
