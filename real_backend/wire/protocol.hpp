@@ -19,7 +19,7 @@
 
 namespace hearth::real {
 
-inline constexpr std::uint32_t kProtocolVersion = 1;
+inline constexpr std::uint32_t kProtocolVersion = 2;
 // Largest chunk of a context file one Chunk message carries.
 inline constexpr std::uint32_t kMaxChunkBytes = 4u << 20;
 
@@ -37,16 +37,22 @@ const char* to_string(TaskKind kind);
 std::optional<TaskKind> task_kind_named(std::string_view name);
 
 // How a context's inferences run, and what each returns: the job file's settings of it, as a
-// worker receives them.
+// worker receives them. Token ids are the model's: bytes for the built-in and TorchScript models,
+// the tokenizer's for a Hugging Face model directory (the manager tokenizes).
 struct InferenceSettings {
   bool has_model = true;  // false: bytes only (no-op contexts for benchmarks)
   TaskKind task = TaskKind::classify;
-  std::vector<std::string> labels;         // classify: the names results carry
-  std::vector<std::int32_t> label_tokens;  // classify: one token per label, in label order
-  std::uint32_t max_new_tokens = 16;       // generate
-  std::int32_t stop_token = -1;            // generate: stops after this token; -1: none
+  std::vector<std::string> labels;  // classify: the names results carry
+  // classify: each label's tokens, in label order; a label's score is the sum of the
+  // log-probabilities of its tokens after the input.
+  std::vector<std::vector<std::int32_t>> label_tokens;
+  std::uint32_t max_new_tokens = 16;      // generate
+  std::vector<std::int32_t> stop_tokens;  // generate: an inference ends after any of these
+  std::vector<std::string> stop_strings;  // generate: ... or once its text holds one of these
+  float temperature = 0;                  // generate: 0 is greedy
+  float top_p = 1;                        // generate: nucleus sampling
+  std::uint32_t max_batch = 0;  // inputs per forward pass; 0: as the device's memory allows
 };
-
 // What a worker needs to know about a context: its file (checked by size and hash) and how to run
 // it. Sent with every stage command, so a worker needs no other copy of the job.
 struct ContextInfo {
@@ -121,6 +127,9 @@ struct Task {
   AttemptId attempt = 0;
   ContextId context = 0;
   std::vector<std::vector<std::int32_t>> inputs;  // token ids of each inference
+  // Sampling (temperature > 0): each inference's seed, from the job's seed and its dataset row, so
+  // that a sample depends on neither the batch nor the worker it ran in. Empty otherwise.
+  std::vector<std::uint64_t> seeds;
 };
 struct Cancel {
   AttemptId attempt = 0;

@@ -20,7 +20,16 @@ TEST_CASE("every field of a stage command survives encoding") {
             3400000000ULL,
             "ab12",
             "/shared/m.pt",
-            {true, TaskKind::generate, {"SUPPORTS", "REFUTES"}, {83, 82}, 32, 10}};
+            {true,
+             TaskKind::generate,
+             {"SUPPORTS", "REFUTES"},
+             {{83}, {82, 9}},
+             32,
+             {10, 2},
+             {"\n\n"},
+             0.5f,
+             0.9f,
+             8}};
   Message m = decode(encode(s));
   REQUIRE(std::holds_alternative<Stage>(m));
   const Stage& r = std::get<Stage>(m);
@@ -36,17 +45,22 @@ TEST_CASE("every field of a stage command survives encoding") {
   CHECK(r.info.inference.has_model);
   CHECK(r.info.inference.task == TaskKind::generate);
   CHECK(r.info.inference.labels == std::vector<std::string>{"SUPPORTS", "REFUTES"});
-  CHECK(r.info.inference.label_tokens == std::vector<std::int32_t>{83, 82});
+  CHECK(r.info.inference.label_tokens == std::vector<std::vector<std::int32_t>>{{83}, {82, 9}});
   CHECK(r.info.inference.max_new_tokens == 32);
-  CHECK(r.info.inference.stop_token == 10);
+  CHECK(r.info.inference.stop_tokens == std::vector<std::int32_t>{10, 2});
+  CHECK(r.info.inference.stop_strings == std::vector<std::string>{"\n\n"});
+  CHECK(r.info.inference.temperature == 0.5f);
+  CHECK(r.info.inference.top_p == 0.9f);
+  CHECK(r.info.inference.max_batch == 8);
 }
 
 TEST_CASE("tasks, results and hellos survive encoding") {
-  Task t{42, 3, {{1, 2, 3}, {}, {255}}};
+  Task t{42, 3, {{1, 2, 3}, {}, {255}}, {7, 1ull << 63, 0}};
   Message mt = decode(encode(t));
   CHECK(std::get<Task>(mt).attempt == 42);
   CHECK(std::get<Task>(mt).context == 3);
   CHECK(std::get<Task>(mt).inputs == t.inputs);
+  CHECK(std::get<Task>(mt).seeds == t.seeds);
 
   TaskFinished f{42, {"{\"label\":\"A\"}", "null"}};
   CHECK(std::get<TaskFinished>(decode(encode(f))).results == f.results);
