@@ -10,7 +10,8 @@
 //
 //   [[contexts]]
 //   name = "fever-prompt-1"
-//   model = "tiny.pt"           # a TorchScript file (hearth model builtin makes one)
+//   model = "tiny.pt"           # a TorchScript file (hearth model builtin makes one), or a
+//                               # directory, sent as its pack (wire/pack.hpp)
 //   source = "manager"          # or "shared": workers read shared_path (default: model) themselves
 //   task = "classify"           # or "generate", "noop"
 //   dataset = "claims.jsonl"
@@ -39,7 +40,7 @@ enum class ContextOrigin { manager, shared_path };
 
 struct JobContext {
   std::string name;
-  std::filesystem::path model;  // the context's file, as the manager sees it
+  std::filesystem::path model;  // the context's file or directory, as the manager sees it
   ContextOrigin origin = ContextOrigin::manager;
   std::filesystem::path shared_path;  // what workers open when origin is shared_path
   InferenceSettings inference;        // has_model: format "torchscript"; false for "bytes"
