@@ -86,6 +86,8 @@ std::vector<PackedFile> pack_directory(const fs::path& dir, const fs::path& reme
     std::int64_t mtime = 0;
   };
   if (!fs::is_directory(dir)) throw InputError(fmt::format("{}: not a directory", dir.string()));
+  fs::path root = dir.lexically_normal();  // "models/smol/" and "models/smol" name files alike
+  if (!root.has_filename()) root = root.parent_path();
   std::vector<Found> found;
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
@@ -105,7 +107,7 @@ std::vector<PackedFile> pack_directory(const fs::path& dir, const fs::path& reme
           "{}: not a regular file; a context directory holds regular files only", p.string()));
     }
     Found f;
-    f.file.name = p.lexically_relative(dir).generic_string();
+    f.file.name = p.lexically_relative(root).generic_string();
     if (std::string e = name_error(f.file.name); !e.empty())
       throw InputError(fmt::format("{}: {}", p.string(), e));
     f.file.size = fs::file_size(p);
@@ -134,7 +136,8 @@ std::vector<PackedFile> pack_directory(const fs::path& dir, const fs::path& reme
     } else {
       FileDigest d = digest_file(dir / f.file.name);
       if (d.size_bytes != f.file.size) {
-        throw InputError(fmt::format("{}: changed while it was read", f.file.name));
+        throw InputError(
+            fmt::format("{}: changed while it was read", (dir / f.file.name).string()));
       }
       f.file.hash = d.hash;
     }

@@ -128,8 +128,8 @@ void fetch_file(zmq::context_t& zmq_context, const std::string& endpoint,
 
 void copy_file(const ContextInfo& info, const fs::path& dest, const std::atomic<bool>& abort) {
   constexpr std::uint64_t kBufferBytes = 4 << 20;
-  CheckedWriter out(dest, info);
   if (!info.files.empty()) {  // a directory: its pack, read a range at a time
+    CheckedWriter out(dest, info);
     std::string buffer;
     for (std::uint64_t offset = 0; offset < info.size_bytes; offset += buffer.size()) {
       if (abort.load()) throw TransferError("aborted");
@@ -143,6 +143,7 @@ void copy_file(const ContextInfo& info, const fs::path& dest, const std::atomic<
   }
   std::ifstream in(info.shared_path, std::ios::binary);
   if (!in) throw TransferError(fmt::format("cannot open {}", info.shared_path));
+  CheckedWriter out(dest, info);
   std::vector<char> buffer(kBufferBytes);
   while (in) {
     if (abort.load()) throw TransferError("aborted");

@@ -98,6 +98,7 @@ TEST_CASE("a directory packs its files sorted by name, each at a multiple of 409
   }
   CHECK(pack_error(pack, files).empty());
   CHECK(manifest_error(files, pack.size(), manifest_hash(files)).empty());
+  CHECK(pack_directory(dir.path / "m" / "") == files);  // named with a trailing slash
 }
 
 TEST_CASE("a range of a pack reads across file boundaries the bytes of the whole pack") {
