@@ -10,7 +10,8 @@
 //
 //   [[contexts]]
 //   name = "fever-prompt-1"
-//   model = "smollm2"           # a Hugging Face model directory, or a TorchScript or raw file
+//   model = "smollm2"           # a Hugging Face model directory (sent as its pack,
+//                               # wire/pack.hpp), or a TorchScript or raw file
 //   source = "manager"          # or "shared": workers read shared_path (default: model) themselves
 //   task = "classify"           # or "generate", "noop"
 //   dataset = "claims.jsonl"
@@ -45,7 +46,7 @@ enum class ModelFormat { hf, torchscript, bytes };
 
 struct JobContext {
   std::string name;
-  std::filesystem::path model;  // the context's file, as the manager sees it
+  std::filesystem::path model;  // the context's file or directory, as the manager sees it
   ContextOrigin origin = ContextOrigin::manager;
   std::filesystem::path shared_path;  // what workers open when origin is shared_path
   ModelFormat format = ModelFormat::torchscript;

@@ -1,7 +1,9 @@
 #include "real_backend/manager/run_plan.hpp"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <map>
 
 #include "policy/errors.hpp"
@@ -54,16 +56,46 @@ void settle_model_directory(JobContext& c, const PromptEncoder& encoder) {
   }
 }
 
+// What workers check a copy of a context against: a file's size and hash, or a directory's
+// manifest (hashing a multi-GB model takes a while: the hashes of files unchanged since an earlier
+// run of the job are remembered in its state directory).
+struct ModelDigest {
+  std::uint64_t size_bytes = 0;
+  std::string hash;
+  std::vector<PackedFile> files;
+};
+
+ModelDigest digest_model(const fs::path& model, const fs::path& state_dir) {
+  if (!fs::is_directory(model)) {
+    FileDigest d = digest_file(model);
+    return {d.size_bytes, d.hash, {}};
+  }
+  auto start = std::chrono::steady_clock::now();
+  fs::path remembered = state_dir / "manifests" /
+                        (digest_bytes(fs::absolute(model).string()).hash.substr(0, 16) + ".txt");
+  fs::create_directories(remembered.parent_path());
+  std::vector<PackedFile> files = pack_directory(model, remembered);
+  ModelDigest d{pack_size(files), manifest_hash(files), std::move(files)};
+  spdlog::info("{}: a manifest of {} files, {:.3f} GB packed, in {:.1f} s", model.string(),
+               d.files.size(), static_cast<double>(d.size_bytes) / 1e9,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return d;
+}
+
 }  // namespace
 
 RunPlan::RunPlan(JobFile job, bool durable) : job_(std::move(job)) {
   std::map<fs::path, std::shared_ptr<Dataset>> by_path;
   std::map<fs::path, FileDigest> dataset_digests;
-  std::map<fs::path, FileDigest> model_digests;  // contexts may share a multi-GB model file
+  std::map<fs::path, ModelDigest> model_digests;  // contexts may share a multi-GB model
   std::string fingerprint;
   std::vector<std::size_t> row_counts;
   std::map<fs::path, const PromptEncoder*> by_model;  // contexts share a model's tokenizer
   for (JobContext& c : job_.contexts) {
+    if (!fs::exists(c.model)) {
+      throw InputError(fmt::format("{}: context {}: no such model file {}", job_.file.string(),
+                                   c.name, c.model.string()));
+    }
     auto [same, first] = by_model.try_emplace(c.model, nullptr);
     auto encoder = std::make_shared<const PromptEncoder>(c, same->second);
     if (first) same->second = encoder.get();
@@ -86,17 +118,14 @@ RunPlan::RunPlan(JobFile job, bool durable) : job_(std::move(job)) {
     row_counts.push_back(d->rows.size());
     rows_ += d->rows.size();
 
-    if (!fs::exists(c.model)) {
-      throw InputError(fmt::format("{}: context {}: no such model file {}", job_.file.string(),
-                                   c.name, c.model.string()));
-    }
     auto [known, added] = model_digests.try_emplace(c.model);
-    if (added) known->second = digest_file(c.model);
-    const FileDigest& model = known->second;
+    if (added) known->second = digest_model(c.model, job_.state_dir);
+    const ModelDigest& model = known->second;
     ContextInfo info;
     info.name = c.name;
     info.size_bytes = model.size_bytes;
     info.hash = model.hash;
+    info.files = model.files;
     info.shared_path = fs::absolute(c.shared_path).string();
     info.inference = c.inference;
     infos_.push_back(info);

@@ -16,10 +16,11 @@
 
 #include "policy/errors.hpp"
 #include "policy/model.hpp"
+#include "real_backend/wire/pack.hpp"
 
 namespace hearth::real {
 
-inline constexpr std::uint32_t kProtocolVersion = 2;
+inline constexpr std::uint32_t kProtocolVersion = 2;  // 2: directory contexts
 // Largest chunk of a context file one Chunk message carries.
 inline constexpr std::uint32_t kMaxChunkBytes = 4u << 20;
 
@@ -54,13 +55,16 @@ struct InferenceSettings {
   std::uint32_t max_batch = 0;  // inputs per forward pass; 0: as the device's memory allows
 };
 // What a worker needs to know about a context: its file (checked by size and hash) and how to run
-// it. Sent with every stage command, so a worker needs no other copy of the job.
+// it. Sent with every stage command, so a worker needs no other copy of the job. A directory
+// context travels and is kept as its pack (pack.hpp): size_bytes and hash are the pack's length
+// and its manifest's hash, and a message whose manifest is not right for them does not decode.
 struct ContextInfo {
   std::string name;
   std::uint64_t size_bytes = 0;
-  std::string hash;         // BLAKE2b-256 of the file, hex
-  std::string shared_path;  // where the file is on the shared filesystem (source shared_path)
+  std::string hash;         // BLAKE2b-256 of the file, hex (of a directory: manifest_hash(files))
+  std::string shared_path;  // where the file (or directory) is on the shared filesystem
   InferenceSettings inference;
+  std::vector<PackedFile> files;  // a directory context: its files as packed; empty: a single file
 };
 
 // ---- worker -> manager ----------------------------------------------------------------------

@@ -24,6 +24,14 @@ bool own_file(const std::string& name) {
 
 }  // namespace
 
+std::vector<FileSlice> file_slices(const ContextInfo& info) {
+  std::vector<FileSlice> slices;
+  slices.reserve(info.files.size());
+  for (const PackedFile& f : info.files)
+    slices.push_back({f.name, f.offset, f.size});
+  return slices;
+}
+
 // One thread that runs, in order, the work handed to it: the freeing of what was evicted.
 class ContextCache::Reaper {
  public:

@@ -13,11 +13,18 @@
 #include <optional>
 #include <string>
 
+#include "real_backend/model/model_files.hpp"
 #include "real_backend/model/model_runtime.hpp"
 #include "real_backend/wire/protocol.hpp"
 
 namespace hearth::real {
 
+// A directory context's files as slices of its pack (its file() on disk, its host() bytes), for
+// packed_files() (model_files.hpp). Empty for a single-file context.
+std::vector<FileSlice> file_slices(const ContextInfo& info);
+
+// A directory context is cached as its pack, one file like any other context's: fetches, peers'
+// reads and evictions see byte ranges of it.
 class ContextCache {
  public:
   explicit ContextCache(std::filesystem::path dir);
