@@ -23,32 +23,56 @@ double seconds_since(Clock::time_point t) {
 
 }  // namespace
 
-std::string result_json(const InferenceSettings& info, LoadedModel* model,
-                        const std::vector<std::int32_t>& input) {
+std::vector<std::string> results_json(const InferenceSettings& info, LoadedModel* model,
+                                      const std::vector<std::vector<std::int32_t>>& inputs,
+                                      const CancelCheck& cancelled) {
   using nlohmann::ordered_json;
-  if (info.task == TaskKind::noop) return "null";
+  auto error_json = [](const std::string& what) {
+    return ordered_json{{"error", what}}.dump(-1, ' ', false,
+                                              ordered_json::error_handler_t::replace);
+  };
+  if (info.task == TaskKind::noop) return std::vector<std::string>(inputs.size(), "null");
+  std::vector<InferenceResult> results;
   try {
     if (!model) throw std::runtime_error("the context has no model");
     if (info.task == TaskKind::classify) {
-      InferenceResult r = model->classify(input, info.label_tokens);
+      std::vector<std::vector<std::int32_t>> labels;
+      for (std::int32_t t : info.label_tokens)
+        labels.push_back({t});
+      results = model->classify(inputs, labels, cancelled);
+    } else {
+      GenerateOptions options;
+      options.max_new_tokens = info.max_new_tokens;
+      if (info.stop_token >= 0) options.stop_tokens = {info.stop_token};
+      results = model->generate(inputs, options, {}, cancelled);
+    }
+  } catch (const Cancelled&) {
+    throw;
+  } catch (const std::exception& e) {
+    return std::vector<std::string>(inputs.size(), error_json(e.what()));
+  }
+  std::vector<std::string> out;
+  for (const InferenceResult& r : results) {
+    if (!r.error.empty()) {
+      out.push_back(error_json(r.error));
+    } else if (info.task == TaskKind::classify) {
       ordered_json scores = ordered_json::object();
       for (std::size_t i = 0; i < r.scores.size(); ++i)
         scores[info.labels[i]] = r.scores[i];
-      return ordered_json{{"label", info.labels[static_cast<std::size_t>(r.label)]},
-                          {"scores", scores}}
-          .dump();
+      out.push_back(ordered_json{
+          {"label", info.labels[static_cast<std::size_t>(r.label)]},
+          {"scores",
+           scores}}.dump());
+    } else {
+      std::string text;
+      for (std::int32_t t : r.tokens) {
+        if (t >= 0 && t < 256) text += static_cast<char>(t);
+      }
+      out.push_back(ordered_json{{"text", text}, {"tokens", r.tokens}}.dump(
+          -1, ' ', false, ordered_json::error_handler_t::replace));
     }
-    InferenceResult r = model->generate(input, info.max_new_tokens, info.stop_token);
-    std::string text;
-    for (std::int32_t t : r.tokens) {
-      if (t >= 0 && t < 256) text += static_cast<char>(t);
-    }
-    return ordered_json{{"text", text}, {"tokens", r.tokens}}.dump(
-        -1, ' ', false, ordered_json::error_handler_t::replace);
-  } catch (const std::exception& e) {
-    return ordered_json{{"error", e.what()}}.dump(-1, ' ', false,
-                                                  ordered_json::error_handler_t::replace);
   }
+  return out;
 }
 
 Executor::Executor(zmq::context_t& zmq, ContextCache& cache, const WorkerOptions& options,
@@ -195,13 +219,12 @@ std::optional<Message> Executor::run_task(WorkItem& item) {
     return TaskFailed{t.attempt, "the context is not on the device"};
   }
   std::shared_ptr<LoadedModel> model = cache_.model(t.context);
-  TaskFinished out{t.attempt, {}};
-  out.results.reserve(t.inputs.size());
-  for (const auto& input : t.inputs) {
-    if (item.cancelled) return std::nullopt;
-    out.results.push_back(result_json(info->inference, model.get(), input));
+  try {
+    return TaskFinished{t.attempt, results_json(info->inference, model.get(), t.inputs,
+                                                [&] { return item.cancelled.load(); })};
+  } catch (const Cancelled&) {
+    return std::nullopt;
   }
-  return out;
 }
 
 }  // namespace hearth::real
