@@ -45,7 +45,10 @@ struct LlamaConfig {
   RopeScaling rope_scaling;
   bool tie_word_embeddings = false;
   bool attention_bias = false;  // q/k/v projections have biases (Qwen2)
-  bool qk_norm = false;         // RMS norm of each head's q and k before rope (Qwen3)
+  // o_proj has a bias too: Llama and Qwen3 with attention_bias true (their attention_bias covers
+  // all four projections; Qwen2's only q/k/v).
+  bool attention_output_bias = false;
+  bool qk_norm = false;  // RMS norm of each head's q and k before rope (Qwen3)
   std::optional<std::int64_t> sliding_window;  // Mistral; null: full attention
   DType dtype = DType::f32;                    // torch_dtype
   std::optional<std::int32_t> bos_token_id;

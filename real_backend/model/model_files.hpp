@@ -57,7 +57,14 @@ struct WeightFile {
   std::string name;  // model.safetensors or a shard
   SafetensorsHeader header;
 };
+// Moved, `tensors` still points into `weights`; copied, it would not: hence no copies.
 struct ModelDirectory {
+  ModelDirectory() = default;
+  ModelDirectory(ModelDirectory&&) = default;
+  ModelDirectory& operator=(ModelDirectory&&) = default;
+  ModelDirectory(const ModelDirectory&) = delete;
+  ModelDirectory& operator=(const ModelDirectory&) = delete;
+
   LlamaConfig config;
   std::vector<WeightFile> weights;
   // Tensor name -> (index into weights, the tensor in that file's header).
@@ -71,8 +78,10 @@ struct ModelDirectory {
 };
 // Reads and checks everything but the weights' values: the config, each safetensors header, that
 // every expected tensor is there once with its shape and a dtype the model can use, and nothing
-// unknown beside them. Throws InputError("DIR/model.safetensors: tensor model.norm.weight has
-// shape [64], config.json says [128]").
+// unknown beside them (but for what a model ignores: rotary_emb.inv_freq, and lm_head.weight
+// when tied, left out of `tensors`). A shard index must name files of the directory, and each
+// shard hold exactly the tensors the index puts there. Throws InputError("DIR/model.safetensors:
+// tensor model.norm.weight has shape [64], config.json says [128]").
 ModelDirectory open_model_directory(const ModelFiles& files);
 
 }  // namespace hearth::real

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -64,17 +65,26 @@ void write_all(int fd, const char* data, std::size_t n, std::uint64_t offset,
 }  // namespace
 
 std::string_view to_string(DType d) {
-  return d == DType::bf16 ? "bf16" : "f32";
+  switch (d) {
+    case DType::f32:
+      return "f32";
+    case DType::bf16:
+      return "bf16";
+    case DType::f16:
+      return "f16";
+  }
+  return "?";
 }
 
 std::size_t element_bytes(DType d) {
-  return d == DType::bf16 ? 2 : 4;
+  return d == DType::f32 ? 4 : 2;
 }
 
 DType parse_dtype(std::string_view text) {
   if (text == "f32") return DType::f32;
   if (text == "bf16") return DType::bf16;
-  throw InputError(fmt::format("unknown dtype '{}' (f32 or bf16)", text));
+  if (text == "f16") return DType::f16;
+  throw InputError(fmt::format("unknown dtype '{}' (f32, bf16 or f16)", text));
 }
 
 std::uint16_t to_bf16(float value) {
@@ -83,6 +93,57 @@ std::uint16_t to_bf16(float value) {
   if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((u >> 16) | 0x40);
   u += 0x7fffu + ((u >> 16) & 1u);
   return static_cast<std::uint16_t>(u >> 16);
+}
+
+std::uint16_t to_f16(float value) {
+  std::uint32_t u = 0;
+  std::memcpy(&u, &value, sizeof u);
+  const std::uint32_t sign = (u >> 16) & 0x8000u;
+  const std::uint32_t magnitude = u & 0x7fffffffu;
+  if (magnitude > 0x7f800000u) return static_cast<std::uint16_t>(sign | 0x7e00u);   // NaN
+  if (magnitude >= 0x47800000u) return static_cast<std::uint16_t>(sign | 0x7c00u);  // >= 65536
+  const int exponent = static_cast<int>(magnitude >> 23) - 127;
+  std::uint32_t mantissa = (magnitude & 0x7fffffu) | 0x800000u;  // 24 bits, the leading 1 explicit
+  // Normal halves keep 11 significant bits; below 2^-14 the last representable bit is 2^-24.
+  int shift = exponent >= -14 ? 13 : 13 + (-14 - exponent);
+  if (magnitude == 0 || shift > 24) return static_cast<std::uint16_t>(sign);
+  std::uint32_t kept = mantissa >> shift;
+  const std::uint32_t rest = mantissa & ((1u << shift) - 1);
+  const std::uint32_t half = 1u << (shift - 1);
+  if (rest > half || (rest == half && (kept & 1u))) ++kept;
+  // kept holds the significand with its leading bit at 2^10 for normals: adding the biased
+  // exponent above it carries a rounding overflow into the exponent, up to infinity.
+  std::uint32_t bits =
+      exponent >= -14 ? ((static_cast<std::uint32_t>(exponent + 14) << 10) + kept) : kept;
+  return static_cast<std::uint16_t>(sign | bits);
+}
+
+float from_bf16(std::uint16_t bits) {
+  std::uint32_t u = static_cast<std::uint32_t>(bits) << 16;
+  float f = 0;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+float from_f16(std::uint16_t bits) {
+  const std::uint32_t sign = static_cast<std::uint32_t>(bits & 0x8000u) << 16;
+  const std::uint32_t exponent = (bits >> 10) & 0x1fu;
+  const std::uint32_t mantissa = bits & 0x3ffu;
+  float magnitude = 0;
+  if (exponent == 0) {
+    magnitude = std::ldexp(static_cast<float>(mantissa), -24);
+  } else if (exponent == 31) {
+    magnitude =
+        mantissa ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
+  } else {
+    magnitude = std::ldexp(static_cast<float>(mantissa | 0x400u), static_cast<int>(exponent) - 25);
+  }
+  std::uint32_t u = 0;
+  std::memcpy(&u, &magnitude, sizeof u);
+  u |= sign;
+  float f = 0;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
 }
 
 bool is_raw_model(std::string_view first_bytes) {
@@ -126,6 +187,7 @@ RawModelLayout parse_raw_model(std::string_view bytes, std::uint64_t file_size,
       RawTensor t;
       t.name = std::string(w[1]);
       t.dtype = parse_dtype(w[2]);
+      if (t.dtype == DType::f16) throw InputError(where + ": f16 tensors are not supported here");
       t.offset = parse_u64(w[3], where);
       t.bytes = parse_u64(w[4], where);
       t.buffer = parse_u64(w[5], where) != 0;
@@ -219,6 +281,7 @@ std::string raw_model_prefix(const RawModelLayout& layout) {
 }
 
 RawModelLayout layout_builtin_model(const BuiltinModelPlan& plan, DType dtype) {
+  if (dtype == DType::f16) throw InputError("raw model files hold f32 or bf16, not f16");
   RawModelLayout layout;
   layout.source = plan.source;
   std::uint64_t offset = 0;

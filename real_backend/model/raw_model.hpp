@@ -12,7 +12,8 @@
 //   data_bytes N
 //   tensor NAME DTYPE OFFSET BYTES BUFFER D0,D1,...   one per tensor, OFFSET within the region
 //   source N                                           then N bytes: the TorchScript methods
-// DTYPE is f32 or bf16; BUFFER is 1 for a constant, 0 for a parameter.
+// DTYPE is f32 or bf16 (f16 is refused: the built-in model never needs it); BUFFER is 1 for a
+// constant, 0 for a parameter.
 
 #include <cstdint>
 #include <filesystem>
@@ -24,10 +25,10 @@
 
 namespace hearth::real {
 
-enum class DType { f32, bf16 };
-std::string_view to_string(DType d);
+enum class DType { f32, bf16, f16 };
+std::string_view to_string(DType d);  // "f32", "bf16", "f16"
 std::size_t element_bytes(DType d);
-// Throws InputError for anything but "f32" or "bf16".
+// Throws InputError for anything but "f32", "bf16" or "f16".
 DType parse_dtype(std::string_view text);
 
 struct RawTensor {
@@ -79,5 +80,11 @@ RawWriteStats write_builtin_raw_model(const BuiltinModelOptions& options, DType 
 
 // float to bfloat16 bits, rounding to nearest with ties to even (NaN stays a quiet NaN).
 std::uint16_t to_bf16(float value);
+// float to IEEE half bits, rounding to nearest with ties to even: overflow gives infinity, tiny
+// values become subnormals or zero, NaN stays a quiet NaN.
+std::uint16_t to_f16(float value);
+// The exact float of bfloat16 or half bits.
+float from_bf16(std::uint16_t bits);
+float from_f16(std::uint16_t bits);
 
 }  // namespace hearth::real
