@@ -41,7 +41,7 @@ at::ScalarType scalar_type(DType d) {
       return at::kFloat;
     case DType::bf16:
       return at::kBFloat16;
-      case DType::f16:
+    case DType::f16:
       return at::kHalf;
   }
   throw std::logic_error("unknown dtype");
