@@ -27,6 +27,7 @@ void add_model_command(CLI::App& app) {
     std::string dtype = "f32";
     int threads = 0;
   };
+  add_model_directory_commands(*model);
   auto a = std::make_shared<Args>();
   auto* builtin = model->add_subcommand(
       "builtin", "Write the built-in byte-level transformer (seeded weights) as TorchScript");
