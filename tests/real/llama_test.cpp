@@ -15,6 +15,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
 
 #include "os/process.hpp"
 #include "policy/errors.hpp"
@@ -186,36 +187,79 @@ std::vector<InferenceResult> greedy(LoadedModel& m, const std::vector<Ids>& inpu
 const std::vector<LlamaArch> kArchs = {LlamaArch::llama, LlamaArch::mistral, LlamaArch::qwen2,
                                        LlamaArch::qwen3};
 
-// The variants the reference is checked on: each architecture, tied and untied, llama3 rope
-// scaling, Mistral's sliding window, Qwen3 with head_dim not hidden / heads, and shards.
-struct Variant {
-  std::string name;
-  LlamaConfig config;
-  int shards = 1;
+// A BPE tokenizer.json of 41 ids, for `hearth model init` to size the vocabulary by.
+void write_tokenizer(const fs::path& dir) {
+  nlohmann::json vocab = {{"<unk>", 0}, {"<s>", 1}, {"</s>", 2}};
+  for (int i = 0; i < 26; ++i)
+    vocab[std::string(1, static_cast<char>('a' + i))] = 3 + i;
+  nlohmann::json t = {
+      {"version", "1.0"},
+      {"added_tokens",
+       {{{"id", 0}, {"content", "<unk>"}, {"special", true}},
+        {{"id", 1}, {"content", "<s>"}, {"special", true}},
+        {{"id", 2}, {"content", "</s>"}, {"special", true}},
+        {{"id", 40}, {"content", "<|im_end|>"}, {"special", true}}}},
+      {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", nlohmann::json::array()}}}};
+  std::ofstream(dir / "tokenizer.json") << t.dump();
+}
+
+std::string ids_text(const Ids& ids) {
+  return fmt::format("{}", fmt::join(ids, ","));
+}
+
+// What tests/reference/llama_ref.py prints for these arguments, parsed.
+nlohmann::json reference(const fs::path& model, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"/usr/bin/python3", HEARTH_LLAMA_REFERENCE, model.string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  os::CommandResult r = os::run_command(argv, 300);
+  INFO(r.err);
+  REQUIRE(r.status == 0);
+  return nlohmann::json::parse(r.out);
+}
+
+// The models the reference checks: each architecture, tied and untied, llama3 rope scaling,
+// Mistral's sliding window, Qwen3 with head_dim other than dim / heads, biases, and shards.
+// Llama 3's rope scaling with a context of 32 and rope_theta 100: the bands fall within head_dim 8
+// (wavelengths 6, 20, 63, 199 against 8 and 32), so that scaling moves logits by ~1e-3.
+const std::vector<std::pair<std::string, std::string>> kReferenceModels = {
+    {"llama-tied", "--arch llama --tie --context 96"},
+    {"llama3-rope-untied",
+     "--arch llama --no-tie --rope-scaling llama3 --context 32 --rope-theta 100"},
+    {"llama-bias-sharded", "--arch llama --attention-bias --shard-bytes 40000 --context 96"},
+    {"mistral-window", "--arch mistral --sliding-window 6 --context 96"},
+    {"qwen2", "--arch qwen2 --tie --context 96"},
+    {"qwen3", "--arch qwen3 --head-dim 12 --no-tie --context 96"},
 };
-[[maybe_unused]] std::vector<Variant> variants() {
-  std::vector<Variant> out;
-  LlamaConfig tied = tiny(LlamaArch::llama);
-  tied.tie_word_embeddings = true;
-  out.push_back({"llama-tied", tied});
-  LlamaConfig scaled = tiny(LlamaArch::llama);
-  scaled.rope_scaling = {.llama3 = true,
-                         .factor = 8,
-                         .low_freq_factor = 1,
-                         .high_freq_factor = 4,
-                         .original_max_position_embeddings = 64};
-  out.push_back({"llama3-rope-untied", scaled});
-  LlamaConfig mistral = tiny(LlamaArch::mistral);
-  mistral.sliding_window = 6;
-  out.push_back({"mistral-window", mistral});
-  LlamaConfig qwen2 = tiny(LlamaArch::qwen2);
-  qwen2.tie_word_embeddings = true;
-  out.push_back({"qwen2", qwen2});
-  LlamaConfig qwen3 = tiny(LlamaArch::qwen3);
-  qwen3.head_dim = 12;
-  out.push_back({"qwen3", qwen3});
-  out.push_back({"llama-sharded", tiny(LlamaArch::llama), 3});
-  return out;
+
+fs::path hearth_model_init(const fs::path& dir, const std::string& name, const std::string& args) {
+  std::vector<std::string> argv = {HEARTH_EXECUTABLE,
+                                   "model",
+                                   "init",
+                                   "--layers",
+                                   "2",
+                                   "--dim",
+                                   "32",
+                                   "--heads",
+                                   "4",
+                                   "--kv-heads",
+                                   "2",
+                                   "--ffn",
+                                   "48",
+                                   "--seed",
+                                   "11",
+                                   "--threads",
+                                   "1",
+                                   "--tokenizer",
+                                   (dir / "tokenizer.json").string(),
+                                   "-o",
+                                   (dir / name).string()};
+  std::istringstream extra(args);
+  for (std::string word; extra >> word;)
+    argv.push_back(word);
+  os::CommandResult r = os::run_command(argv, 120);
+  INFO(r.out + r.err);
+  REQUIRE(r.status == 0);
+  return dir / name;
 }
 
 }  // namespace
@@ -463,4 +507,61 @@ TEST_CASE("a hostile or broken model directory is refused with InputError") {
     fs::remove(m / "model.safetensors");
     CHECK_THROWS_AS(load(m), InputError);
   }
+}
+
+TEST_CASE("each architecture's next-token log-probabilities match the numpy reference") {
+  TempDir dir;
+  write_tokenizer(dir.path);
+  const std::vector<Ids> sequences = {{5},
+                                      {3, 17, 40, 2, 9, 9, 31, 0, 12},
+                                      {8,  1,  30, 22, 7,  19, 4,  4,  36, 11, 2,  27, 14, 5,  38,
+                                       20, 33, 6,  1,  25, 13, 29, 10, 3,  39, 16, 21, 35, 24, 18}};
+  double max_difference = 0, max_score_difference = 0;
+  for (const auto& [name, args] : kReferenceModels) {
+    CAPTURE(name);
+    fs::path m = hearth_model_init(dir.path, name, args);
+    auto model = load(m);
+    std::vector<std::string> ref_args;
+    for (const Ids& s : sequences) {
+      ref_args.push_back("--ids");
+      ref_args.push_back(ids_text(s));
+    }
+    nlohmann::json expected = reference(m, ref_args)["logits"];
+    // Every prefix of every sequence in one call: log-probabilities of each next token.
+    std::vector<Ids> prefixes;
+    for (const Ids& s : sequences) {
+      for (std::size_t n = 1; n <= s.size(); ++n)
+        prefixes.emplace_back(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(n));
+    }
+    std::vector<InferenceResult> got = model->classify(prefixes, every_token(41));
+    std::size_t row = 0;
+    for (std::size_t q = 0; q < sequences.size(); ++q) {
+      for (std::size_t t = 0; t < sequences[q].size(); ++t, ++row) {
+        std::vector<double> logits = expected[q][t].get<std::vector<double>>();
+        REQUIRE(logits.size() == 41);
+        double top = *std::max_element(logits.begin(), logits.end()), sum = 0;
+        for (double l : logits)
+          sum += std::exp(l - top);
+        for (std::size_t v = 0; v < logits.size(); ++v) {
+          double d = std::abs(got[row].scores[v] - (logits[v] - top - std::log(sum)));
+          max_difference = std::max(max_difference, d);
+          CHECK(d < 1e-4);
+        }
+      }
+    }
+    // Labels of one to three tokens after a prompt: the classify score.
+    std::vector<Ids> labels = {{7}, {12, 3}, {40, 40, 1}};
+    nlohmann::json scores = reference(m, {"--score", "--prompt", ids_text(sequences[1]), "--labels",
+                                          "7", "--labels", "12,3", "--labels", "40,40,1"});
+    InferenceResult r = model->classify({sequences[1]}, labels).at(0);
+    for (std::size_t l = 0; l < labels.size(); ++l) {
+      double d = std::abs(r.scores[l] - scores["scores"][l].get<double>());
+      max_score_difference = std::max(max_score_difference, d);
+      CHECK(d < 1e-3);
+    }
+  }
+  WARN(
+      fmt::format("largest log-probability difference from the reference: {:.3g}; largest "
+                  "label score difference: {:.3g}",
+                  max_difference, max_score_difference));
 }
