@@ -13,6 +13,9 @@ void check_labels(const std::vector<std::vector<std::int32_t>>& labels) {
   if (labels.empty()) throw std::invalid_argument("classify needs at least one label");
   for (const auto& label : labels) {
     if (label.empty()) throw std::invalid_argument("a label has no tokens");
+    for (std::int32_t t : label) {
+      if (t < 0) throw std::invalid_argument(fmt::format("label token {} is negative", t));
+    }
   }
 }
 

@@ -15,7 +15,7 @@
 
 namespace hearth::real {
 
-// Throws std::invalid_argument unless there is a label and none is empty.
+// Throws std::invalid_argument unless there is a label, none is empty and no token is negative.
 void check_labels(const std::vector<std::vector<std::int32_t>>& labels);
 // Throws std::invalid_argument for a negative temperature, top_p outside (0, 1], or sampling
 // without one seed per input.

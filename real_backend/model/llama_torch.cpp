@@ -322,8 +322,10 @@ class LlamaModel final : public LoadedModel {
       // are one [G * T, D] block against its keys.
       at::Tensor scores =
           at::matmul(q.reshape({B, KV, G * T, D}), keys.transpose(2, 3)).mul_(scale);
-      scores = scores.view({B, KV, G, T, L}).masked_fill(hidden_mask, lowest);
-      at::Tensor probs = at::softmax(scores, -1, at::kFloat).to(dtype_).view({B, KV, G * T, L});
+      // Masked in fp32, where the lowest float exists (f16 would make it -inf, and a padding
+      // row of -inf only would give NaNs that reach real rows through 0 * NaN).
+      scores = scores.view({B, KV, G, T, L}).to(at::kFloat).masked_fill(hidden_mask, lowest);
+      at::Tensor probs = at::softmax(scores, -1).to(dtype_).view({B, KV, G * T, L});
       at::Tensor attended =
           at::matmul(probs, values).view({B, H, T, D}).transpose(1, 2).reshape({B, T, H * D});
       x = x + at::linear(attended, w.o, w.o_bias);

@@ -63,8 +63,8 @@ struct LoadReport {
 // A model resident on a device. Used by one thread at a time. Every call takes many inputs and
 // returns one result per input, in input order; a result does not depend on what ran beside it
 // beyond floating-point noise (labels and greedy tokens identical, scores within 1e-3). An input
-// that cannot run gets its `error` and the others run; what fails the whole call throws
-// std::runtime_error (Cancelled when `cancelled` said so).
+// that cannot run gets its `error` and the others run. Bad labels or options throw
+// std::invalid_argument; a call whose `cancelled` said true throws Cancelled.
 class LoadedModel {
  public:
   virtual ~LoadedModel() = default;
@@ -74,9 +74,9 @@ class LoadedModel {
       const std::vector<std::vector<std::int32_t>>& inputs,
       const std::vector<std::vector<std::int32_t>>& labels, const CancelCheck& cancelled = {}) = 0;
   // Continues each input: up to options.max_new_tokens, ending after a stop token, when `stop`
-  // says so, or at the model's context length (an input already too long for one new token, or
-  // for max_new_tokens where the model has a hard limit, gets an error up front). With
-  // temperature > 0, requires one seed per input.
+  // says so, or at the model's context length (input and new tokens fill max_position_embeddings;
+  // an input with no room for one new token gets an error up front). With temperature > 0,
+  // requires one seed per input.
   virtual std::vector<InferenceResult> generate(
       const std::vector<std::vector<std::int32_t>>& inputs, const GenerateOptions& options,
       const StopCheck& stop = {}, const CancelCheck& cancelled = {}) = 0;
@@ -107,7 +107,8 @@ class ModelRuntime {
                                                  const std::string& device) = 0;
   // Builds a Llama-family model (llama_config.hpp) from a Hugging Face directory, on disk or
   // packed in memory, onto `device`: on the CPU in fp32 (bf16 and f16 weights converted once),
-  // on CUDA in the checkpoint's dtype with the weights in one device buffer. Throws InputError
+  // on CUDA in the checkpoint's dtype, each weight file's data in one device buffer (through the
+  // fast loader unless HEARTH_FAST_LOADER=0 or it is unavailable). Throws InputError
   // for a directory that is not a usable model, std::runtime_error otherwise.
   virtual std::shared_ptr<LoadedModel> load_model(const ModelFiles& files,
                                                   const std::string& device) = 0;
