@@ -19,6 +19,7 @@
 
 #include "os/process.hpp"
 #include "policy/errors.hpp"
+#include "real_backend/model/inference.hpp"
 #include "real_backend/model/llama_config.hpp"
 #include "real_backend/model/model_files.hpp"
 #include "real_backend/model/model_runtime.hpp"
@@ -564,4 +565,28 @@ TEST_CASE("each architecture's next-token log-probabilities match the numpy refe
       fmt::format("largest log-probability difference from the reference: {:.3g}; largest "
                   "label score difference: {:.3g}",
                   max_difference, max_score_difference));
+}
+
+TEST_CASE("greedy takes the first of equal maxima; sampling keeps the top_p set only") {
+  const std::vector<float> tied = {0.5f, 2.0f, -1.0f, 2.0f};
+  CHECK(argmax_first(tied.data(), tied.size()) == 1);
+  CHECK(TokenSampler(7).next(tied.data(), tied.size(), 0, 1) == 1);
+  // Probabilities 0.5, 0.3, 0.2 (as logits: their logs): top_p 0.6 keeps {0, 1} (0.5 < 0.6 <=
+  // 0.8), top_p 0.45 keeps {0} alone.
+  const std::vector<float> logits = {std::log(0.5f), std::log(0.3f), std::log(0.2f)};
+  std::vector<int> drawn(3), alone(3), all(3);
+  TokenSampler a(1), b(2), c(3);
+  for (int i = 0; i < 2000; ++i) {
+    ++drawn[static_cast<std::size_t>(a.next(logits.data(), 3, 1, 0.6f))];
+    ++alone[static_cast<std::size_t>(b.next(logits.data(), 3, 1, 0.45f))];
+    ++all[static_cast<std::size_t>(c.next(logits.data(), 3, 1, 1))];
+  }
+  CHECK(drawn[2] == 0);
+  CHECK(std::abs(drawn[0] / 2000.0 - 0.5 / 0.8) < 0.05);
+  CHECK(alone[0] == 2000);
+  CHECK(std::abs(all[2] / 2000.0 - 0.2) < 0.05);
+  // The same seed draws the same sequence.
+  TokenSampler x(42), y(42);
+  for (int i = 0; i < 50; ++i)
+    CHECK(x.next(logits.data(), 3, 0.7f, 0.9f) == y.next(logits.data(), 3, 0.7f, 0.9f));
 }
