@@ -1,6 +1,7 @@
 // `hearth model init` writes a Hugging Face model directory (Llama, Mistral, Qwen2, Qwen3) with
 // seeded random weights, for tests and benchmarks of any size; `hearth model inspect` checks one
-// (real_backend/model/model_files.hpp) and says what it holds.
+// (real_backend/model/model_files.hpp) and says what it holds; `hearth model tokenize` prints the
+// token ids of lines on stdin.
 
 #include <fmt/core.h>
 #include <fmt/ranges.h>
@@ -10,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -19,6 +21,7 @@
 #include "real_backend/model/llama_config.hpp"
 #include "real_backend/model/model_files.hpp"
 #include "real_backend/model/random_model.hpp"
+#include "real_backend/text/tokenizer.hpp"
 
 namespace hearth::cli {
 
@@ -155,7 +158,7 @@ void init(const InitArgs& a) {
   }
 }
 
-std::string ids_text(const std::optional<std::int32_t>& id) {
+std::string id_text(const std::optional<std::int32_t>& id) {
   return id ? std::to_string(*id) : "none";
 }
 
@@ -164,12 +167,13 @@ void inspect(const std::string& dir, bool as_json) {
   real::ModelDirectory d = real::open_model_directory(*files);
   const real::LlamaConfig& c = d.config;
   std::optional<std::int64_t> tokens;
+  std::string tokenizer_summary;
   if (d.has_tokenizer) {
-    tokens = real::read_tokenizer_facts(
-                 files->read("tokenizer.json"),
-                 d.has_tokenizer_config ? files->read("tokenizer_config.json") : "",
-                 files->where() + "tokenizer.json")
-                 .size;
+    // The tokenizer as runs read it: an unsupported one is refused here, by name.
+    text::Tokenizer t = text::Tokenizer::from_json(files->read("tokenizer.json"),
+                                                   files->where() + "tokenizer.json");
+    tokens = static_cast<std::int64_t>(t.vocab_size());
+    tokenizer_summary = t.summary();
   }
   std::vector<std::string> weight_files;
   for (const real::WeightFile& w : d.weights)
@@ -205,6 +209,7 @@ void inspect(const std::string& dir, bool as_json) {
     j["weight_files"] = weight_files;
     j["tokenizer"] = d.has_tokenizer;
     j["tokenizer_tokens"] = tokens ? nlohmann::ordered_json(*tokens) : nullptr;
+    j["tokenizer_summary"] = tokenizer_summary;
     j["tokenizer_config"] = d.has_tokenizer_config;
     j["bos_token_id"] = d.bos_token_id ? nlohmann::ordered_json(*d.bos_token_id) : nullptr;
     j["eos_token_ids"] = d.eos_token_ids;
@@ -241,11 +246,24 @@ void inspect(const std::string& dir, bool as_json) {
   fmt::print("  weight bytes  {}\n", d.weight_bytes);
   fmt::print("  files         {}\n", fmt::join(weight_files, ", "));
   fmt::print("  tokenizer     {}{}\n",
-             tokens ? fmt::format("tokenizer.json present, {} tokens", *tokens)
-                    : std::string("no tokenizer.json"),
+             tokens ? tokenizer_summary : std::string("no tokenizer.json"),
              d.has_tokenizer_config ? "; tokenizer_config.json present" : "");
-  fmt::print("  bos           {}\n", ids_text(d.bos_token_id));
+  fmt::print("  bos           {}\n", id_text(d.bos_token_id));
   fmt::print("  eos           {}\n", fmt::join(d.eos_token_ids, ", "));
+}
+
+// Each line of stdin (without its newline) as a JSON array of token ids, one line out per line in.
+void tokenize(const std::string& dir, bool add_special_tokens) {
+  fs::path file = fs::path(dir) / "tokenizer.json";
+  if (!fs::is_regular_file(file)) {
+    throw InputError(fmt::format("{}: no tokenizer.json in the model directory", dir));
+  }
+  text::Tokenizer t = text::Tokenizer::from_file(file);
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    fmt::print("[{}]\n", fmt::join(t.encode(line, add_special_tokens), ","));
+    std::fflush(stdout);
+  }
 }
 
 }  // namespace
@@ -315,6 +333,17 @@ void add_model_directory_commands(CLI::App& model) {
   inspect_command->add_option("directory", *dir, "The model directory")->required();
   inspect_command->add_flag("--json", *as_json, "Print JSON");
   inspect_command->callback([dir, as_json] { inspect(*dir, *as_json); });
+
+  auto tokenize_dir = std::make_shared<std::string>();
+  auto no_special = std::make_shared<bool>(false);
+  auto* tokenize_command = model.add_subcommand(
+      "tokenize",
+      "Token ids of each line on stdin, as a JSON array per line, with the special tokens the "
+      "tokenizer's post-processor adds");
+  tokenize_command->add_option("directory", *tokenize_dir, "The model directory")->required();
+  tokenize_command->add_flag("--no-special-tokens", *no_special,
+                             "Leave out the special tokens the post-processor adds");
+  tokenize_command->callback([tokenize_dir, no_special] { tokenize(*tokenize_dir, !*no_special); });
 }
 
 }  // namespace hearth::cli

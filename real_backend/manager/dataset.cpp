@@ -83,6 +83,23 @@ PromptTemplate::PromptTemplate(std::string text) {
   if (parts_.empty()) parts_.push_back({"", false});
 }
 
+std::string PromptTemplate::render(const DatasetRow& row, const std::string& source) const {
+  std::string out;
+  for (const Part& p : parts_) {
+    if (!p.field) {
+      out += p.text;
+      continue;
+    }
+    auto f = row.fields.find(p.text);
+    if (f == row.fields.end()) {
+      throw InputError(fmt::format("{}:{}: missing string field \"{}\" that the template uses",
+                                   source, row.line, p.text));
+    }
+    out += f->second;
+  }
+  return out;
+}
+
 std::vector<std::int32_t> PromptTemplate::tokens(const DatasetRow& row,
                                                  const std::string& source) const {
   if (parts_.empty()) {
@@ -93,19 +110,8 @@ std::vector<std::int32_t> PromptTemplate::tokens(const DatasetRow& row,
     return row.input_ids;
   }
   std::vector<std::int32_t> ids;
-  for (const Part& p : parts_) {
-    const std::string* text = &p.text;
-    if (p.field) {
-      auto f = row.fields.find(p.text);
-      if (f == row.fields.end()) {
-        throw InputError(fmt::format("{}:{}: missing string field \"{}\" that the template uses",
-                                     source, row.line, p.text));
-      }
-      text = &f->second;
-    }
-    for (unsigned char c : *text)
-      ids.push_back(c);
-  }
+  for (unsigned char c : render(row, source))
+    ids.push_back(c);
   return ids;
 }
 

@@ -36,8 +36,11 @@ class PromptTemplate {
   PromptTemplate() = default;  // none: inputs are the rows' input_ids
   explicit PromptTemplate(std::string text);
   bool empty() const { return parts_.empty(); }
+  // The prompt for `row`: the text with each {field} replaced by the row's field. Requires a
+  // template. Throws InputError("data.jsonl:3: missing string field \"claim\" ...").
+  std::string render(const DatasetRow& row, const std::string& source) const;
   // The byte-level token ids of the rendered prompt (one id per UTF-8 byte), or the row's
-  // input_ids when there is no template. Throws InputError("data.jsonl:3: no field \"claim\"").
+  // input_ids when there is no template. Throws InputError as render() does.
   std::vector<std::int32_t> tokens(const DatasetRow& row, const std::string& source) const;
 
  private:

@@ -258,12 +258,32 @@ class JobReader {
     }
     fail(n, "a token is an integer id or a one-byte string");
   }
+  // A label's tokens: one token, or an array of them.
+  std::vector<std::int32_t> tokens(const toml::node& n) const {
+    if (!n.is_array()) return {token(n)};
+    std::vector<std::int32_t> out;
+    for (const toml::node& k : *n.as_array())
+      out.push_back(token(k));
+    if (out.empty()) fail(n, "a label needs at least one token");
+    return out;
+  }
+  std::vector<std::string> strings(const toml::node& n, const char* key) const {
+    if (!n.is_array()) fail(n, fmt::format("{} must be an array of strings", key));
+    std::vector<std::string> out;
+    for (const toml::node& e : *n.as_array()) {
+      if (!e.is_string()) fail(e, fmt::format("{} must be an array of strings", key));
+      out.push_back(e.as_string()->get());
+    }
+    return out;
+  }
 
   JobContext read_context(const toml::table& t) const {
-    only_keys(t,
-              {"name", "model", "format", "source", "shared_path", "task", "dataset", "template",
-               "labels", "label_tokens", "max_new_tokens", "stop_token", "init_s"},
-              "[[contexts]]");
+    only_keys(
+        t, {"name",         "model",          "format", "source",     "shared_path", "task",
+            "dataset",      "template",       "chat",   "system",     "labels",      "label_texts",
+            "label_tokens", "max_new_tokens", "stop",   "stop_token", "temperature", "top_p",
+            "seed",         "max_batch",      "init_s"},
+        "[[contexts]]");
     JobContext c;
     c.name = required_text(t, "name", "[[contexts]]");
     if (c.name.empty() || c.name.find_first_of(" \t\n") != std::string::npos) {
@@ -271,11 +291,26 @@ class JobReader {
     }
     c.model = path(required_text(t, "model", "[[contexts]]"));
     c.dataset = path(required_text(t, "dataset", "[[contexts]]"));
-    std::string format = text(t, "format", "torchscript");
-    if (format != "torchscript" && format != "bytes") {
-      fail(*t.get("format"), "format must be \"torchscript\" or \"bytes\"");
+    std::string format = text(t, "format", fs::is_directory(c.model) ? "hf" : "torchscript");
+    if (format == "hf") {
+      c.format = ModelFormat::hf;
+    } else if (format == "torchscript") {
+      c.format = ModelFormat::torchscript;
+    } else if (format == "bytes") {
+      c.format = ModelFormat::bytes;
+    } else {
+      fail(*t.get("format"), "format must be \"hf\", \"torchscript\" or \"bytes\"");
     }
-    c.inference.has_model = format == "torchscript";
+    if ((c.format == ModelFormat::hf) != fs::is_directory(c.model) &&
+        c.format != ModelFormat::bytes) {
+      fail(t.get("format") ? *t.get("format") : *t.get("model"),
+           c.format == ModelFormat::hf
+               ? fmt::format("format \"hf\" needs a model directory; {} is not one",
+                             c.model.string())
+               : fmt::format("{} is a directory: a Hugging Face model has format \"hf\"",
+                             c.model.string()));
+    }
+    c.inference.has_model = c.format != ModelFormat::bytes;
     std::string source = text(t, "source", "manager");
     if (source != "manager" && source != "shared") {
       fail(*t.get("source"), "source must be \"manager\" or \"shared\"");
@@ -287,31 +322,83 @@ class JobReader {
     if (!kind) fail(*t.get("task"), "task must be \"classify\", \"generate\" or \"noop\"");
     c.inference.task = *kind;
     if (c.inference.task != TaskKind::noop && !c.inference.has_model) {
-      fail(t, fmt::format("task {} needs a model (format \"torchscript\")", task));
+      fail(t, fmt::format("task {} needs a model (format \"hf\" or \"torchscript\")", task));
     }
+    bool hf = c.format == ModelFormat::hf;
+    auto only_hf = [&](const char* key) {
+      if (t.get(key) && !hf) fail(*t.get(key), fmt::format("{} needs a model directory", key));
+    };
+    auto not_hf = [&](const char* key, const char* instead) {
+      if (t.get(key) && hf) {
+        fail(*t.get(key),
+             fmt::format("{} is for model files; a model directory uses {}", key, instead));
+      }
+    };
+    only_hf("chat");
+    only_hf("system");
+    only_hf("label_texts");
+    not_hf("label_tokens", "label_texts");
+    not_hf("stop_token", "stop (its tokenizer's end-of-sequence tokens stop it already)");
     c.template_text = text(t, "template", "{prompt}");  // "": inputs are the rows' input_ids
     if (!c.template_text.empty()) c.prompt = PromptTemplate(c.template_text);
-    if (c.inference.task == TaskKind::classify) {
-      const toml::node* labels = t.get("labels");
-      const toml::node* tokens = t.get("label_tokens");
-      if (!labels || !tokens) fail(t, "task classify needs labels and label_tokens");
-      if (!labels->is_array() || !tokens->is_array())
-        fail(*labels, "labels and label_tokens are arrays");
-      for (const toml::node& l : *labels->as_array()) {
-        if (!l.is_string()) fail(l, "a label is a string");
-        c.inference.labels.push_back(l.as_string()->get());
-      }
-      for (const toml::node& k : *tokens->as_array())
-        c.inference.label_tokens.push_back(token(k));
-      if (c.inference.labels.empty() ||
-          c.inference.labels.size() != c.inference.label_tokens.size()) {
-        fail(*labels, "labels and label_tokens must be equally long, and not empty");
+    if (hf && c.template_text.empty()) {
+      fail(*t.get("template"), "a model directory needs a template: its tokenizer makes the ids");
+    }
+    c.chat = boolean(t, "chat", false);
+    c.system = optional_text(t, "system");
+    if (c.system && !c.chat) fail(*t.get("system"), "system needs chat = true");
+    if (c.inference.task == TaskKind::classify) read_labels(t, c);
+    c.inference.max_new_tokens = static_cast<std::uint32_t>(number(t, "max_new_tokens", 16, 1));
+    if (const toml::node* n = t.get("stop_token")) c.inference.stop_tokens = tokens(*n);
+    if (const toml::node* n = t.get("stop")) {
+      c.inference.stop_strings = strings(*n, "stop");
+      for (const std::string& s : c.inference.stop_strings) {
+        if (s.empty()) fail(*n, "a stop string is not empty");
       }
     }
-    c.inference.max_new_tokens = static_cast<std::uint32_t>(number(t, "max_new_tokens", 16, 1));
-    if (const toml::node* n = t.get("stop_token")) c.inference.stop_token = token(*n);
+    c.inference.temperature = static_cast<float>(number(t, "temperature", 0, 0));
+    c.inference.top_p = static_cast<float>(number(t, "top_p", 1, 0));
+    if (c.inference.top_p <= 0 || c.inference.top_p > 1) {
+      fail(*t.get("top_p"), "top_p must be in (0, 1]");
+    }
+    c.seed = static_cast<std::uint64_t>(number(t, "seed", 0, 0));
+    c.inference.max_batch = static_cast<std::uint32_t>(number(t, "max_batch", 0, 0));
     c.init_s = number(t, "init_s", 0, 0);
     return c;
+  }
+
+  void read_labels(const toml::table& t, JobContext& c) const {
+    const toml::node* labels = t.get("labels");
+    if (!labels) fail(t, "task classify needs labels");
+    c.inference.labels = strings(*labels, "labels");
+    if (c.inference.labels.empty()) fail(*labels, "labels must not be empty");
+    std::set<std::string> seen;
+    for (const std::string& l : c.inference.labels) {
+      if (!seen.insert(l).second) fail(*labels, fmt::format("label \"{}\" appears twice", l));
+    }
+    if (c.format == ModelFormat::hf) {
+      if (const toml::node* n = t.get("label_texts")) {
+        c.label_texts = strings(*n, "label_texts");
+        if (c.label_texts.size() != c.inference.labels.size())
+          fail(*n, "labels and label_texts must be equally long");
+        for (const std::string& l : c.label_texts) {
+          if (l.empty()) fail(*n, "a label text is not empty");
+        }
+      } else {
+        // As evaluation harnesses score choices: after a space, or at the start of the reply.
+        for (const std::string& l : c.inference.labels)
+          c.label_texts.push_back(c.chat ? l : " " + l);
+      }
+      return;
+    }
+    const toml::node* given = t.get("label_tokens");
+    if (!given) fail(t, "task classify on a model file needs label_tokens");
+    if (!given->is_array()) fail(*given, "label_tokens must be an array");
+    for (const toml::node& k : *given->as_array())
+      c.inference.label_tokens.push_back(tokens(k));
+    if (c.inference.labels.size() != c.inference.label_tokens.size()) {
+      fail(*labels, "labels and label_tokens must be equally long");
+    }
   }
 
  private:

@@ -10,13 +10,16 @@
 //
 //   [[contexts]]
 //   name = "fever-prompt-1"
-//   model = "tiny.pt"           # a TorchScript file (hearth model builtin makes one)
+//   model = "smollm2"           # a Hugging Face model directory (sent as its pack,
+//                               # wire/pack.hpp), or a TorchScript or raw file
 //   source = "manager"          # or "shared": workers read shared_path (default: model) themselves
 //   task = "classify"           # or "generate", "noop"
 //   dataset = "claims.jsonl"
 //   template = "Claim: {claim}\nVerdict:"
+//   chat = true                 # wrap the prompt in the model's chat template (directories)
 //   labels = ["SUPPORTS", "REFUTES"]
-//   label_tokens = ["S", "R"]   # one byte each, or integer token ids
+//   label_texts = [...]         # what is scored after the prompt (default " SUPPORTS", or no
+//                               # space with chat); files: label_tokens = ["S", "R"] instead
 //
 //   [factory]                   # workers from a batch system (batch_settings.hpp)
 //   kind = "slurm"
@@ -25,6 +28,7 @@
 // docs/real-backend.md describes every key; docs/batch-systems.md the [factory] table.
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,15 +40,23 @@
 namespace hearth::real {
 
 enum class ContextOrigin { manager, shared_path };
+// What `model` is: a Hugging Face model directory (hf, tokenized by its own tokenizer), a
+// TorchScript or raw model file (byte-level tokens), or bytes without a model (noop benchmarks).
+enum class ModelFormat { hf, torchscript, bytes };
 
 struct JobContext {
   std::string name;
-  std::filesystem::path model;  // the context's file, as the manager sees it
+  std::filesystem::path model;  // the context's file or directory, as the manager sees it
   ContextOrigin origin = ContextOrigin::manager;
   std::filesystem::path shared_path;  // what workers open when origin is shared_path
-  InferenceSettings inference;        // has_model: format "torchscript"; false for "bytes"
-  std::string template_text;          // empty: inputs are the rows' input_ids
+  ModelFormat format = ModelFormat::torchscript;
+  InferenceSettings inference;  // label_tokens and stop_tokens of hf models: filled by RunPlan
+  std::string template_text;    // empty: inputs are the rows' input_ids
   PromptTemplate prompt;
+  bool chat = false;                     // hf: the prompt is a user message in the chat template
+  std::optional<std::string> system;     // chat: a system message before it
+  std::vector<std::string> label_texts;  // hf classify: each label's text, scored after the prompt
+  std::uint64_t seed = 0;                // generate with temperature > 0
   std::filesystem::path dataset;
   double init_s = 0;  // hint for the scheduler's load estimates
 };

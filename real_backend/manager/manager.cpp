@@ -25,6 +25,8 @@
 
 namespace hearth::real {
 
+namespace fs = std::filesystem;
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -237,7 +239,9 @@ struct Manager::Impl {
     cluster.joined(spec_of(w, h));
   }
 
-  // The manager is shared storage for contexts whose source is "manager".
+  // The manager is shared storage for contexts whose source is "manager". A directory context is
+  // read from the directory, as its pack; if the directory changed since the job started, no
+  // copy can be right: the fetch fails, and the manager says why, once per context.
   void serve(const std::string& routing, const Fetch& f) {
     Chunk reply =
         serve_fetch(f,
@@ -248,7 +252,15 @@ struct Manager::Impl {
                       if (offset >= info.size_bytes || length > info.size_bytes - offset) {
                         return fmt::format("range {}+{} is outside {}", offset, length, info.name);
                       }
-                      if (!read_range(plan.job().contexts[c].model, offset, length, out)) {
+                      const fs::path& model = plan.job().contexts[c].model;
+                      if (!info.files.empty()) {
+                        std::string e = read_pack_range(model, info.files, offset, length, out);
+                        if (!e.empty() && unservable.insert(c).second) {
+                          spdlog::error("context {} cannot be served: {}", info.name, e);
+                        }
+                        return e;
+                      }
+                      if (!read_range(model, offset, length, out)) {
                         return fmt::format("cannot read {}", info.name);
                       }
                       return "";
@@ -376,6 +388,7 @@ struct Manager::Impl {
   WiredEngine core;
   std::unordered_map<std::string, int> malformed_by_routing;
   std::set<std::string> blocked;
+  std::set<ContextId> unservable;  // contexts whose files the manager failed to read
   Counters counters;
   WorkerFactory* factory = nullptr;  // during run()
 };

@@ -1,52 +1,142 @@
 #include "real_backend/manager/run_plan.hpp"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <map>
 
 #include "policy/errors.hpp"
+#include "real_backend/model/model_files.hpp"
 
 namespace hearth::real {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+std::string token_lists(const std::vector<std::vector<std::int32_t>>& lists) {
+  std::string out;
+  for (const auto& l : lists)
+    out += fmt::format("[{}]", fmt::join(l, ","));
+  return out;
+}
+
+// splitmix64's finalizer: seeds of neighbouring rows far apart.
+std::uint64_t mix(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+// What the run needs of a model directory before any worker loads it: its tokenizer's ids for
+// the labels, and the tokens generation ends at. Reading it here also refuses a broken model
+// before a single GPU is spent on it.
+void settle_model_directory(JobContext& c, const PromptEncoder& encoder) {
+  std::unique_ptr<ModelFiles> files = directory_files(c.model);
+  ModelDirectory model = open_model_directory(*files);
+  if (!model.has_tokenizer) {
+    throw InputError(fmt::format("{}: context {}: the model directory has no tokenizer.json",
+                                 c.model.string(), c.name));
+  }
+  InferenceSettings& i = c.inference;
+  i.label_tokens.clear();
+  for (const std::string& label : c.label_texts)
+    i.label_tokens.push_back(encoder.continuation(label));
+  if (i.task == TaskKind::generate) {
+    i.stop_tokens = model.eos_token_ids;
+    if (i.stop_tokens.empty() && i.stop_strings.empty()) {
+      throw InputError(fmt::format(
+          "{}: context {}: the model names no end-of-sequence token (eos_token_id in "
+          "generation_config.json or config.json) and the job gives no stop strings: every "
+          "inference would run to max_new_tokens",
+          c.model.string(), c.name));
+    }
+  }
+}
+
+// What workers check a copy of a context against: a file's size and hash, or a directory's
+// manifest (hashing a multi-GB model takes a while: the hashes of files unchanged since an earlier
+// run of the job are remembered in its state directory).
+struct ModelDigest {
+  std::uint64_t size_bytes = 0;
+  std::string hash;
+  std::vector<PackedFile> files;
+};
+
+ModelDigest digest_model(const fs::path& model, const fs::path& state_dir) {
+  if (!fs::is_directory(model)) {
+    FileDigest d = digest_file(model);
+    return {d.size_bytes, d.hash, {}};
+  }
+  auto start = std::chrono::steady_clock::now();
+  fs::path remembered = state_dir / "manifests" /
+                        (digest_bytes(fs::absolute(model).string()).hash.substr(0, 16) + ".txt");
+  fs::create_directories(remembered.parent_path());
+  std::vector<PackedFile> files = pack_directory(model, remembered);
+  ModelDigest d{pack_size(files), manifest_hash(files), std::move(files)};
+  spdlog::info("{}: a manifest of {} files, {:.3f} GB packed, in {:.1f} s", model.string(),
+               d.files.size(), static_cast<double>(d.size_bytes) / 1e9,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return d;
+}
+
+}  // namespace
+
 RunPlan::RunPlan(JobFile job, bool durable) : job_(std::move(job)) {
   std::map<fs::path, std::shared_ptr<Dataset>> by_path;
   std::map<fs::path, FileDigest> dataset_digests;
-  std::map<fs::path, FileDigest> model_digests;  // contexts may share a multi-GB model file
+  std::map<fs::path, ModelDigest> model_digests;  // contexts may share a multi-GB model
   std::string fingerprint;
   std::vector<std::size_t> row_counts;
-  for (const JobContext& c : job_.contexts) {
+  std::map<fs::path, const PromptEncoder*> by_model;  // contexts share a model's tokenizer
+  for (JobContext& c : job_.contexts) {
+    if (!fs::exists(c.model)) {
+      throw InputError(fmt::format("{}: context {}: no such model file {}", job_.file.string(),
+                                   c.name, c.model.string()));
+    }
+    auto [same, first] = by_model.try_emplace(c.model, nullptr);
+    auto encoder = std::make_shared<const PromptEncoder>(c, same->second);
+    if (first) same->second = encoder.get();
+    if (c.format == ModelFormat::hf) settle_model_directory(c, *encoder);
+    encoders_.push_back(encoder);
     auto& d = by_path[c.dataset];
     if (!d) {
       d = std::make_shared<Dataset>(read_dataset(c.dataset));
       dataset_digests[c.dataset] = digest_file(c.dataset);
     }
-    for (const DatasetRow& row : d->rows)
-      (void)c.prompt.tokens(row, d->source);  // reports a row the template cannot fill now
+    for (const DatasetRow& row : d->rows) {
+      // Reports a row the template cannot fill now; tokenizing waits for the row's task.
+      if (c.prompt.empty()) {
+        (void)c.prompt.tokens(row, d->source);
+      } else {
+        (void)c.prompt.render(row, d->source);
+      }
+    }
     datasets_.push_back(d);
     row_counts.push_back(d->rows.size());
     rows_ += d->rows.size();
 
-    if (!fs::exists(c.model)) {
-      throw InputError(fmt::format("{}: context {}: no such model file {}", job_.file.string(),
-                                   c.name, c.model.string()));
-    }
     auto [known, added] = model_digests.try_emplace(c.model);
-    if (added) known->second = digest_file(c.model);
-    const FileDigest& model = known->second;
+    if (added) known->second = digest_model(c.model, job_.state_dir);
+    const ModelDigest& model = known->second;
     ContextInfo info;
     info.name = c.name;
     info.size_bytes = model.size_bytes;
     info.hash = model.hash;
+    info.files = model.files;
     info.shared_path = fs::absolute(c.shared_path).string();
     info.inference = c.inference;
     infos_.push_back(info);
-    fingerprint +=
-        fmt::format("{} {} {} {} {} {} [{}] [{}] {} {}\n", c.name, to_string(c.inference.task),
-                    model.hash, dataset_digests[c.dataset].hash, d->rows.size(), c.template_text,
-                    fmt::join(c.inference.labels, "|"), fmt::join(c.inference.label_tokens, ","),
-                    c.inference.max_new_tokens, c.inference.stop_token);
+    // Everything a result depends on: a resumed run with other settings is refused.
+    const InferenceSettings& i = c.inference;
+    fingerprint += fmt::format(
+        "{} {} {} {} {} {} chat={} system={} [{}] {} {} [{}] [{}] t={} p={} seed={}\n", c.name,
+        to_string(i.task), model.hash, dataset_digests[c.dataset].hash, d->rows.size(),
+        c.template_text, c.chat, c.system.value_or("-"), fmt::join(i.labels, "|"),
+        token_lists(i.label_tokens), i.max_new_tokens, fmt::join(i.stop_tokens, ","),
+        fmt::join(i.stop_strings, "|"), i.temperature, i.top_p, c.seed);
   }
   fs::create_directories(job_.state_dir);
   store_ = std::make_unique<ResultStore>(job_.state_dir / "results.db", fingerprint, durable);
@@ -86,7 +176,19 @@ std::vector<std::vector<std::int32_t>> RunPlan::inputs(ContextId c, std::uint64_
   out.reserve(count);
   const Dataset& d = *datasets_[c];
   for (std::uint64_t i = first; i < first + count; ++i)
-    out.push_back(job_.contexts[c].prompt.tokens(d.rows[pending_[c][i]], d.source));
+    out.push_back(encoders_[c]->encode(d.rows[pending_[c][i]], d.source));
+  return out;
+}
+
+std::vector<std::uint64_t> RunPlan::seeds(ContextId c, std::uint64_t first,
+                                          std::uint64_t count) const {
+  const JobContext& context = job_.contexts[c];
+  if (context.inference.task != TaskKind::generate || context.inference.temperature <= 0) return {};
+  std::uint64_t salt = mix(context.seed ^ std::hash<std::string>{}(context.name));
+  std::vector<std::uint64_t> out;
+  out.reserve(count);
+  for (std::uint64_t i = first; i < first + count; ++i)
+    out.push_back(mix(salt ^ pending_[c][i]));
   return out;
 }
 

@@ -12,6 +12,7 @@
 #include "policy/workload.hpp"
 #include "real_backend/manager/dataset.hpp"
 #include "real_backend/manager/job_file.hpp"
+#include "real_backend/manager/prompt_encoder.hpp"
 #include "real_backend/manager/result_store.hpp"
 #include "real_backend/wire/file_hash.hpp"
 
@@ -39,6 +40,9 @@ class RunPlan {
   std::vector<std::uint64_t> rows_of(ContextId c, std::uint64_t first, std::uint64_t count) const;
   std::vector<std::vector<std::int32_t>> inputs(ContextId c, std::uint64_t first,
                                                 std::uint64_t count) const;
+  // Their sampling seeds (Task::seeds): from the job's seed, the context and each row, so that a
+  // rerun or a resumed run samples the same. Empty when the context does not sample.
+  std::vector<std::uint64_t> seeds(ContextId c, std::uint64_t first, std::uint64_t count) const;
 
   // Writes job.output from the store; requires every row to be recorded.
   void write_output();
@@ -46,6 +50,7 @@ class RunPlan {
  private:
   JobFile job_;
   std::vector<std::shared_ptr<Dataset>> datasets_;  // by context; contexts may share one
+  std::vector<std::shared_ptr<const PromptEncoder>> encoders_;  // by context
   std::vector<ContextInfo> infos_;
   std::unique_ptr<ResultStore> store_;
   std::vector<std::vector<std::uint64_t>> pending_;

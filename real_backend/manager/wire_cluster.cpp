@@ -48,7 +48,8 @@ void WireCluster::evict_context(WorkerId w, ContextId c, Tier tier) {
 void WireCluster::start_task(WorkerId w, const TaskSpec& task) {
   if (!workers_[w].alive) return;
   attempts_[task.attempt] = {w, task};
-  send_(w, Task{task.attempt, task.context, plan_.inputs(task.context, task.first, task.count)});
+  send_(w, Task{task.attempt, task.context, plan_.inputs(task.context, task.first, task.count),
+                plan_.seeds(task.context, task.first, task.count)});
 }
 
 void WireCluster::cancel_task(WorkerId w, AttemptId attempt) {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <future>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -260,11 +261,20 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<Tens
   std::ofstream& out = file.stream();
   out.write(length.data(), 8);
   out.write(text.data(), static_cast<std::streamsize>(text.size()));
-  std::vector<char> buffer;
-  for (std::size_t i = 0; i < tensors.size() && out; ++i) {
-    buffer.resize(sizes[i]);
-    tensors[i].fill(buffer.data());
-    out.write(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+  // Tensor i + 1 is made while tensor i is written: two tensors in memory at most.
+  std::vector<char> writing, making;
+  auto make = [&](std::size_t i) {
+    return std::async(std::launch::async, [&, i] {
+      making.resize(sizes[i]);
+      tensors[i].fill(making.data());
+    });
+  };
+  std::future<void> made = tensors.empty() ? std::future<void>() : make(0);
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    made.get();
+    std::swap(writing, making);
+    if (i + 1 < tensors.size()) made = make(i + 1);
+    if (out) out.write(writing.data(), static_cast<std::streamsize>(writing.size()));
   }
   if (!file.commit()) throw std::runtime_error(file.temp().string() + ": cannot write");
 }

@@ -50,7 +50,8 @@ SafetensorsHeader parse_safetensors(std::string_view bytes, std::uint64_t file_s
                                     const std::string& what);
 SafetensorsHeader read_safetensors_header(const std::filesystem::path& path);
 
-// A tensor to write: `fill(out)` writes its element_bytes(dtype) * product(shape) bytes.
+// A tensor to write: `fill(out)` writes its element_bytes(dtype) * product(shape) bytes. It runs
+// on another thread, while the tensor before it is written.
 struct TensorToWrite {
   std::string name;
   DType dtype = DType::f32;

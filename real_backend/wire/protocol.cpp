@@ -147,7 +147,15 @@ void fields(A& a, M& m) {
   if constexpr (std::is_same_v<T, ContextInfo>) {
     auto& i = m.inference;  // const when encoding
     a(m.name, m.size_bytes, m.hash, m.shared_path, i.has_model, i.task, i.labels, i.label_tokens,
-      i.max_new_tokens, i.stop_token);
+      i.max_new_tokens, i.stop_tokens, i.stop_strings, i.temperature, i.top_p, i.max_batch, m.files);
+    if constexpr (std::is_same_v<A, Reader>) {
+      if (!m.files.empty()) {
+        if (std::string e = manifest_error(m.files, m.size_bytes, m.hash); !e.empty())
+          throw ProtocolError(fmt::format("context {}: {}", m.name, e));
+      }
+    }
+  } else if constexpr (std::is_same_v<T, PackedFile>) {
+    a(m.name, m.offset, m.size, m.hash);
   } else if constexpr (std::is_same_v<T, Hello>) {
     a(m.version, m.name, m.gpu_type, m.device, m.gpu_memory_bytes, m.host_memory_bytes,
       m.disk_bytes, m.speed, m.peer_endpoint, m.pid);
@@ -170,7 +178,7 @@ void fields(A& a, M& m) {
   } else if constexpr (std::is_same_v<T, Evict>) {
     a(m.context, m.tier);
   } else if constexpr (std::is_same_v<T, Task>) {
-    a(m.attempt, m.context, m.inputs);
+    a(m.attempt, m.context, m.inputs, m.seeds);
   } else if constexpr (std::is_same_v<T, Cancel>) {
     a(m.attempt);
   } else if constexpr (std::is_same_v<T, Reset>) {

@@ -16,10 +16,11 @@
 
 #include "policy/errors.hpp"
 #include "policy/model.hpp"
+#include "real_backend/wire/pack.hpp"
 
 namespace hearth::real {
 
-inline constexpr std::uint32_t kProtocolVersion = 1;
+inline constexpr std::uint32_t kProtocolVersion = 2;  // 2: directory contexts
 // Largest chunk of a context file one Chunk message carries.
 inline constexpr std::uint32_t kMaxChunkBytes = 4u << 20;
 
@@ -37,24 +38,33 @@ const char* to_string(TaskKind kind);
 std::optional<TaskKind> task_kind_named(std::string_view name);
 
 // How a context's inferences run, and what each returns: the job file's settings of it, as a
-// worker receives them.
+// worker receives them. Token ids are the model's: bytes for the built-in and TorchScript models,
+// the tokenizer's for a Hugging Face model directory (the manager tokenizes).
 struct InferenceSettings {
   bool has_model = true;  // false: bytes only (no-op contexts for benchmarks)
   TaskKind task = TaskKind::classify;
-  std::vector<std::string> labels;         // classify: the names results carry
-  std::vector<std::int32_t> label_tokens;  // classify: one token per label, in label order
-  std::uint32_t max_new_tokens = 16;       // generate
-  std::int32_t stop_token = -1;            // generate: stops after this token; -1: none
+  std::vector<std::string> labels;  // classify: the names results carry
+  // classify: each label's tokens, in label order; a label's score is the sum of the
+  // log-probabilities of its tokens after the input.
+  std::vector<std::vector<std::int32_t>> label_tokens;
+  std::uint32_t max_new_tokens = 16;      // generate
+  std::vector<std::int32_t> stop_tokens;  // generate: an inference ends after any of these
+  std::vector<std::string> stop_strings;  // generate: ... or once its text holds one of these
+  float temperature = 0;                  // generate: 0 is greedy
+  float top_p = 1;                        // generate: nucleus sampling
+  std::uint32_t max_batch = 0;  // inputs per forward pass; 0: as the device's memory allows
 };
-
 // What a worker needs to know about a context: its file (checked by size and hash) and how to run
-// it. Sent with every stage command, so a worker needs no other copy of the job.
+// it. Sent with every stage command, so a worker needs no other copy of the job. A directory
+// context travels and is kept as its pack (pack.hpp): size_bytes and hash are the pack's length
+// and its manifest's hash, and a message whose manifest is not right for them does not decode.
 struct ContextInfo {
   std::string name;
   std::uint64_t size_bytes = 0;
-  std::string hash;         // BLAKE2b-256 of the file, hex
-  std::string shared_path;  // where the file is on the shared filesystem (source shared_path)
+  std::string hash;         // BLAKE2b-256 of the file, hex (of a directory: manifest_hash(files))
+  std::string shared_path;  // where the file (or directory) is on the shared filesystem
   InferenceSettings inference;
+  std::vector<PackedFile> files;  // a directory context: its files as packed; empty: a single file
 };
 
 // ---- worker -> manager ----------------------------------------------------------------------
@@ -121,6 +131,9 @@ struct Task {
   AttemptId attempt = 0;
   ContextId context = 0;
   std::vector<std::vector<std::int32_t>> inputs;  // token ids of each inference
+  // Sampling (temperature > 0): each inference's seed, from the job's seed and its dataset row, so
+  // that a sample depends on neither the batch nor the worker it ran in. Empty otherwise.
+  std::vector<std::uint64_t> seeds;
 };
 struct Cancel {
   AttemptId attempt = 0;

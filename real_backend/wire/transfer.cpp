@@ -12,6 +12,7 @@
 #include "os/atomic_file.hpp"
 #include "os/fd.hpp"
 #include "real_backend/wire/file_hash.hpp"
+#include "real_backend/wire/pack.hpp"
 
 namespace hearth::real {
 
@@ -19,30 +20,40 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Writes a file under a temporary name (DEST.part), hashing as it goes; commit() checks size and
-// hash and renames it into place. Destroyed without commit, it removes what it wrote.
+// Writes a file under a temporary name (DEST.part), checking it as it goes: its hash, or for a
+// directory context each packed file's hash and the padding between. commit() checks the rest and
+// renames it into place. Destroyed without commit, it removes what it wrote.
 class CheckedWriter {
  public:
   CheckedWriter(const fs::path& dest, const ContextInfo& info)
       : file_(dest, os::temp_beside(dest, ".part")), info_(info) {
     if (!file_.stream()) throw TransferError(fmt::format("cannot write {}", file_.temp().string()));
+    if (!info.files.empty()) pack_ = std::make_unique<PackChecker>(info.files);
   }
   void add(std::string_view bytes) {
-    if (hasher_.size_bytes() + bytes.size() > info_.size_bytes) {
+    if (written_ + bytes.size() > info_.size_bytes) {
       throw TransferError(
           fmt::format("{}: more than the expected {} bytes", info_.name, info_.size_bytes));
     }
-    hasher_.add(bytes);
+    if (pack_) {
+      if (std::string e = pack_->add(bytes); !e.empty())
+        throw TransferError(fmt::format("{}: {}", info_.name, e));
+    } else {
+      hasher_.add(bytes);
+    }
+    written_ += bytes.size();
     file_.stream().write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   }
-  std::uint64_t written() const { return hasher_.size_bytes(); }
+  std::uint64_t written() const { return written_; }
   void commit() {
-    if (hasher_.size_bytes() != info_.size_bytes) {
-      throw TransferError(fmt::format("{}: got {} bytes, expected {}", info_.name,
-                                      hasher_.size_bytes(), info_.size_bytes));
+    if (written_ != info_.size_bytes) {
+      throw TransferError(
+          fmt::format("{}: got {} bytes, expected {}", info_.name, written_, info_.size_bytes));
     }
-    std::string hash = hasher_.hex();
-    if (hash != info_.hash) {
+    if (pack_) {
+      if (std::string e = pack_->finish(); !e.empty())
+        throw TransferError(fmt::format("{}: {}", info_.name, e));
+    } else if (std::string hash = hasher_.hex(); hash != info_.hash) {
       throw TransferError(
           fmt::format("{}: hash {} does not match the expected {}", info_.name, hash, info_.hash));
     }
@@ -52,7 +63,9 @@ class CheckedWriter {
  private:
   os::AtomicFile file_;
   const ContextInfo& info_;
-  FileHasher hasher_;
+  FileHasher hasher_;                  // a single file
+  std::unique_ptr<PackChecker> pack_;  // a directory
+  std::uint64_t written_ = 0;
 };
 
 }  // namespace
@@ -114,10 +127,24 @@ void fetch_file(zmq::context_t& zmq_context, const std::string& endpoint,
 }
 
 void copy_file(const ContextInfo& info, const fs::path& dest, const std::atomic<bool>& abort) {
+  constexpr std::uint64_t kBufferBytes = 4 << 20;
+  if (!info.files.empty()) {  // a directory: its pack, read a range at a time
+    CheckedWriter out(dest, info);
+    std::string buffer;
+    for (std::uint64_t offset = 0; offset < info.size_bytes; offset += buffer.size()) {
+      if (abort.load()) throw TransferError("aborted");
+      std::string e = read_pack_range(info.shared_path, info.files, offset,
+                                      std::min(kBufferBytes, info.size_bytes - offset), buffer);
+      if (!e.empty()) throw TransferError(e);
+      out.add(buffer);
+    }
+    out.commit();
+    return;
+  }
   std::ifstream in(info.shared_path, std::ios::binary);
   if (!in) throw TransferError(fmt::format("cannot open {}", info.shared_path));
   CheckedWriter out(dest, info);
-  std::vector<char> buffer(4 << 20);
+  std::vector<char> buffer(kBufferBytes);
   while (in) {
     if (abort.load()) throw TransferError("aborted");
     in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));

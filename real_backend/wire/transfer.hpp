@@ -1,7 +1,8 @@
 #pragma once
 // Moving context files: serving byte ranges (the manager and every worker do), fetching a whole
 // file from such a server, and copying one from a shared filesystem. Every copy is checked by size
-// and hash before it is used; a partial or wrong copy is deleted.
+// and hash (a directory context's pack: by its manifest, pack.hpp) before it is used; a partial or
+// wrong copy is deleted.
 
 #include <zmq.hpp>
 
@@ -37,7 +38,8 @@ void fetch_file(zmq::context_t& zmq_context, const std::string& endpoint,
                 const ContextInfo& info, const std::filesystem::path& dest,
                 const std::atomic<bool>& abort, const FetchOptions& options = {});
 
-// Copies `info.shared_path` into `dest`. Throws TransferError.
+// Copies `info.shared_path` into `dest`; for a directory context, writes the directory's pack.
+// Throws TransferError.
 void copy_file(const ContextInfo& info, const std::filesystem::path& dest,
                const std::atomic<bool>& abort);
 

@@ -24,6 +24,14 @@ bool own_file(const std::string& name) {
 
 }  // namespace
 
+std::vector<FileSlice> file_slices(const ContextInfo& info) {
+  std::vector<FileSlice> slices;
+  slices.reserve(info.files.size());
+  for (const PackedFile& f : info.files)
+    slices.push_back({f.name, f.offset, f.size});
+  return slices;
+}
+
 // One thread that runs, in order, the work handed to it: the freeing of what was evicted.
 class ContextCache::Reaper {
  public:
@@ -112,10 +120,12 @@ void ContextCache::host_ready(ContextId c, std::shared_ptr<const std::string> by
   entries_[c].host = std::move(bytes);
 }
 
-void ContextCache::device_ready(ContextId c, std::shared_ptr<LoadedModel> model) {
+void ContextCache::device_ready(ContextId c, std::shared_ptr<LoadedModel> model,
+                                std::shared_ptr<const text::Tokenizer> tokenizer) {
   std::lock_guard lock(mutex_);
   entries_[c].device = true;
   entries_[c].model = std::move(model);
+  entries_[c].tokenizer = std::move(tokenizer);
 }
 
 std::shared_ptr<const std::string> ContextCache::host(ContextId c) const {
@@ -136,6 +146,12 @@ std::shared_ptr<LoadedModel> ContextCache::model(ContextId c) const {
   return it == entries_.end() ? nullptr : it->second.model;
 }
 
+std::shared_ptr<const text::Tokenizer> ContextCache::tokenizer(ContextId c) const {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(c);
+  return it == entries_.end() ? nullptr : it->second.tokenizer;
+}
+
 void ContextCache::evict(ContextId c, Tier tier) {
   std::shared_ptr<LoadedModel> model;
   std::shared_ptr<const std::string> host;
@@ -147,6 +163,7 @@ void ContextCache::evict(ContextId c, Tier tier) {
       case Tier::gpu:
         e.device = false;
         model = std::move(e.model);
+        e.tokenizer.reset();
         break;
       case Tier::host:
         host = std::move(e.host);

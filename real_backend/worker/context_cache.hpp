@@ -13,11 +13,22 @@
 #include <optional>
 #include <string>
 
+#include "real_backend/model/model_files.hpp"
 #include "real_backend/model/model_runtime.hpp"
 #include "real_backend/wire/protocol.hpp"
 
+namespace hearth::text {
+class Tokenizer;
+}
+
 namespace hearth::real {
 
+// A directory context's files as slices of its pack (its file() on disk, its host() bytes), for
+// packed_files() (model_files.hpp). Empty for a single-file context.
+std::vector<FileSlice> file_slices(const ContextInfo& info);
+
+// A directory context is cached as its pack, one file like any other context's: fetches, peers'
+// reads and evictions see byte ranges of it.
 class ContextCache {
  public:
   explicit ContextCache(std::filesystem::path dir);
@@ -30,12 +41,15 @@ class ContextCache {
 
   void disk_ready(ContextId c);
   void host_ready(ContextId c, std::shared_ptr<const std::string> bytes);
-  // `model` is null for a context without a model (bytes only).
-  void device_ready(ContextId c, std::shared_ptr<LoadedModel> model);
+  // `model` is null for a context without a model (bytes only); `tokenizer` is a model
+  // directory's (null for byte-level models), to decode what it generates.
+  void device_ready(ContextId c, std::shared_ptr<LoadedModel> model,
+                    std::shared_ptr<const text::Tokenizer> tokenizer = nullptr);
 
   std::shared_ptr<const std::string> host(ContextId c) const;
   bool on_device(ContextId c) const;
   std::shared_ptr<LoadedModel> model(ContextId c) const;
+  std::shared_ptr<const text::Tokenizer> tokenizer(ContextId c) const;
 
   // Drops `c` from `tier` at once; the memory is freed, or the file deleted, soon after on the
   // cache's thread. Users holding a copy keep it alive.
@@ -57,6 +71,7 @@ class ContextCache {
     std::shared_ptr<const std::string> host;
     bool device = false;
     std::shared_ptr<LoadedModel> model;
+    std::shared_ptr<const text::Tokenizer> tokenizer;
   };
   class Reaper;
 

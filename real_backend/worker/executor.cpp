@@ -5,9 +5,12 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "real_backend/model/model_files.hpp"
 #include "real_backend/model/model_runtime.hpp"
+#include "real_backend/text/tokenizer.hpp"
 #include "real_backend/wire/transfer.hpp"
 #include "real_backend/worker/context_cache.hpp"
+#include "real_backend/worker/inference.hpp"
 
 namespace hearth::real {
 
@@ -22,58 +25,6 @@ double seconds_since(Clock::time_point t) {
 }
 
 }  // namespace
-
-std::vector<std::string> results_json(const InferenceSettings& info, LoadedModel* model,
-                                      const std::vector<std::vector<std::int32_t>>& inputs,
-                                      const CancelCheck& cancelled) {
-  using nlohmann::ordered_json;
-  auto error_json = [](const std::string& what) {
-    return ordered_json{{"error", what}}.dump(-1, ' ', false,
-                                              ordered_json::error_handler_t::replace);
-  };
-  if (info.task == TaskKind::noop) return std::vector<std::string>(inputs.size(), "null");
-  std::vector<InferenceResult> results;
-  try {
-    if (!model) throw std::runtime_error("the context has no model");
-    if (info.task == TaskKind::classify) {
-      std::vector<std::vector<std::int32_t>> labels;
-      for (std::int32_t t : info.label_tokens)
-        labels.push_back({t});
-      results = model->classify(inputs, labels, cancelled);
-    } else {
-      GenerateOptions options;
-      options.max_new_tokens = info.max_new_tokens;
-      if (info.stop_token >= 0) options.stop_tokens = {info.stop_token};
-      results = model->generate(inputs, options, {}, cancelled);
-    }
-  } catch (const Cancelled&) {
-    throw;
-  } catch (const std::exception& e) {
-    return std::vector<std::string>(inputs.size(), error_json(e.what()));
-  }
-  std::vector<std::string> out;
-  for (const InferenceResult& r : results) {
-    if (!r.error.empty()) {
-      out.push_back(error_json(r.error));
-    } else if (info.task == TaskKind::classify) {
-      ordered_json scores = ordered_json::object();
-      for (std::size_t i = 0; i < r.scores.size(); ++i)
-        scores[info.labels[i]] = r.scores[i];
-      out.push_back(ordered_json{
-          {"label", info.labels[static_cast<std::size_t>(r.label)]},
-          {"scores",
-           scores}}.dump());
-    } else {
-      std::string text;
-      for (std::int32_t t : r.tokens) {
-        if (t >= 0 && t < 256) text += static_cast<char>(t);
-      }
-      out.push_back(ordered_json{{"text", text}, {"tokens", r.tokens}}.dump(
-          -1, ' ', false, ordered_json::error_handler_t::replace));
-    }
-  }
-  return out;
-}
 
 Executor::Executor(zmq::context_t& zmq, ContextCache& cache, const WorkerOptions& options,
                    std::string device)
@@ -180,8 +131,24 @@ std::optional<Message> Executor::run_stage(WorkItem& item) {
         std::shared_ptr<const std::string> host = cache_.host(s.context);
         if (!host) throw TransferError("no copy in host memory to build the model from");
         std::shared_ptr<LoadedModel> model;
-        if (s.info.inference.has_model) model = runtime().load(*host, device_);
-        cache_.device_ready(s.context, std::move(model));
+        std::shared_ptr<const text::Tokenizer> tokenizer;
+        if (s.info.inference.has_model && s.info.files.empty()) {
+          model = runtime().load(*host, device_);
+        } else if (s.info.inference.has_model) {
+          // A model directory: the pack's files as ModelFiles, the weights viewed in place where
+          // the device allows.
+          std::unique_ptr<ModelFiles> files =
+              packed_files(host, file_slices(s.info), "context " + s.info.name);
+          model = runtime().load_model(*files, device_);
+          // Generated tokens are decoded to text; classify needs no tokenizer here (the manager
+          // tokenized the prompts and labels).
+          if (s.info.inference.task == TaskKind::generate && files->has("tokenizer.json")) {
+            tokenizer = std::make_shared<const text::Tokenizer>(text::Tokenizer::from_json(
+                files->read("tokenizer.json"), s.info.name + "/tokenizer.json"));
+          }
+        }
+        if (model) model->set_max_batch(s.info.inference.max_batch);
+        cache_.device_ready(s.context, std::move(model), std::move(tokenizer));
         break;
       }
     }
@@ -218,10 +185,14 @@ std::optional<Message> Executor::run_task(WorkItem& item) {
   if (!info || !cache_.on_device(t.context)) {
     return TaskFailed{t.attempt, "the context is not on the device"};
   }
+  if (std::string problem = task_problem(info->inference, t); !problem.empty()) {
+    return TaskFailed{t.attempt, problem};
+  }
   std::shared_ptr<LoadedModel> model = cache_.model(t.context);
+  std::shared_ptr<const text::Tokenizer> tokenizer = cache_.tokenizer(t.context);
   try {
-    return TaskFinished{t.attempt, results_json(info->inference, model.get(), t.inputs,
-                                                [&] { return item.cancelled.load(); })};
+    return TaskFinished{t.attempt, run_inferences(info->inference, model.get(), tokenizer.get(), t,
+                                                  [&] { return item.cancelled.load(); })};
   } catch (const Cancelled&) {
     return std::nullopt;
   }

@@ -16,7 +16,6 @@
 #include <string>
 #include <thread>
 
-#include "real_backend/model/model_runtime.hpp"
 #include "real_backend/wire/protocol.hpp"
 #include "real_backend/worker/worker.hpp"
 
@@ -32,13 +31,6 @@ struct WorkItem {
   std::optional<Task> task;
   std::atomic<bool> cancelled{false};
 };
-
-// A task's results as JSON, one per input, from one call of the model. A failure of one input is
-// that input's result, so that one bad prompt does not fail the task around it; a failure of the
-// whole call is every input's. Throws Cancelled when `cancelled` says so before the model ends.
-std::vector<std::string> results_json(const InferenceSettings& info, LoadedModel* model,
-                                      const std::vector<std::vector<std::int32_t>>& inputs,
-                                      const CancelCheck& cancelled);
 
 class Executor {
  public:

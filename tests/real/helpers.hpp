@@ -86,6 +86,25 @@ inline std::string pattern_bytes(std::size_t n, std::uint64_t seed) {
   return s;
 }
 
+// A model-like directory of 4.5 MB: a config, two shards of pseudo-random bytes, an empty file and
+// a small one in nested subdirectories, and a file of exactly one page. Packed (wire/pack.hpp):
+//   config.json                        19 bytes at 0
+//   model-00001-of-00002.safetensors   3,000,001 at 4,096 (1 page)      ends at 3,004,097
+//   model-00002-of-00002.safetensors   1,500,000 at 3,006,464 (734 pages) ends at 4,506,464
+//   sub/deeper/empty.txt               0 at 4,509,696 (1,101 pages)
+//   sub/notes.md                       5 at 4,509,696                   ends at 4,509,701
+//   tokenizer.json                     4,096 at 4,513,792 (1,102 pages) ends at 4,517,888
+inline void write_model_directory(const fs::path& dir) {
+  fs::create_directories(dir / "sub/deeper");
+  write_file(dir / "config.json", R"({"hidden_size": 64})");
+  write_file(dir / "model-00001-of-00002.safetensors", pattern_bytes(3'000'001, 1));
+  write_file(dir / "model-00002-of-00002.safetensors", pattern_bytes(1'500'000, 2));
+  write_file(dir / "sub/deeper/empty.txt", "");
+  write_file(dir / "sub/notes.md", "notes");
+  write_file(dir / "tokenizer.json", pattern_bytes(4096, 3));
+}
+inline constexpr std::uint64_t kModelDirectoryPackBytes = 4'517'888;
+
 // A text's bytes as the built-in byte-level model's token ids.
 inline std::vector<std::int32_t> bytes_of(const std::string& s) {
   return {s.begin(), s.end()};

@@ -48,7 +48,8 @@ TEST_CASE("a job file gives contexts, paths relative to it and policies") {
   CHECK(c.origin == ContextOrigin::manager);
   CHECK(c.inference.task == TaskKind::classify);
   CHECK(c.inference.labels == std::vector<std::string>{"SUPPORTS", "REFUTES"});
-  CHECK(c.inference.label_tokens == std::vector<std::int32_t>{'S', 82});
+  CHECK(c.format == ModelFormat::torchscript);
+  CHECK(c.inference.label_tokens == std::vector<std::vector<std::int32_t>>{{'S'}, {82}});
   DatasetRow row;
   row.fields["claim"] = "Hi";
   CHECK(c.prompt.tokens(row, "d.jsonl") == std::vector<std::int32_t>{'C', 'l', 'a', 'i', 'm', ':',
@@ -77,12 +78,21 @@ TEST_CASE("mistakes in a job file are reported with file and line") {
         ":6: unknown key \"colour\" in [[contexts]]");
   CHECK(error_of(base + "task = \"sing\"\n") ==
         ":5: task must be \"classify\", \"generate\" or \"noop\"");
-  CHECK(error_of(base + "task = \"classify\"\n") ==
-        ":1: task classify needs labels and label_tokens");
+  CHECK(error_of(base + "task = \"classify\"\n") == ":1: task classify needs labels");
+  CHECK(error_of(base + "task = \"classify\"\nlabels = [\"x\"]\n") ==
+        ":1: task classify on a model file needs label_tokens");
+  CHECK(error_of(base + "task = \"classify\"\nlabels = [\"x\", \"x\"]\nlabel_tokens = [1, 2]\n") ==
+        ":6: label \"x\" appears twice");
+  CHECK(error_of(base + "task = \"classify\"\nlabels = [\"x\"]\nlabel_tokens = [1, 2]\n") ==
+        ":6: labels and label_tokens must be equally long");
+  CHECK(error_of(base + "task = \"noop\"\nchat = true\n") == ":6: chat needs a model directory");
+  CHECK(error_of(base + "task = \"generate\"\ntop_p = 1.5\n") == ":6: top_p must be in (0, 1]");
+  CHECK(error_of(base + "format = \"hf\"\n") ==
+        ":5: format \"hf\" needs a model directory; " + (dir / "m").string() + " is not one");
   CHECK(error_of(base + "task = \"classify\"\nlabel_tokens = [\"ab\"]\nlabels = [\"x\"]\n") ==
         ":6: a token is an integer id or a one-byte string");
   CHECK(error_of(base + "task = \"generate\"\nformat = \"bytes\"\n") ==
-        ":1: task generate needs a model (format \"torchscript\")");
+        ":1: task generate needs a model (format \"hf\" or \"torchscript\")");
   CHECK(error_of("[policy]\nbatch_size = 0\n" + base + "task = \"noop\"\n") ==
         ":2: batch_size must be at least 1");
   CHECK(error_of("output = \"x\"\n") == ": the job needs at least one [[contexts]]");

@@ -412,3 +412,25 @@ TEST_CASE("tokenizer facts: size from vocab and added tokens, ids from tokenizer
       read_tokenizer_facts(R"({"model": {"vocab": [["a", 0], ["b", -1]]}})", "", "t");
   CHECK(unigram.size == 2);
 }
+
+TEST_CASE("the reference's sliding window: a token sees itself and the window - 1 before it") {
+  TempDir dir;
+  write_tokenizer(dir.path);
+  const std::string tokenizer = (dir / "tokenizer.json").string();
+  for (const char* window : {"0", "2"}) {
+    REQUIRE(run(hearth_command(fmt::format("model init --arch mistral --sliding-window {} "
+                                           "--tokenizer {} -o {}",
+                                           window, tokenizer, (dir / window).string())))
+                .status == 0);
+    REQUIRE(run(reference(fmt::format("{} --ids 4,8,15,16 --out {}.json", (dir / window).string(),
+                                      (dir / window).string())))
+                .status == 0);
+  }
+  CHECK(read_json(dir / "2" / "config.json")["sliding_window"] == 2);
+  nlohmann::json full = read_json(dir / "0.json")["logits"][0];
+  nlohmann::json windowed = read_json(dir / "2.json")["logits"][0];
+  CHECK(full[0] == windowed[0]);
+  CHECK(full[1] == windowed[1]);  // sees positions 0 and 1, as without a window
+  CHECK(full[2] != windowed[2]);  // no longer sees position 0
+  CHECK(full[3] != windowed[3]);
+}

@@ -20,7 +20,17 @@ TEST_CASE("every field of a stage command survives encoding") {
             3400000000ULL,
             "ab12",
             "/shared/m.pt",
-            {true, TaskKind::generate, {"SUPPORTS", "REFUTES"}, {83, 82}, 32, 10}};
+            {true,
+             TaskKind::generate,
+             {"SUPPORTS", "REFUTES"},
+             {{83}, {82, 9}},
+             32,
+             {10, 2},
+             {"\n\n"},
+             0.5f,
+             0.9f,
+             8},
+            {}};
   Message m = decode(encode(s));
   REQUIRE(std::holds_alternative<Stage>(m));
   const Stage& r = std::get<Stage>(m);
@@ -36,17 +46,115 @@ TEST_CASE("every field of a stage command survives encoding") {
   CHECK(r.info.inference.has_model);
   CHECK(r.info.inference.task == TaskKind::generate);
   CHECK(r.info.inference.labels == std::vector<std::string>{"SUPPORTS", "REFUTES"});
-  CHECK(r.info.inference.label_tokens == std::vector<std::int32_t>{83, 82});
+  CHECK(r.info.inference.label_tokens == std::vector<std::vector<std::int32_t>>{{83}, {82, 9}});
   CHECK(r.info.inference.max_new_tokens == 32);
-  CHECK(r.info.inference.stop_token == 10);
+  CHECK(r.info.inference.stop_tokens == std::vector<std::int32_t>{10, 2});
+  CHECK(r.info.inference.stop_strings == std::vector<std::string>{"\n\n"});
+  CHECK(r.info.inference.temperature == 0.5f);
+  CHECK(r.info.inference.top_p == 0.9f);
+  CHECK(r.info.inference.max_batch == 8);
+}
+
+namespace {
+
+std::string hex_hash(char c) {
+  return std::string(64, c);
+}
+
+// A stage of a directory context of three files: 10 bytes at 0, 0 at 4096, 5000 at 4096.
+Stage directory_stage() {
+  Stage s;
+  s.context = 3;
+  s.info.name = "hf";
+  s.info.files = {{"config.json", 0, 10, hex_hash('a')},
+                  {"empty", 4096, 0, hex_hash('b')},
+                  {"weights/model.safetensors", 4096, 5000, hex_hash('c')}};
+  s.info.size_bytes = 9096;
+  s.info.hash = manifest_hash(s.info.files);
+  return s;
+}
+
+// Why a stage whose manifest `change` spoils does not decode.
+template <class Change>
+std::string refusal(Change change) {
+  Stage s = directory_stage();
+  change(s.info);
+  try {
+    decode(encode(s));
+  } catch (const ProtocolError& e) {
+    return e.what();
+  }
+  return "decoded";
+}
+
+}  // namespace
+
+TEST_CASE("a directory context's manifest survives encoding") {
+  Stage s = directory_stage();
+  Message m = decode(encode(s));
+  REQUIRE(std::holds_alternative<Stage>(m));
+  CHECK(std::get<Stage>(m).info.files == s.info.files);
+  CHECK(std::get<Stage>(m).info.hash == s.info.hash);
+}
+
+TEST_CASE("a manifest that is not a pack's layout, or not the context's, does not decode") {
+  auto rehash = [](ContextInfo& i) { i.hash = manifest_hash(i.files); };
+  CHECK(refusal([&](ContextInfo& i) {
+          i.files[2].offset = 4100;
+          rehash(i);
+        }) == "context hf: weights/model.safetensors at offset 4100, the layout puts it at 4096");
+  CHECK(refusal([&](ContextInfo& i) {
+          i.files[1].offset = 0;  // overlapping config.json
+          rehash(i);
+        }) == "context hf: empty at offset 0, the layout puts it at 4096");
+  CHECK(refusal([&](ContextInfo& i) {
+          std::swap(i.files[0].name, i.files[1].name);
+          rehash(i);
+        }) == "context hf: config.json is not after empty: names must ascend");
+  CHECK(refusal([&](ContextInfo& i) {
+          i.files[2].name = "../etc/passwd";
+          rehash(i);
+        }) == "context hf: file 2: a name with an empty, . or .. part");
+  CHECK(refusal([&](ContextInfo& i) {
+          i.files[2].name = "/abs";
+          rehash(i);
+        }) == "context hf: file 2: not a relative path");
+  CHECK(refusal([&](ContextInfo& i) {
+          i.files[2].name = "weights//x";
+          rehash(i);
+        }) == "context hf: file 2: a name with an empty, . or .. part");
+  CHECK(refusal([&](ContextInfo& i) {
+          i.files[0].hash = "abc";
+          rehash(i);
+        }) == "context hf: config.json has no BLAKE2b-256 hex hash");
+  CHECK(refusal([&](ContextInfo& i) {
+          i.files[2].size = std::uint64_t{1} << 63;
+          rehash(i);
+        }) == "context hf: weights/model.safetensors has an absurd size 9223372036854775808");
+  CHECK(refusal([](ContextInfo& i) { i.size_bytes = 9097; }) ==
+        "context hf: the files end at 9096, the context has 9097 bytes");
+  CHECK(refusal([](ContextInfo& i) { i.hash = hex_hash('d'); }) ==
+        "context hf: the manifest does not match the context's hash");
+  CHECK(refusal([&](ContextInfo& i) {
+          i.files.assign(kMaxPackFiles + 1, i.files[0]);
+          rehash(i);
+        }) == "context hf: 65537 files, more than 65536");
+  // A count larger than the bytes behind it is refused before anything is allocated. Behind it:
+  // 3 files of a name (4 + 11, 4 + 5, 4 + 25), offset and size (16) and hash (4 + 64): 305 bytes.
+  std::string bytes = encode(directory_stage());
+  std::size_t count_at = bytes.find(std::string("\x03\0\0\0\x0b\0\0\0config.json", 19));
+  REQUIRE(count_at != std::string::npos);
+  bytes[count_at + 3] = '\x7f';
+  CHECK_THROWS_WITH(decode(bytes), Equals("length 2130706435 exceeds the 305 bytes left"));
 }
 
 TEST_CASE("tasks, results and hellos survive encoding") {
-  Task t{42, 3, {{1, 2, 3}, {}, {255}}};
+  Task t{42, 3, {{1, 2, 3}, {}, {255}}, {7, 1ull << 63, 0}};
   Message mt = decode(encode(t));
   CHECK(std::get<Task>(mt).attempt == 42);
   CHECK(std::get<Task>(mt).context == 3);
   CHECK(std::get<Task>(mt).inputs == t.inputs);
+  CHECK(std::get<Task>(mt).seeds == t.seeds);
 
   TaskFinished f{42, {"{\"label\":\"A\"}", "null"}};
   CHECK(std::get<TaskFinished>(decode(encode(f))).results == f.results);

@@ -1,0 +1,92 @@
+// The regex engine of the pre-tokenizers: Oniguruma's leftmost-first matching on the subset that
+// tokenizer.json files use, refusals by name, and a budget instead of a hang.
+
+#include <catch2/catch_test_macros.hpp>
+
+#include <string>
+#include <vector>
+
+#include "real_backend/text/regex.hpp"
+
+namespace {
+
+using hearth::text::Regex;
+using hearth::text::RegexError;
+
+std::vector<std::string> matches(const std::string& pattern, const std::string& text) {
+  std::vector<std::string> out;
+  for (const auto& m : Regex(pattern).find_all(text))
+    out.push_back(text.substr(m.begin, m.end - m.begin));
+  return out;
+}
+
+std::string refusal(const std::string& pattern) {
+  try {
+    Regex regex(pattern);
+  } catch (const RegexError& e) {
+    return e.what();
+  }
+  return "accepted";
+}
+
+constexpr const char* kLlama3 =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
+    "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+}  // namespace
+
+TEST_CASE("the llama3 pattern splits words, digits in threes, punctuation and spaces") {
+  CHECK(matches(kLlama3, "Hello world, it's 12345 DON'T\n\n  x") ==
+        std::vector<std::string>{"Hello", " world", ",", " it", "'s", " ", "123", "45", " DON",
+                                 "'T", "\n\n", " ", " x"});
+}
+
+TEST_CASE("a whitespace run before a word leaves its last space to the word") {
+  CHECK(matches(kLlama3, "a    b") == std::vector<std::string>{"a", "   ", " b"});
+  CHECK(matches(kLlama3, "a   ") == std::vector<std::string>{"a", "   "});
+}
+
+TEST_CASE("letters and numbers are Unicode properties, not ASCII ranges") {
+  CHECK(matches("\\p{L}+|\\p{N}+", "Ωμέγα٣٤x") == std::vector<std::string>{"Ωμέγα", "٣٤", "x"});
+  CHECK(matches("[^\\p{L}]+", "ab12 cd") == std::vector<std::string>{"12 "});
+}
+
+TEST_CASE("alternation is leftmost-first and quantifiers greedy unless lazy") {
+  CHECK(matches("a|ab", "ab") == std::vector<std::string>{"a"});
+  CHECK(matches("a+?", "aaa") == std::vector<std::string>{"a", "a", "a"});
+  CHECK(matches("a{2,3}", "aaaaaaa") == std::vector<std::string>{"aaa", "aaa"});
+  CHECK(matches("a{2}", "aaaaa") == std::vector<std::string>{"aa", "aa"});
+  CHECK(matches("x(?=y)", "xxy") == std::vector<std::string>{"x"});
+  CHECK(matches(".", "a\nb") == std::vector<std::string>{"a", "b"});
+}
+
+TEST_CASE("(?i:...) folds ASCII letters only, as the JavaScript reference does") {
+  CHECK(matches("(?i:'s)", "'s 'S") == std::vector<std::string>{"'s", "'S"});
+  CHECK(matches("(?i:[a-c]+)", "xAbCy") == std::vector<std::string>{"AbC"});
+  CHECK(matches("(?i:s)", "\u017F").empty());  // the long s folds to s in Oniguruma, not here
+}
+
+TEST_CASE("a pattern that matches the empty string is refused") {
+  CHECK(refusal("x*") == "pattern matches the empty string");
+  CHECK(refusal("(?=a)") == "pattern matches the empty string");
+}
+
+TEST_CASE("syntax outside the subset is refused by name and offset") {
+  CHECK(refusal("\\bword") == "unsupported escape \"\\b\" at offset 0");
+  CHECK(refusal("(?<=a)b") == "unsupported group \"(?<\" at offset 1");
+  CHECK(refusal("^a") == "unsupported anchor \"^\" at offset 0");
+  CHECK(refusal("\\p{Greek}") == "unsupported property \\p{Greek} at offset 0");
+  CHECK(refusal("a++") == "possessive quantifier \"+\" at offset 2");
+  CHECK(refusal("(a*)*") == "quantifier on an operand that can match the empty string at offset 4");
+  CHECK(refusal("[a-") == "unclosed character class at offset 0");
+  CHECK(refusal("(ab") == "unclosed group at offset 0");
+  CHECK(refusal("ab)") == "unbalanced \")\" at offset 2");
+  CHECK(refusal("a{5000}") == "repeat count above 1000 at offset 5");
+  CHECK(refusal("[[a]]") == "nested character class at offset 1");
+  CHECK(refusal("((((a{1000}){1000}){1000}))").starts_with("pattern too large"));
+}
+
+TEST_CASE("a pattern that backtracks catastrophically throws instead of hanging") {
+  Regex regex("(a|a)*b");
+  CHECK_THROWS_AS(regex.find_all(std::string(40, 'a')), RegexError);
+}
