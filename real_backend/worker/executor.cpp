@@ -195,6 +195,8 @@ std::optional<Message> Executor::run_task(WorkItem& item) {
                                                   [&] { return item.cancelled.load(); })};
   } catch (const Cancelled&) {
     return std::nullopt;
+  } catch (const std::exception& e) {
+    return TaskFailed{t.attempt, e.what()};  // the model or the tokenizer failed the whole task
   }
 }
 
