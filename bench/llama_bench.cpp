@@ -100,6 +100,18 @@ int main(int argc, char** argv) {
         "inferences/s\n",
         batch == 1 ? "one at a time" : "batched", 100 / s);
   }
+  // Generation of a task of 16 prompts, 32 new tokens each (no stop token): one call.
+  std::vector<std::vector<std::int32_t>> task(prompts.begin(), prompts.begin() + 16);
+  GenerateOptions options;
+  options.max_new_tokens = 32;
+  for (std::size_t batch : {std::size_t{1}, std::size_t{0}}) {
+    model->set_max_batch(batch);
+    double s = best_of_3([&] { model->generate(task, options); });
+    fmt::print(
+        "generate, 16 prompts of 60-140 tokens, 32 new tokens each, {}: {:.1f} tokens/s "
+        "({:.2f} s, prefill included)\n",
+        batch == 1 ? "one at a time" : "batched", 16 * 32 / s, s);
+  }
   model->set_max_batch(0);
   // A decode step's time from the stop check's calls, one after each step: no prefill in it.
   for (std::size_t n : {100, 900}) {
