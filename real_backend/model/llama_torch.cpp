@@ -184,8 +184,8 @@ class LlamaModel final : public LoadedModel {
 
  private:
   // The inputs that can run with `extra` tokens after them, sorted by length and cut into batches
-  // whose estimated memory fits with up to `slots` more cache slots per row; the others get their
-  // error in `out` now.
+  // whose estimated memory fits with up to `slots` more cache slots per row, and whose padding is
+  // at most as much as their tokens; the others get their error in `out` now.
   std::vector<std::vector<std::size_t>> plan(const std::vector<std::vector<std::int32_t>>& inputs,
                                              std::int64_t extra, std::int64_t slots,
                                              std::size_t logit_rows,
@@ -201,16 +201,23 @@ class LlamaModel final : public LoadedModel {
     });
     std::uint64_t budget = free_bytes(device_, loader_) / 2 + last_batch_bytes_;
     std::vector<std::vector<std::size_t>> batches;
+    std::int64_t tokens = 0;  // in the last batch
     for (std::size_t i : order) {
       // Sorted by length: the newest row is the longest, and sets every row's width.
       auto length = static_cast<std::int64_t>(inputs[i].size());
       std::int64_t capacity = std::min(length + slots, config_.max_position_embeddings);
       std::uint64_t row_bytes =
           bytes_per_row(length, capacity, static_cast<std::int64_t>(logit_rows));
-      bool fits = !batches.empty() && (max_batch_ == 0 || batches.back().size() < max_batch_) &&
-                  (batches.back().size() + 1) * row_bytes <= budget;
-      if (!fits) batches.emplace_back();
+      const auto rows = static_cast<std::int64_t>(batches.empty() ? 0 : batches.back().size());
+      bool fits = rows > 0 && (max_batch_ == 0 || batches.back().size() < max_batch_) &&
+                  static_cast<std::uint64_t>(rows + 1) * row_bytes <= budget &&
+                  (rows + 1) * length <= 2 * (tokens + length);
+      if (!fits) {
+        batches.emplace_back();
+        tokens = 0;
+      }
       batches.back().push_back(i);
+      tokens += length;
       last_batch_bytes_ = std::max(last_batch_bytes_, batches.back().size() * row_bytes);
     }
     return batches;
