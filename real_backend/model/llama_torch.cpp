@@ -17,8 +17,6 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
-#include <numeric>
-#include <optional>
 
 #include "policy/errors.hpp"
 #include "real_backend/model/fast_loader.hpp"
@@ -465,7 +463,7 @@ class LlamaModel final : public LoadedModel {
   std::size_t max_batch_ = 0;
   // The largest batch estimated so far: memory the device's allocator likely holds for reuse,
   // which the free memory does not show.
-  mutable std::uint64_t last_batch_bytes_ = 0;
+  std::uint64_t last_batch_bytes_ = 0;
 };
 
 // Reads bytes [offset, offset + length) of a file into `out`. Throws InputError.
@@ -523,7 +521,7 @@ std::vector<at::Tensor> data_regions(const ModelFiles& files, const ModelDirecto
 // The weights as views into the regions, each in `dtype` (no copy where it already is, and the
 // bytes are aligned for it).
 Weights weights_of(const ModelDirectory& dir, const std::vector<at::Tensor>& regions,
-                   const std::optional<at::ScalarType>& dtype, bool& copied, bool& viewed) {
+                   at::ScalarType dtype, bool& copied, bool& viewed) {
   auto tensor = [&](const std::string& name) -> at::Tensor {
     auto it = dir.tensors.find(name);
     if (it == dir.tensors.end()) return {};
@@ -538,8 +536,8 @@ Weights weights_of(const ModelDirectory& dir, const std::vector<at::Tensor>& reg
       copied = true;
     }
     at::Tensor value = bytes.view(type).view(t->shape);
-    if (dtype && *dtype != type) {
-      value = value.to(*dtype);
+    if (dtype != type) {
+      value = value.to(dtype);
       copied = true;
     }
     viewed = viewed || value.is_alias_of(regions[file]);
@@ -585,12 +583,9 @@ std::shared_ptr<LoadedModel> load_llama(const ModelFiles& files, const std::stri
   start = Clock::now();
   bool copied = false, viewed = false;
   // The CPU computes in fp32; CUDA in the checkpoint's dtype (the embedding's, where tensors mix).
-  std::optional<at::ScalarType> dtype;
-  if (d.is_cpu()) {
-    dtype = at::kFloat;
-  } else {
-    dtype = scalar_type(dir.tensors.at("model.embed_tokens.weight").second->dtype);
-  }
+  at::ScalarType dtype =
+      d.is_cpu() ? at::kFloat
+                 : scalar_type(dir.tensors.at("model.embed_tokens.weight").second->dtype);
   Weights weights = weights_of(dir, regions, dtype, copied, viewed);
   if (copied && report.path == "hf-view") report.path = "hf-plain";
   // Views into a pack on the CPU keep the pack alive.
