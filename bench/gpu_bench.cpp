@@ -348,15 +348,15 @@ void infer_mode(const fs::path& raw, Csv& csv, const std::vector<int>& batches) 
             "cudaMemGetInfo total - free, whole device");
     csv.row("infer", "device_memory_total_GB", static_cast<double>(m.total_bytes) / 1e9, "GB");
   }
-  const std::vector<std::int32_t> labels = {'S', 'R'};
+  const std::vector<std::vector<std::int32_t>> labels = {{'S'}, {'R'}};
   const auto pool = prompts(256, 256);
-  double first_inference = seconds([&] { model->classify(pool[0], labels); });
+  double first_inference = seconds([&] { model->classify({pool[0]}, labels); });
   csv.row("infer", "first_inference_s", first_inference, "s", "256 tokens, one input");
   // The worker's path: one input at a time.
   std::size_t n = 0;
   auto start = Clock::now();
   while (since(start) < 2.0 || n < 3)
-    model->classify(pool[n++ % pool.size()], labels);
+    model->classify({pool[n++ % pool.size()]}, labels);
   double per = since(start) / static_cast<double>(n);
   csv.row("infer", "one_at_a_time_inference_s", per, "s",
           fmt::format("256 tokens, {} inferences, as workers run them", n));
@@ -366,17 +366,19 @@ void infer_mode(const fs::path& raw, Csv& csv, const std::vector<int>& batches) 
     while (static_cast<int>(batch.size()) < b)
       batch.push_back(pool[batch.size() % pool.size()]);
     try {
-      model->classify_batch(batch, labels);  // warm-up: kernels chosen for this shape
+      model->classify(batch, labels);  // warm-up: kernels chosen for this shape
       std::size_t calls = 0;
       auto t0 = Clock::now();
       while (since(t0) < 1.0 || calls < 2) {
-        model->classify_batch(batch, labels);
+        model->classify(batch, labels);
         ++calls;
       }
       double s = since(t0);
       csv.row("infer", fmt::format("batch_{}_inferences_per_s", b),
               static_cast<double>(b * calls) / s, "1/s",
-              fmt::format("{} forward passes of [{}, 256] in {:.2f} s", calls, b, s));
+              fmt::format("{} calls of {} inputs of 256 tokens in {:.2f} s (a raw model runs "
+                          "a call's inputs one at a time)",
+                          calls, b, s));
       if (fl) {
         DeviceMemory m = fl->memory();
         csv.row("infer", fmt::format("batch_{}_device_memory_used_GB", b),
@@ -394,7 +396,8 @@ void rate_mode(const fs::path& raw, Csv& csv, const std::string& tag, double sta
   ModelRuntime& rt = torch_runtime();
   auto model = rt.load_file(raw.string(), device_of(rt));
   const auto pool = prompts(64, 256);
-  model->classify(pool[0], {'S', 'R'});
+  const std::vector<std::vector<std::int32_t>> labels = {{'S'}, {'R'}};
+  model->classify({pool[0]}, labels);
   using Wall = std::chrono::system_clock;
   auto wall = [] { return std::chrono::duration<double>(Wall::now().time_since_epoch()).count(); };
   double late = wall() - start_at;
@@ -402,7 +405,7 @@ void rate_mode(const fs::path& raw, Csv& csv, const std::string& tag, double sta
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   std::size_t n = 0;
   while (wall() < start_at + duration)
-    model->classify(pool[n++ % pool.size()], {'S', 'R'});
+    model->classify({pool[n++ % pool.size()]}, labels);
   csv.row("rate", tag, static_cast<double>(n) / duration, "1/s",
           fmt::format("one at a time, 256 tokens, {:.1f} s{}", duration,
                       late > 0 ? fmt::format(", ready {:.1f} s late", late) : ""));

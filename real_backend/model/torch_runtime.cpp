@@ -1,7 +1,7 @@
-// The libtorch side of a worker, built as the plugin libhearth_torch.so: the only file that
-// includes libtorch. Models are TorchScript modules, or raw model files whose weights are views
-// into one device buffer; inference is one input at a time, so a result never depends on what
-// else ran beside it.
+// The libtorch side of a worker, built as the plugin libhearth_torch.so (with llama_torch.cpp, the
+// Llama family from Hugging Face directories). Models here are TorchScript modules, or raw model
+// files whose weights are views into one device buffer; their inference is one input at a time,
+// so a result never depends on what else ran beside it.
 
 #include <ATen/Parallel.h>
 #include <torch/csrc/jit/runtime/graph_executor.h>
@@ -18,6 +18,9 @@
 
 #include "real_backend/model/builtin_model.hpp"
 #include "real_backend/model/fast_loader.hpp"
+#include "real_backend/model/inference.hpp"
+#include "real_backend/model/llama_torch.hpp"
+#include "real_backend/model/model_files.hpp"
 #include "real_backend/model/model_runtime.hpp"
 #include "real_backend/model/raw_model.hpp"
 
@@ -59,6 +62,9 @@ torch::jit::Module raw_module(const RawModelLayout& layout, const at::Tensor& bl
   return m;
 }
 
+// A TorchScript module (or a raw model's) behind the batch interface: one input at a time, each
+// label token after the first by one more forward pass, since such a module offers nothing but
+// forward(input_ids).
 class TorchModel final : public LoadedModel {
  public:
   TorchModel(torch::jit::Module module, c10::Device device)
@@ -66,75 +72,83 @@ class TorchModel final : public LoadedModel {
     module_.eval();
   }
 
-  InferenceResult classify(const std::vector<std::int32_t>& input,
-                           const std::vector<std::int32_t>& label_tokens) override {
+  std::vector<InferenceResult> classify(const std::vector<std::vector<std::int32_t>>& inputs,
+                                        const std::vector<std::vector<std::int32_t>>& labels,
+                                        const CancelCheck& cancelled) override {
     c10::InferenceMode guard;
-    at::Tensor last = last_logits(input);
-    std::vector<std::int64_t> labels(label_tokens.begin(), label_tokens.end());
-    at::Tensor index = torch::tensor(labels, torch::kLong).to(device_);
-    at::Tensor scores = last.index_select(0, index).to(torch::kCPU, torch::kFloat).contiguous();
-    InferenceResult r;
-    r.scores.assign(scores.data_ptr<float>(), scores.data_ptr<float>() + scores.numel());
-    r.label = 0;
-    for (std::size_t i = 1; i < r.scores.size(); ++i) {
-      if (r.scores[i] > r.scores[static_cast<std::size_t>(r.label)]) r.label = static_cast<int>(i);
-    }
-    return r;
-  }
-
-  std::vector<InferenceResult> classify_batch(
-      const std::vector<std::vector<std::int32_t>>& inputs,
-      const std::vector<std::int32_t>& label_tokens) override {
-    c10::InferenceMode guard;
-    if (inputs.empty()) return {};
-    const auto length = static_cast<std::int64_t>(inputs.front().size());
-    if (length == 0) throw std::runtime_error("empty input");
-    std::vector<std::int64_t> ids;
-    ids.reserve(inputs.size() * inputs.front().size());
-    for (const auto& input : inputs) {
-      if (static_cast<std::int64_t>(input.size()) != length) {
-        throw std::runtime_error("classify_batch: inputs of different lengths");
-      }
-      ids.insert(ids.end(), input.begin(), input.end());
-    }
-    at::Tensor batch = torch::tensor(ids, torch::kLong)
-                           .reshape({static_cast<std::int64_t>(inputs.size()), length})
-                           .to(device_);
-    at::Tensor logits = logits_of(module_.forward({batch}));
-    if (logits.dim() != 3) throw std::runtime_error("batched logits must have shape [B, T, V]");
-    std::vector<std::int64_t> labels(label_tokens.begin(), label_tokens.end());
-    at::Tensor index = torch::tensor(labels, torch::kLong).to(device_);
-    at::Tensor scores =
-        logits.select(1, -1).index_select(1, index).to(torch::kCPU, torch::kFloat).contiguous();
+    check_labels(labels);
     std::vector<InferenceResult> out(inputs.size());
-    const float* s = scores.data_ptr<float>();
-    for (std::size_t b = 0; b < out.size(); ++b) {
-      out[b].scores.assign(s + b * labels.size(), s + (b + 1) * labels.size());
-      out[b].label = 0;
-      for (std::size_t i = 1; i < labels.size(); ++i) {
-        if (out[b].scores[i] > out[b].scores[static_cast<std::size_t>(out[b].label)]) {
-          out[b].label = static_cast<int>(i);
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      if (cancelled && cancelled()) throw Cancelled();
+      out[i] = per_input([&](InferenceResult& r) {
+        // The input's own next-token distribution serves every label's first token.
+        at::Tensor first = last_log_probs(inputs[i]);
+        for (const auto& label : labels) {
+          double score = first[label[0]].item<double>();
+          std::vector<std::int32_t> ids = inputs[i];
+          for (std::size_t k = 1; k < label.size(); ++k) {
+            ids.push_back(label[k - 1]);
+            score += last_log_probs(ids)[label[k]].item<double>();
+          }
+          r.scores.push_back(static_cast<float>(score));
         }
-      }
+        r.label = best_label(r.scores);
+      });
     }
     return out;
   }
 
-  InferenceResult generate(const std::vector<std::int32_t>& input, std::uint32_t max_new_tokens,
-                           std::int32_t stop_token) override {
+  std::vector<InferenceResult> generate(const std::vector<std::vector<std::int32_t>>& inputs,
+                                        const GenerateOptions& options, const StopCheck& stop,
+                                        const CancelCheck& cancelled) override {
     c10::InferenceMode guard;
-    std::vector<std::int32_t> ids = input;
+    check_generate_options(options, inputs.size());
+    std::vector<InferenceResult> out(inputs.size());
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      out[i] = per_input([&](InferenceResult& r) {
+        TokenSampler sampler(options.seeds.empty() ? 0 : options.seeds[i]);
+        std::vector<std::int32_t> ids = inputs[i];
+        while (r.tokens.size() < options.max_new_tokens) {
+          if (cancelled && cancelled()) throw Cancelled();
+          at::Tensor logits = last_logits(ids).to(torch::kCPU, torch::kFloat).contiguous();
+          std::int32_t next =
+              sampler.next(logits.data_ptr<float>(), static_cast<std::size_t>(logits.numel()),
+                           options.temperature, options.top_p);
+          r.tokens.push_back(next);
+          ids.push_back(next);
+          if (is_stop_token(options, next) || (stop && stop(i, r.tokens))) break;
+        }
+      });
+    }
+    return out;
+  }
+
+  void set_max_batch(std::size_t) override {}
+
+ private:
+  // Runs one input's work into its result; a failure of the module on this input (an id out of
+  // range, an empty input) becomes the result's error. Cancelled passes through.
+  template <class Work>
+  static InferenceResult per_input(Work work) {
     InferenceResult r;
-    for (std::uint32_t i = 0; i < max_new_tokens; ++i) {
-      auto next = static_cast<std::int32_t>(last_logits(ids).argmax().item<std::int64_t>());
-      r.tokens.push_back(next);
-      ids.push_back(next);
-      if (next == stop_token) break;
+    try {
+      work(r);
+    } catch (const Cancelled&) {
+      throw;
+    } catch (const c10::Error& e) {
+      r = InferenceResult{};
+      r.error = e.what_without_backtrace();
+    } catch (const std::exception& e) {
+      r = InferenceResult{};
+      r.error = e.what();
     }
     return r;
   }
 
- private:
+  at::Tensor last_log_probs(const std::vector<std::int32_t>& ids) {
+    return torch::log_softmax(last_logits(ids).to(torch::kCPU, torch::kFloat), 0);
+  }
+
   // Logits at the last position, shape [V].
   at::Tensor last_logits(const std::vector<std::int32_t>& ids) {
     if (ids.empty()) throw std::runtime_error("empty input");
@@ -243,6 +257,19 @@ class TorchRuntime final : public ModelRuntime {
     } catch (const c10::Error& e) {
       throw std::runtime_error(std::string("cannot build the model: ") +
                                e.what_without_backtrace());
+    }
+  }
+
+  std::shared_ptr<LoadedModel> load_model(const ModelFiles& files,
+                                          const std::string& device) override {
+    c10::Device d(device);
+    report_ = LoadReport{};
+    FastLoader* loader = d.is_cuda() ? fast_loader(d, report_.fallback_reason) : nullptr;
+    try {
+      return load_llama(files, device, loader, report_);
+    } catch (const c10::Error& e) {
+      throw std::runtime_error(files.where() +
+                               ": cannot build the model: " + e.what_without_backtrace());
     }
   }
 

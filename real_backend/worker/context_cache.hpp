@@ -42,7 +42,7 @@ class ContextCache {
   void disk_ready(ContextId c);
   void host_ready(ContextId c, std::shared_ptr<const std::string> bytes);
   // `model` is null for a context without a model (bytes only); `tokenizer` is a model
-  // directory's, null for byte-level models.
+  // directory's (null for byte-level models), to decode what it generates.
   void device_ready(ContextId c, std::shared_ptr<LoadedModel> model,
                     std::shared_ptr<const text::Tokenizer> tokenizer = nullptr);
 

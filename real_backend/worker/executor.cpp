@@ -5,9 +5,12 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "real_backend/model/model_files.hpp"
 #include "real_backend/model/model_runtime.hpp"
+#include "real_backend/text/tokenizer.hpp"
 #include "real_backend/wire/transfer.hpp"
 #include "real_backend/worker/context_cache.hpp"
+#include "real_backend/worker/inference.hpp"
 
 namespace hearth::real {
 
@@ -22,34 +25,6 @@ double seconds_since(Clock::time_point t) {
 }
 
 }  // namespace
-
-std::string result_json(const InferenceSettings& info, LoadedModel* model,
-                        const std::vector<std::int32_t>& input) {
-  using nlohmann::ordered_json;
-  if (info.task == TaskKind::noop) return "null";
-  try {
-    if (!model) throw std::runtime_error("the context has no model");
-    if (info.task == TaskKind::classify) {
-      InferenceResult r = model->classify(input, info.label_tokens);
-      ordered_json scores = ordered_json::object();
-      for (std::size_t i = 0; i < r.scores.size(); ++i)
-        scores[info.labels[i]] = r.scores[i];
-      return ordered_json{{"label", info.labels[static_cast<std::size_t>(r.label)]},
-                          {"scores", scores}}
-          .dump();
-    }
-    InferenceResult r = model->generate(input, info.max_new_tokens, info.stop_token);
-    std::string text;
-    for (std::int32_t t : r.tokens) {
-      if (t >= 0 && t < 256) text += static_cast<char>(t);
-    }
-    return ordered_json{{"text", text}, {"tokens", r.tokens}}.dump(
-        -1, ' ', false, ordered_json::error_handler_t::replace);
-  } catch (const std::exception& e) {
-    return ordered_json{{"error", e.what()}}.dump(-1, ' ', false,
-                                                  ordered_json::error_handler_t::replace);
-  }
-}
 
 Executor::Executor(zmq::context_t& zmq, ContextCache& cache, const WorkerOptions& options,
                    std::string device)
@@ -156,8 +131,24 @@ std::optional<Message> Executor::run_stage(WorkItem& item) {
         std::shared_ptr<const std::string> host = cache_.host(s.context);
         if (!host) throw TransferError("no copy in host memory to build the model from");
         std::shared_ptr<LoadedModel> model;
-        if (s.info.inference.has_model) model = runtime().load(*host, device_);
-        cache_.device_ready(s.context, std::move(model));
+        std::shared_ptr<const text::Tokenizer> tokenizer;
+        if (s.info.inference.has_model && s.info.files.empty()) {
+          model = runtime().load(*host, device_);
+        } else if (s.info.inference.has_model) {
+          // A model directory: the pack's files as ModelFiles, the weights viewed in place where
+          // the device allows.
+          std::unique_ptr<ModelFiles> files =
+              packed_files(host, file_slices(s.info), "context " + s.info.name);
+          model = runtime().load_model(*files, device_);
+          // Generated tokens are decoded to text; classify needs no tokenizer here (the manager
+          // tokenized the prompts and labels).
+          if (s.info.inference.task == TaskKind::generate && files->has("tokenizer.json")) {
+            tokenizer = std::make_shared<const text::Tokenizer>(text::Tokenizer::from_json(
+                files->read("tokenizer.json"), s.info.name + "/tokenizer.json"));
+          }
+        }
+        if (model) model->set_max_batch(s.info.inference.max_batch);
+        cache_.device_ready(s.context, std::move(model), std::move(tokenizer));
         break;
       }
     }
@@ -194,14 +185,19 @@ std::optional<Message> Executor::run_task(WorkItem& item) {
   if (!info || !cache_.on_device(t.context)) {
     return TaskFailed{t.attempt, "the context is not on the device"};
   }
-  std::shared_ptr<LoadedModel> model = cache_.model(t.context);
-  TaskFinished out{t.attempt, {}};
-  out.results.reserve(t.inputs.size());
-  for (const auto& input : t.inputs) {
-    if (item.cancelled) return std::nullopt;
-    out.results.push_back(result_json(info->inference, model.get(), input));
+  if (std::string problem = task_problem(info->inference, t); !problem.empty()) {
+    return TaskFailed{t.attempt, problem};
   }
-  return out;
+  std::shared_ptr<LoadedModel> model = cache_.model(t.context);
+  std::shared_ptr<const text::Tokenizer> tokenizer = cache_.tokenizer(t.context);
+  try {
+    return TaskFinished{t.attempt, run_inferences(info->inference, model.get(), tokenizer.get(), t,
+                                                  [&] { return item.cancelled.load(); })};
+  } catch (const Cancelled&) {
+    return std::nullopt;
+  } catch (const std::exception& e) {
+    return TaskFailed{t.attempt, e.what()};  // the model or the tokenizer failed the whole task
+  }
 }
 
 }  // namespace hearth::real

@@ -22,7 +22,6 @@
 namespace hearth::real {
 
 class ContextCache;
-class LoadedModel;
 
 inline constexpr const char* kExecutorDoneEndpoint = "inproc://executor-done";
 
@@ -32,11 +31,6 @@ struct WorkItem {
   std::optional<Task> task;
   std::atomic<bool> cancelled{false};
 };
-
-// One inference's result as JSON. A failure of one input is that input's result, so that one bad
-// prompt does not fail the task around it.
-std::string result_json(const InferenceSettings& info, LoadedModel* model,
-                        const std::vector<std::int32_t>& input);
 
 class Executor {
  public:

@@ -74,7 +74,11 @@ std::vector<std::string> generate(const InferenceSettings& s, LoadedModel& model
   StopCheck stop;
   if (!s.stop_strings.empty()) {
     stop = [&](std::size_t, const std::vector<std::int32_t>& tokens) {
-      return first_stop(text_of(tokenizer, tokens), s.stop_strings).has_value();
+      try {
+        return first_stop(text_of(tokenizer, tokens), s.stop_strings).has_value();
+      } catch (const std::exception&) {
+        return false;  // tokens the tokenizer cannot decode: the result below says so
+      }
     };
   }
   std::vector<InferenceResult> results = model.generate(task.inputs, options, stop, cancelled);
@@ -85,7 +89,13 @@ std::vector<std::string> generate(const InferenceSettings& s, LoadedModel& model
       out.push_back(error_json(r.error));
       continue;
     }
-    std::string text = text_of(tokenizer, r.tokens);
+    std::string text;
+    try {
+      text = text_of(tokenizer, r.tokens);
+    } catch (const std::exception& e) {
+      out.push_back(error_json(e.what()));
+      continue;
+    }
     bool stopped = !r.tokens.empty() && std::find(s.stop_tokens.begin(), s.stop_tokens.end(),
                                                   r.tokens.back()) != s.stop_tokens.end();
     if (std::optional<std::size_t> at = first_stop(text, s.stop_strings)) {

@@ -181,14 +181,14 @@ TEST_CASE("a manager killed mid-run resumes where it was and reruns no finished 
   for (int i : {0, 1, 599, 600, 1234, 1999}) {
     std::string prompt = json::parse(lines_of(dir / "prompts.jsonl")[i])["prompt"];
     std::string text = "Claim: " + prompt + "\nVerdict:";
-    real::InferenceResult r = model->classify({text.begin(), text.end()}, {'S', 'R', 'N'});
+    real::InferenceResult r = classify_one(*model, {text.begin(), text.end()}, {'S', 'R', 'N'});
     const json& out = got.at({"verdict", "\"p" + std::to_string(i) + "\""});
     CHECK(out["scores"]["SUPPORTS"].get<float>() == r.scores[0]);
     CHECK(out["scores"]["NOT-ENOUGH-INFO"].get<float>() == r.scores[2]);
   }
   for (int i : {0, 199}) {
     std::string prompt = json::parse(lines_of(dir / "short.jsonl")[i])["prompt"];
-    real::InferenceResult r = model->generate({prompt.begin(), prompt.end()}, 6, -1);
+    real::InferenceResult r = generate_one(*model, {prompt.begin(), prompt.end()}, 6, -1);
     CHECK(got.at({"continue", "\"p" + std::to_string(i) + "\""})["tokens"] == json(r.tokens));
   }
 }

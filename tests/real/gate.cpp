@@ -50,23 +50,40 @@ class GatedModel final : public real::LoadedModel {
   GatedModel(std::shared_ptr<real::LoadedModel> inner, Gate gate)
       : inner_(std::move(inner)), gate_(std::move(gate)) {}
 
-  real::InferenceResult classify(const std::vector<std::int32_t>& input,
-                                 const std::vector<std::int32_t>& label_tokens) override {
-    gate_.take();
-    return inner_->classify(input, label_tokens);
-  }
-  std::vector<real::InferenceResult> classify_batch(
-      const std::vector<std::vector<std::int32_t>>& inputs,
-      const std::vector<std::int32_t>& label_tokens) override {
-    for (std::size_t i = 0; i < inputs.size(); ++i)
+  // One input at a time, each after its own pass through the gate, so that a test sees (and can
+  // cancel) a task between its inferences.
+  std::vector<real::InferenceResult> classify(const std::vector<std::vector<std::int32_t>>& inputs,
+                                              const std::vector<std::vector<std::int32_t>>& labels,
+                                              const real::CancelCheck& cancelled) override {
+    std::vector<real::InferenceResult> out;
+    for (const auto& input : inputs) {
       gate_.take();
-    return inner_->classify_batch(inputs, label_tokens);
+      if (cancelled && cancelled()) throw real::Cancelled();
+      out.push_back(inner_->classify({input}, labels, cancelled).at(0));
+    }
+    return out;
   }
-  real::InferenceResult generate(const std::vector<std::int32_t>& input,
-                                 std::uint32_t max_new_tokens, std::int32_t stop_token) override {
-    gate_.take();
-    return inner_->generate(input, max_new_tokens, stop_token);
+  std::vector<real::InferenceResult> generate(const std::vector<std::vector<std::int32_t>>& inputs,
+                                              const real::GenerateOptions& options,
+                                              const real::StopCheck& stop,
+                                              const real::CancelCheck& cancelled) override {
+    std::vector<real::InferenceResult> out;
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      gate_.take();
+      if (cancelled && cancelled()) throw real::Cancelled();
+      real::GenerateOptions one = options;
+      if (!options.seeds.empty()) one.seeds = {options.seeds.at(i)};
+      real::StopCheck stop_one;
+      if (stop) {
+        stop_one = [&](std::size_t, const std::vector<std::int32_t>& tokens) {
+          return stop(i, tokens);
+        };
+      }
+      out.push_back(inner_->generate({inputs[i]}, one, stop_one, cancelled).at(0));
+    }
+    return out;
   }
+  void set_max_batch(std::size_t inputs) override { inner_->set_max_batch(inputs); }
 
  private:
   std::shared_ptr<real::LoadedModel> inner_;
@@ -144,6 +161,11 @@ std::shared_ptr<real::LoadedModel> GatedRuntime::load(const std::string& bytes,
 std::shared_ptr<real::LoadedModel> GatedRuntime::load_file(const std::string& path,
                                                            const std::string& device) {
   return std::make_shared<GatedModel>(inner_.load_file(path, device), gate_);
+}
+
+std::shared_ptr<real::LoadedModel> GatedRuntime::load_model(const real::ModelFiles& files,
+                                                            const std::string& device) {
+  return std::make_shared<GatedModel>(inner_.load_model(files, device), gate_);
 }
 
 real::LoadReport GatedRuntime::last_load() const {

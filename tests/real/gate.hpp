@@ -66,6 +66,8 @@ class GatedRuntime final : public real::ModelRuntime {
                                           const std::string& device) override;
   std::shared_ptr<real::LoadedModel> load_file(const std::string& path,
                                                const std::string& device) override;
+  std::shared_ptr<real::LoadedModel> load_model(const real::ModelFiles& files,
+                                                const std::string& device) override;
   real::LoadReport last_load() const override;
   void save_builtin(const real::BuiltinModel& model, const std::string& path) override;
   void save_torchscript(const std::string& raw_model_path, const std::string& path) override;

@@ -25,25 +25,21 @@ using namespace hearth::real;
 // second: 1.0}} on every line of a classify context's output with two labels.
 class StandInModel final : public LoadedModel {
  public:
-  InferenceResult classify(const std::vector<std::int32_t>&,
-                           const std::vector<std::int32_t>& label_tokens) override {
+  std::vector<InferenceResult> classify(const std::vector<std::vector<std::int32_t>>& inputs,
+                                        const std::vector<std::vector<std::int32_t>>& labels,
+                                        const CancelCheck&) override {
     InferenceResult r;
     r.label = 0;
-    for (std::size_t i = 0; i < label_tokens.size(); ++i)
-      r.scores.push_back(static_cast<float>(label_tokens.size() - i));
-    return r;
+    for (std::size_t i = 0; i < labels.size(); ++i)
+      r.scores.push_back(static_cast<float>(labels.size() - i));
+    return std::vector<InferenceResult>(inputs.size(), r);
   }
-  std::vector<InferenceResult> classify_batch(
-      const std::vector<std::vector<std::int32_t>>& inputs,
-      const std::vector<std::int32_t>& label_tokens) override {
-    std::vector<InferenceResult> out;
-    for (const auto& input : inputs)
-      out.push_back(classify(input, label_tokens));
-    return out;
+  std::vector<InferenceResult> generate(const std::vector<std::vector<std::int32_t>>& inputs,
+                                        const GenerateOptions&, const StopCheck&,
+                                        const CancelCheck&) override {
+    return std::vector<InferenceResult>(inputs.size());
   }
-  InferenceResult generate(const std::vector<std::int32_t>&, std::uint32_t, std::int32_t) override {
-    return {};
-  }
+  void set_max_batch(std::size_t) override {}
 };
 
 class StandInRuntime final : public ModelRuntime {
@@ -54,6 +50,9 @@ class StandInRuntime final : public ModelRuntime {
     return std::make_shared<StandInModel>();
   }
   std::shared_ptr<LoadedModel> load_file(const std::string&, const std::string&) override {
+    return std::make_shared<StandInModel>();
+  }
+  std::shared_ptr<LoadedModel> load_model(const ModelFiles&, const std::string&) override {
     return std::make_shared<StandInModel>();
   }
   LoadReport last_load() const override {

@@ -67,11 +67,11 @@ TEST_CASE("a raw model on the GPU loads through the fast loader and scores as th
   for (const std::string& p :
        {std::string("Claim: the tower is in Paris\nVerdict:"), std::string(64, 'x')}) {
     CAPTURE(p);
-    InferenceResult f = fast->classify(bytes_of(p), {'S', 'R', 'N'});
+    InferenceResult f = classify_one(*fast, bytes_of(p), {'S', 'R', 'N'});
     // The same bytes on the same device run the same kernels: bit-identical.
-    CHECK(plain->classify(bytes_of(p), {'S', 'R', 'N'}).scores == f.scores);
-    CHECK(from_file->classify(bytes_of(p), {'S', 'R', 'N'}).scores == f.scores);
-    InferenceResult c = cpu->classify(bytes_of(p), {'S', 'R', 'N'});
+    CHECK(classify_one(*plain, bytes_of(p), {'S', 'R', 'N'}).scores == f.scores);
+    CHECK(classify_one(*from_file, bytes_of(p), {'S', 'R', 'N'}).scores == f.scores);
+    InferenceResult c = classify_one(*cpu, bytes_of(p), {'S', 'R', 'N'});
     for (std::size_t i = 0; i < 3; ++i)
       CHECK(std::abs(c.scores[i] - f.scores[i]) < 1e-2f * (1 + std::abs(c.scores[i])));
   }

@@ -28,6 +28,31 @@ namespace hearth::testing {
 
 namespace fs = std::filesystem;
 
+// One input through a model's batch interface, each label one token, as a worker's task asks.
+// Throws std::runtime_error with the input's error.
+inline real::InferenceResult classify_one(real::LoadedModel& model,
+                                          const std::vector<std::int32_t>& input,
+                                          const std::vector<std::int32_t>& label_tokens) {
+  std::vector<std::vector<std::int32_t>> labels;
+  for (std::int32_t t : label_tokens)
+    labels.push_back({t});
+  real::InferenceResult r = model.classify({input}, labels).at(0);
+  if (!r.error.empty()) throw std::runtime_error(r.error);
+  return r;
+}
+
+// Greedy generation of one input, stopping after `stop_token` (-1: none).
+inline real::InferenceResult generate_one(real::LoadedModel& model,
+                                          const std::vector<std::int32_t>& input,
+                                          std::uint32_t max_new_tokens, std::int32_t stop_token) {
+  real::GenerateOptions options;
+  options.max_new_tokens = max_new_tokens;
+  if (stop_token >= 0) options.stop_tokens = {stop_token};
+  real::InferenceResult r = model.generate({input}, options).at(0);
+  if (!r.error.empty()) throw std::runtime_error(r.error);
+  return r;
+}
+
 // A fresh directory, removed with everything in it at the end of the test.
 struct TempDir {
   fs::path path;

@@ -43,11 +43,11 @@ TEST_CASE("a built-in model that cannot be made is refused") {
   CHECK_THROWS_AS(make_builtin_model(o), InputError);
 }
 
-TEST_CASE("classification picks the label whose token scores highest at the last position") {
+TEST_CASE("classification picks the label whose token is likeliest after the input") {
   TempDir dir;
   auto model = load_builtin(dir);
   std::vector<std::int32_t> prompt = bytes_of("Claim: the tower is in Paris\nVerdict:");
-  InferenceResult all = model->classify(prompt, {'S', 'R', 'N'});
+  InferenceResult all = classify_one(*model, prompt, {'S', 'R', 'N'});
   REQUIRE(all.scores.size() == 3);
   int best = 0;
   for (int i = 1; i < 3; ++i) {
@@ -55,7 +55,7 @@ TEST_CASE("classification picks the label whose token scores highest at the last
   }
   CHECK(all.label == best);
   // The scores of a label do not depend on which other labels are asked about.
-  InferenceResult two = model->classify(prompt, {'N', 'S'});
+  InferenceResult two = classify_one(*model, prompt, {'N', 'S'});
   CHECK(two.scores[0] == all.scores[2]);
   CHECK(two.scores[1] == all.scores[0]);
 }
@@ -67,20 +67,20 @@ TEST_CASE("the same model file gives bit-identical results in every load") {
   for (const std::string& p :
        std::vector<std::string>{"a", "The river flows north.", std::string(300, 'z')}) {
     CAPTURE(p);
-    CHECK(first->classify(bytes_of(p), {'a', 'b'}).scores ==
-          second->classify(bytes_of(p), {'a', 'b'}).scores);
-    CHECK(first->generate(bytes_of(p), 5, -1).tokens ==
-          second->generate(bytes_of(p), 5, -1).tokens);
+    CHECK(classify_one(*first, bytes_of(p), {'a', 'b'}).scores ==
+          classify_one(*second, bytes_of(p), {'a', 'b'}).scores);
+    CHECK(generate_one(*first, bytes_of(p), 5, -1).tokens ==
+          generate_one(*second, bytes_of(p), 5, -1).tokens);
   }
 }
 
 TEST_CASE("greedy generation makes up to N tokens and stops after the stop token") {
   TempDir dir;
   auto model = load_builtin(dir);
-  InferenceResult r = model->generate(bytes_of("Once upon a time"), 8, -1);
+  InferenceResult r = generate_one(*model, bytes_of("Once upon a time"), 8, -1);
   REQUIRE(r.tokens.size() == 8);
   // Stopping at the third token: exactly the first three of the same greedy run.
-  InferenceResult stopped = model->generate(bytes_of("Once upon a time"), 8, r.tokens[2]);
+  InferenceResult stopped = generate_one(*model, bytes_of("Once upon a time"), 8, r.tokens[2]);
   auto first_stop = std::find(r.tokens.begin(), r.tokens.end(), r.tokens[2]) - r.tokens.begin();
   CHECK(stopped.tokens ==
         std::vector<std::int32_t>(r.tokens.begin(), r.tokens.begin() + first_stop + 1));
@@ -92,8 +92,8 @@ TEST_CASE("inputs longer than the model's context keep their last tokens") {
   o.context = 16;
   auto model = load_builtin(dir, o);
   std::string tail = "exactly sixteen!";
-  CHECK(model->classify(bytes_of("a long preamble that is cut off; " + tail), {'x'}).scores ==
-        model->classify(bytes_of(tail), {'x'}).scores);
+  CHECK(classify_one(*model, bytes_of("a long preamble that is cut off; " + tail), {'x'}).scores ==
+        classify_one(*model, bytes_of(tail), {'x'}).scores);
 }
 
 TEST_CASE("a file that is not TorchScript, or an empty input, is an error") {
@@ -102,7 +102,10 @@ TEST_CASE("a file that is not TorchScript, or an empty input, is an error") {
                     ContainsSubstring("not a loadable TorchScript model"));
   TempDir dir;
   auto model = load_builtin(dir);
-  CHECK_THROWS_WITH(model->classify({}, {'a'}), ContainsSubstring("empty input"));
+  std::vector<InferenceResult> r = model->classify({{}, bytes_of("fine")}, {{'a'}});
+  CHECK_THAT(r.at(0).error, ContainsSubstring("empty input"));
+  CHECK(r.at(1).error.empty());
+  CHECK(r.at(1).scores.size() == 1);
 }
 
 TEST_CASE("a CPU-only libtorch resolves auto to the CPU and refuses CUDA") {

@@ -29,7 +29,8 @@ TEST_CASE("every field of a stage command survives encoding") {
              {"\n\n"},
              0.5f,
              0.9f,
-             8}};
+             8},
+            {}};
   Message m = decode(encode(s));
   REQUIRE(std::holds_alternative<Stage>(m));
   const Stage& r = std::get<Stage>(m);

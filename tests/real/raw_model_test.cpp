@@ -125,10 +125,11 @@ TEST_CASE("a raw model loads to exactly the results of the same model in TorchSc
   for (const std::string& p :
        {std::string("a"), std::string("The river flows north."), std::string(40, 'q')}) {
     CAPTURE(p);
-    InferenceResult expected = pt->classify(bytes_of(p), {'S', 'R'});
-    CHECK(raw->classify(bytes_of(p), {'S', 'R'}).scores == expected.scores);
-    CHECK(from_file->classify(bytes_of(p), {'S', 'R'}).scores == expected.scores);
-    CHECK(raw->generate(bytes_of(p), 4, -1).tokens == pt->generate(bytes_of(p), 4, -1).tokens);
+    InferenceResult expected = classify_one(*pt, bytes_of(p), {'S', 'R'});
+    CHECK(classify_one(*raw, bytes_of(p), {'S', 'R'}).scores == expected.scores);
+    CHECK(classify_one(*from_file, bytes_of(p), {'S', 'R'}).scores == expected.scores);
+    CHECK(generate_one(*raw, bytes_of(p), 4, -1).tokens ==
+          generate_one(*pt, bytes_of(p), 4, -1).tokens);
   }
 }
 
@@ -140,28 +141,45 @@ TEST_CASE("a bf16 raw model and its TorchScript twin give the same results") {
   auto raw = rt.load(read_file(dir / "m.raw"), "cpu");
   auto pt = rt.load(read_file(dir / "m.pt"), "cpu");
   CHECK(rt.last_load().path == "torchscript");
-  InferenceResult r = raw->classify(bytes_of("Claim: bf16 is enough"), {'S', 'R', 'N'});
-  CHECK(r.scores == pt->classify(bytes_of("Claim: bf16 is enough"), {'S', 'R', 'N'}).scores);
+  InferenceResult r = classify_one(*raw, bytes_of("Claim: bf16 is enough"), {'S', 'R', 'N'});
+  CHECK(r.scores == classify_one(*pt, bytes_of("Claim: bf16 is enough"), {'S', 'R', 'N'}).scores);
   for (float s : r.scores)
     CHECK(std::isfinite(s));
 }
 
-TEST_CASE("a batch of equal-length inputs scores as each input alone, up to rounding") {
+TEST_CASE("a task's inputs in one call score exactly as each input alone, errors apart") {
   TempDir dir;
   ModelRuntime& rt = torch_runtime();
   write_builtin_raw_model(small(), DType::f32, dir / "m.raw", 1);
   auto model = rt.load(read_file(dir / "m.raw"), "cpu");
-  std::vector<std::vector<std::int32_t>> batch = {bytes_of("first claim"), bytes_of("other claim"),
-                                                  bytes_of("third claim")};
-  std::vector<InferenceResult> together = model->classify_batch(batch, {'a', 'b', 'c'});
+  std::vector<std::vector<std::int32_t>> inputs = {
+      bytes_of("first claim"), {}, bytes_of("a longer claim")};
+  std::vector<InferenceResult> together = model->classify(inputs, {{'a'}, {'b'}, {'c'}});
   REQUIRE(together.size() == 3);
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    InferenceResult alone = model->classify(batch[i], {'a', 'b', 'c'});
-    REQUIRE(together[i].scores.size() == 3);
-    for (std::size_t j = 0; j < 3; ++j)
-      CHECK(std::abs(together[i].scores[j] - alone.scores[j]) < 1e-4f);
+  CHECK_THAT(together[1].error, ContainsSubstring("empty input"));
+  CHECK(together[1].scores.empty());
+  for (std::size_t i : {0, 2}) {
+    InferenceResult alone = classify_one(*model, inputs[i], {'a', 'b', 'c'});
+    CHECK(together[i].error.empty());
+    CHECK(together[i].scores == alone.scores);
     CHECK(together[i].label == alone.label);
   }
-  CHECK_THROWS_WITH(model->classify_batch({bytes_of("ab"), bytes_of("abc")}, {'a'}),
-                    ContainsSubstring("different lengths"));
+}
+
+TEST_CASE("a label of several tokens scores the sum of its tokens' log-probabilities") {
+  TempDir dir;
+  ModelRuntime& rt = torch_runtime();
+  write_builtin_raw_model(small(), DType::f32, dir / "m.raw", 1);
+  auto model = rt.load(read_file(dir / "m.raw"), "cpu");
+  std::vector<std::int32_t> x = bytes_of("Verdict:");
+  std::vector<std::int32_t> x_s = bytes_of("Verdict: S");
+  // log p(" " | x) + log p("S" | x " ") + log p("!" | x " S"), each from a one-token label.
+  double expected = classify_one(*model, x, {' '}).scores[0] +
+                    classify_one(*model, bytes_of("Verdict: "), {'S'}).scores[0] +
+                    classify_one(*model, x_s, {'!'}).scores[0];
+  InferenceResult r = model->classify({x}, {{' ', 'S', '!'}, {'q'}}).at(0);
+  REQUIRE(r.scores.size() == 2);
+  CHECK(std::abs(r.scores[0] - expected) < 1e-5);
+  CHECK(r.scores[0] < 0);
+  CHECK(r.label == (r.scores[1] > r.scores[0] ? 1 : 0));
 }

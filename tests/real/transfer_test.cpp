@@ -147,17 +147,17 @@ class SlowToFree final : public LoadedModel {
     wait_for([&] { return release_.load(); }, 60);
     freed_on_ = std::this_thread::get_id();
   }
-  InferenceResult classify(const std::vector<std::int32_t>&,
-                           const std::vector<std::int32_t>&) override {
+  std::vector<InferenceResult> classify(const std::vector<std::vector<std::int32_t>>&,
+                                        const std::vector<std::vector<std::int32_t>>&,
+                                        const CancelCheck&) override {
     return {};
   }
-  std::vector<InferenceResult> classify_batch(const std::vector<std::vector<std::int32_t>>&,
-                                              const std::vector<std::int32_t>&) override {
+  std::vector<InferenceResult> generate(const std::vector<std::vector<std::int32_t>>&,
+                                        const GenerateOptions&, const StopCheck&,
+                                        const CancelCheck&) override {
     return {};
   }
-  InferenceResult generate(const std::vector<std::int32_t>&, std::uint32_t, std::int32_t) override {
-    return {};
-  }
+  void set_max_batch(std::size_t) override {}
 
  private:
   const std::atomic<bool>& release_;
