@@ -18,9 +18,27 @@ namespace {
 
 constexpr int kRows = 300;
 
-// A job classifying kRows prompts with the model directory `model` beside it, in tasks of 3.
+// A tokenizer.json of the letters, the space and <unk> (byte-level BPE is not needed to move a
+// directory around), for `hearth model init`.
+void write_letters_tokenizer(const fs::path& file) {
+  std::string vocab = R"("<unk>": 0, "<s>": 1, "</s>": 2, " ": 3)";
+  for (int i = 0; i < 26; ++i)
+    vocab += ", \"" + std::string(1, static_cast<char>('a' + i)) + "\": " + std::to_string(4 + i);
+  write_file(file, R"({"version": "1.0", "added_tokens": [
+    {"id": 0, "content": "<unk>", "special": true}, {"id": 1, "content": "<s>", "special": true},
+    {"id": 2, "content": "</s>", "special": true}],
+  "model": {"type": "BPE", "unk_token": "<unk>", "merges": [], "vocab": {)" +
+                       vocab + "}}}");
+}
+
+// A job classifying kRows prompts with the model directory `model` beside it (a random model
+// from `hearth model init`), in tasks of 3.
 fs::path write_directory_job(const TempDir& dir, const std::string& source) {
-  write_model_directory(dir / "model");
+  write_letters_tokenizer(dir / "tokenizer.json");
+  REQUIRE(
+      exit_status(start_hearth({"model", "init", "--arch", "llama", "--tokenizer",
+                                (dir / "tokenizer.json").string(), "-o", (dir / "model").string()},
+                               dir / "init.log")) == 0);
   write_prompts(dir / "prompts.jsonl", kRows);
   write_file(dir / "job.toml", R"(output = "out.jsonl"
 [policy]
@@ -34,7 +52,6 @@ source = ")" + source + R"("
 task = "classify"
 dataset = "prompts.jsonl"
 labels = ["yes", "no"]
-label_tokens = ["y", "n"]
 )");
   return dir / "job.toml";
 }
@@ -121,12 +138,12 @@ TEST_CASE("a model directory reaches three workers, from the manager and then fr
   CHECK(ids_once(dir / "out.jsonl") == prompt_ids(kRows));
   CHECK(run.commands_with(" c0 disk from shared") == 1);  // the manager's copy, to a
   CHECK(run.commands_with(" c0 disk from peer:") == 2);   // b and c
-  CHECK(lines_with(dir / "manager.log", "a manifest of 6 files, 0.005 GB packed") == 1);
+  CHECK(lines_with(dir / "manager.log", "a manifest of 4 files, ") == 1);
   std::vector<real::PackedFile> files = real::pack_directory(dir / "model");
   for (const char* w : {"w-a", "w-b", "w-c"}) {
     INFO(w);
     CHECK(real::pack_file_error(run.pack_of(w), files).empty());
-    CHECK(fs::file_size(run.pack_of(w)) == kModelDirectoryPackBytes);
+    CHECK(fs::file_size(run.pack_of(w)) == real::pack_size(real::pack_directory(dir / "model")));
   }
 }
 
@@ -155,14 +172,16 @@ TEST_CASE("a model directory changed under a running job is reported, and no wor
   TempDir dir;
   write_directory_job(dir, "manager");
   DirectoryRun run(dir);
-  // The manager has its manifest; then a shard grows.
-  write_file(dir / "model/model-00002-of-00002.safetensors", pattern_bytes(1'500'001, 2));
+  // The manager has its manifest; then the weights grow by a byte.
+  fs::path weights = dir / "model/model.safetensors";
+  std::uintmax_t size = fs::file_size(weights);
+  std::ofstream(weights, std::ios::app) << 'x';
   run.start_worker("w-a");
-  wait_for_log(
-      dir / "manager.log",
-      "context hf cannot be served: " + (dir / "model/model-00002-of-00002.safetensors").string() +
-          " has 1500001 bytes, 1500000 when the job started: the directory changed",
-      run.manager());
+  wait_for_log(dir / "manager.log",
+               "context hf cannot be served: " + weights.string() + " has " +
+                   std::to_string(size + 1) + " bytes, " + std::to_string(size) +
+                   " when the job started: the directory changed",
+               run.manager());
   wait_for_log(dir / "w-a.log", "the directory changed", run.manager());
   CHECK(!fs::exists(run.pack_of("w-a")));
   kill(run.manager(), SIGTERM);

@@ -222,7 +222,7 @@ TEST_CASE("hearth model init writes each architecture in each dtype, and inspect
 
   Ran text = run(hearth_command("model inspect " + model.string()));
   CHECK(text.status == 0);
-  CHECK_THAT(text.output, ContainsSubstring("tokenizer.json present, 41 tokens"));
+  CHECK_THAT(text.output, ContainsSubstring("BPE, 41 tokens (4 added)"));
   CHECK_THAT(text.output, ContainsSubstring(fmt::format("{} parameters", parameters)) ||
                               ContainsSubstring(fmt::format("parameters    {}", parameters)));
 
