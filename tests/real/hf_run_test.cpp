@@ -3,14 +3,18 @@
 // tokens, generation; batched runs giving what one-at-a-time runs give, and classify scores those
 // of the independent reference (tests/reference/llama_ref.py).
 
+#include <signal.h>
 #include <catch2/catch_test_macros.hpp>
 
 #include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <random>
+#include <set>
 #include <sstream>
 
 #include "os/process.hpp"
+#include "tests/real/gate.hpp"
 #include "tests/real/hearth_process.hpp"
 #include "tests/real/helpers.hpp"
 
@@ -109,9 +113,9 @@ std::string ids_text(const json& ids) {
 
 }  // namespace
 
-TEST_CASE("a model directory runs batched as alone, with the reference's scores") {
+// A random Llama model with Llama 3's tokenizer at dir/model.
+fs::path write_model(const TempDir& dir) {
   REQUIRE(fs::exists(kTokenizers / "tokenizer.json"));  // scripts/npm-deps, the npm_deps fixture
-  TempDir dir;
   fs::path model = dir / "model";
   REQUIRE(exit_status(start_hearth({"model",
                                     "init",
@@ -134,6 +138,12 @@ TEST_CASE("a model directory runs batched as alone, with the reference's scores"
                                     "-o",
                                     model.string()},
                                    dir / "init.log")) == 0);
+  return model;
+}
+
+TEST_CASE("a model directory runs batched as alone, with the reference's scores") {
+  TempDir dir;
+  fs::path model = write_model(dir);
   fs::create_directories(dir / "alone");
   fs::create_directories(dir / "batched");
   for (auto [sub, max_batch] : {std::pair{"alone", 1}, std::pair{"batched", 0}}) {
@@ -180,5 +190,57 @@ TEST_CASE("a model directory runs batched as alone, with the reference's scores"
     INFO("claim " << i + 1 << ": " << got.dump() << " vs " << reference.dump());
     CHECK(std::abs(got["SUPPORTS"].get<double>() - reference[0].get<double>()) < 1e-3);
     CHECK(std::abs(got["REFUTES"].get<double>() - reference[1].get<double>()) < 1e-3);
+  }
+}
+
+TEST_CASE("workers killed mid-task on a model directory lose no input and change no output") {
+  TempDir dir;
+  write_model(dir);
+  fs::create_directories(dir / "clean");
+  fs::create_directories(dir / "faulty");
+  REQUIRE(exit_status(
+              start_hearth({"run", write_job(dir / "clean", 0).string(), "--workers", "3", "-q"},
+                           dir / "clean/run.log")) == 0);
+  // Three kills, each of a worker blocked mid-task, after 4 more inferences each: at most 12 of
+  // the 24 are done before the last, so the run cannot end before it.
+  Gate gate(dir / "faulty/gate");
+  pid_t manager = start_hearth({"run", write_job(dir / "faulty", 0).string(), "--workers", "3"},
+                               dir / "faulty/run.log", behind(gate));
+  std::mt19937 random(20261206);
+  std::set<pid_t> killed;
+  for (std::uint64_t allowed = 4; allowed <= 12; allowed += 4) {
+    gate.allow(allowed);
+    std::vector<pid_t> waiting;
+    REQUIRE(wait_for(
+        [&] {
+          waiting.clear();
+          for (pid_t w : children_of(manager)) {
+            if (!killed.count(w) && gate.waiting(w)) waiting.push_back(w);
+          }
+          return gate.used() == allowed && !waiting.empty();
+        },
+        120));
+    pid_t victim = waiting[random() % waiting.size()];
+    REQUIRE(kill(victim, SIGKILL) == 0);
+    killed.insert(victim);
+  }
+  gate.open();
+  CHECK(exit_status(manager) == 0);
+  CHECK(lines_with(dir / "faulty/run.log", ") lost: ") == 3);
+  auto clean = results_of(dir / "clean/out.jsonl");
+  auto faulty = results_of(dir / "faulty/out.jsonl");
+  CHECK(faulty.size() == 3 * std::size(kClaims));
+  for (const auto& [key, expected] : clean) {
+    INFO(key.first << " " << key.second);
+    const json& got = faulty[key];
+    if (key.first == "explain") {
+      CHECK(got.at("tokens") == expected.at("tokens"));
+    } else {
+      CHECK(got.at("label") == expected.at("label"));
+      for (const char* label : {"SUPPORTS", "REFUTES"}) {
+        CHECK(std::abs(got["scores"][label].get<double>() -
+                       expected["scores"][label].get<double>()) < 1e-3);
+      }
+    }
   }
 }
