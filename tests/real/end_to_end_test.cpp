@@ -113,24 +113,7 @@ TEST_CASE("4 workers killed at random lose no input, run none twice and change n
   Gate gate(faulty / "gate");
   pid_t manager = start_hearth({"run", (faulty / "job.toml").string(), "--workers", "4"},
                                faulty / "run.log", behind(gate));
-  std::mt19937 random(20251128);
-  std::set<pid_t> killed;
-  for (std::uint64_t allowed = 150; allowed <= 900; allowed += 150) {
-    gate.allow(allowed);
-    std::vector<pid_t> waiting;
-    REQUIRE(wait_for(
-        [&] {
-          waiting.clear();
-          for (pid_t w : children_of(manager)) {
-            if (!killed.count(w) && gate.waiting(w)) waiting.push_back(w);
-          }
-          return gate.used() == allowed && !waiting.empty();
-        },
-        120));
-    pid_t victim = waiting[random() % waiting.size()];
-    REQUIRE(kill(victim, SIGKILL) == 0);
-    killed.insert(victim);
-  }
+  kill_blocked_workers(manager, gate, 150, 6, 20251128);
   gate.open();
   CHECK(exit_status(manager) == 0);
   CHECK(lines_with(faulty / "run.log", ") lost: ") == 6);

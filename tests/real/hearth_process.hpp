@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <set>
 #include <sstream>
 #include <string_view>
@@ -97,6 +98,31 @@ inline std::vector<pid_t> children_of(pid_t pid) {
   for (pid_t c; in >> c;)
     out.push_back(c);
   return out;
+}
+
+// Kills `kills` workers of the hearth run `manager`: after each `step` more inferences the gate
+// allows, one (a seeded choice) of the workers then blocked mid-task at the gate. The run cannot
+// end before the last kill as long as it has more than kills * step inferences.
+inline void kill_blocked_workers(pid_t manager, Gate& gate, std::uint64_t step, int kills,
+                                 std::uint32_t seed) {
+  std::mt19937 random(seed);
+  std::set<pid_t> killed;
+  for (std::uint64_t allowed = step; allowed <= step * kills; allowed += step) {
+    gate.allow(allowed);
+    std::vector<pid_t> waiting;
+    REQUIRE(wait_for(
+        [&] {
+          waiting.clear();
+          for (pid_t w : children_of(manager)) {
+            if (!killed.count(w) && gate.waiting(w)) waiting.push_back(w);
+          }
+          return gate.used() == allowed && !waiting.empty();
+        },
+        120));
+    pid_t victim = waiting[random() % waiting.size()];
+    REQUIRE(kill(victim, SIGKILL) == 0);
+    killed.insert(victim);
+  }
 }
 
 // The ids in an output file, each checked to appear once and to carry a result; returns them.

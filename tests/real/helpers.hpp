@@ -23,6 +23,7 @@
 #include "real_backend/model/model_runtime.hpp"
 #include "real_backend/worker/worker.hpp"
 #include "tests/input_error.hpp"
+#include "tests/temp_dir.hpp"
 
 namespace hearth::testing {
 
@@ -51,29 +52,6 @@ inline real::InferenceResult generate_one(real::LoadedModel& model,
   real::InferenceResult r = model.generate({input}, options).at(0);
   if (!r.error.empty()) throw std::runtime_error(r.error);
   return r;
-}
-
-// A fresh directory, removed with everything in it at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "hearth-test-XXXXXX").string();
-    path = mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path operator/(const std::string& name) const { return path / name; }
-};
-
-inline void write_file(const fs::path& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
-}
-
-inline std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
 }
 
 // n bytes of a fixed pseudo-random pattern (an LCG from `seed`): data no copy gets right by luck.

@@ -206,24 +206,7 @@ TEST_CASE("workers killed mid-task on a model directory lose no input and change
   Gate gate(dir / "faulty/gate");
   pid_t manager = start_hearth({"run", write_job(dir / "faulty", 0).string(), "--workers", "3"},
                                dir / "faulty/run.log", behind(gate));
-  std::mt19937 random(20261206);
-  std::set<pid_t> killed;
-  for (std::uint64_t allowed = 4; allowed <= 12; allowed += 4) {
-    gate.allow(allowed);
-    std::vector<pid_t> waiting;
-    REQUIRE(wait_for(
-        [&] {
-          waiting.clear();
-          for (pid_t w : children_of(manager)) {
-            if (!killed.count(w) && gate.waiting(w)) waiting.push_back(w);
-          }
-          return gate.used() == allowed && !waiting.empty();
-        },
-        120));
-    pid_t victim = waiting[random() % waiting.size()];
-    REQUIRE(kill(victim, SIGKILL) == 0);
-    killed.insert(victim);
-  }
+  kill_blocked_workers(manager, gate, 4, 3, 20261206);
   gate.open();
   CHECK(exit_status(manager) == 0);
   CHECK(lines_with(dir / "faulty/run.log", ") lost: ") == 3);

@@ -25,6 +25,7 @@
 #include "real_backend/model/model_runtime.hpp"
 #include "real_backend/model/safetensors.hpp"
 #include "tests/input_error.hpp"
+#include "tests/temp_dir.hpp"
 
 using namespace hearth;
 using namespace hearth::real;
@@ -34,23 +35,6 @@ namespace fs = std::filesystem;
 using Ids = std::vector<std::int32_t>;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "hearth-llama-XXXXXX").string();
-    path = mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path operator/(const std::string& name) const { return path / name; }
-};
-
-void write_file(const fs::path& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
-}
 
 // A tiny model of `arch`: GQA (4 heads, 2 KV heads), head_dim 8, a context of 96.
 LlamaConfig tiny(LlamaArch arch) {

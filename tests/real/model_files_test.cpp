@@ -21,6 +21,7 @@
 #include "real_backend/model/model_files.hpp"
 #include "real_backend/model/safetensors.hpp"
 #include "tests/input_error.hpp"
+#include "tests/temp_dir.hpp"
 
 using namespace hearth;
 using namespace hearth::real;
@@ -29,28 +30,6 @@ using Catch::Matchers::ContainsSubstring;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "hearth-test-XXXXXX").string();
-    path = mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path operator/(const std::string& name) const { return path / name; }
-};
-
-void write_file(const fs::path& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
-}
-
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
 
 // A safetensors file: the header's length, the header, the data region.
 std::string safetensors_bytes(const std::string& header, const std::string& data) {

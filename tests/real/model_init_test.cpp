@@ -19,25 +19,14 @@
 
 #include "real_backend/model/model_files.hpp"
 #include "real_backend/model/random_model.hpp"
+#include "tests/temp_dir.hpp"
 
 using namespace hearth::real;
+using namespace hearth::testing;
 using Catch::Matchers::ContainsSubstring;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "hearth-test-XXXXXX").string();
-    path = mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path operator/(const std::string& name) const { return path / name; }
-};
 
 struct Ran {
   int status = -1;
