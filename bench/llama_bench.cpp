@@ -13,27 +13,17 @@
 #include <functional>
 #include <random>
 
+#include "bench/timing.hpp"
 #include "real_backend/model/model_files.hpp"
 #include "real_backend/model/model_runtime.hpp"
 
 namespace fs = std::filesystem;
 using namespace hearth;
 using namespace hearth::real;
+using hearth::bench::best_of_3;
+using hearth::bench::seconds;
 
 namespace {
-
-double seconds(const std::function<void()>& f) {
-  auto start = std::chrono::steady_clock::now();
-  f();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-double best_of_3(const std::function<void()>& f) {
-  double best = 1e300;
-  for (int i = 0; i < 3; ++i)
-    best = std::min(best, seconds(f));
-  return best;
-}
 
 std::vector<std::int32_t> random_ids(std::mt19937& rng, std::size_t n, std::int32_t vocab) {
   std::uniform_int_distribution<std::int32_t> id(0, vocab - 1);

@@ -16,6 +16,7 @@
 #include <thread>
 #include <zmq.hpp>
 
+#include "bench/timing.hpp"
 #include "real_backend/model/builtin_model.hpp"
 #include "real_backend/model/model_runtime.hpp"
 #include "real_backend/wire/auth.hpp"
@@ -25,24 +26,10 @@
 namespace fs = std::filesystem;
 using namespace hearth;
 using namespace hearth::real;
+using hearth::bench::best_of_3;
+using hearth::bench::seconds;
 
-namespace {
-
-double seconds(const std::function<void()>& f) {
-  auto start = std::chrono::steady_clock::now();
-  f();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-}
-
-// The best of three runs of f.
-double best_of_3(const std::function<void()>& f) {
-  double best = 1e300;
-  for (int i = 0; i < 3; ++i)
-    best = std::min(best, seconds(f));
-  return best;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 int main(int argc, char** argv) {
   BuiltinModelOptions options;

@@ -25,6 +25,7 @@
 #include "real_backend/model/model_runtime.hpp"
 #include "real_backend/model/safetensors.hpp"
 #include "tests/input_error.hpp"
+#include "tests/real/tiny_tokenizer.hpp"
 #include "tests/temp_dir.hpp"
 
 using namespace hearth;
@@ -171,22 +172,6 @@ std::vector<InferenceResult> greedy(LoadedModel& m, const std::vector<Ids>& inpu
 
 const std::vector<LlamaArch> kArchs = {LlamaArch::llama, LlamaArch::mistral, LlamaArch::qwen2,
                                        LlamaArch::qwen3};
-
-// A BPE tokenizer.json of 41 ids, for `hearth model init` to size the vocabulary by.
-void write_tokenizer(const fs::path& dir) {
-  nlohmann::json vocab = {{"<unk>", 0}, {"<s>", 1}, {"</s>", 2}};
-  for (int i = 0; i < 26; ++i)
-    vocab[std::string(1, static_cast<char>('a' + i))] = 3 + i;
-  nlohmann::json t = {
-      {"version", "1.0"},
-      {"added_tokens",
-       {{{"id", 0}, {"content", "<unk>"}, {"special", true}},
-        {{"id", 1}, {"content", "<s>"}, {"special", true}},
-        {{"id", 2}, {"content", "</s>"}, {"special", true}},
-        {{"id", 40}, {"content", "<|im_end|>"}, {"special", true}}}},
-      {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", nlohmann::json::array()}}}};
-  std::ofstream(dir / "tokenizer.json") << t.dump();
-}
 
 std::string ids_text(const Ids& ids) {
   return fmt::format("{}", fmt::join(ids, ","));
@@ -496,7 +481,7 @@ TEST_CASE("a hostile or broken model directory is refused with InputError") {
 
 TEST_CASE("each architecture's next-token log-probabilities match the numpy reference") {
   TempDir dir;
-  write_tokenizer(dir.path);
+  write_tiny_tokenizer(dir.path, false);
   const std::vector<Ids> sequences = {{5},
                                       {3, 17, 40, 2, 9, 9, 31, 0, 12},
                                       {8,  1,  30, 22, 7,  19, 4,  4,  36, 11, 2,  27, 14, 5,  38,

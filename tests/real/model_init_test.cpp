@@ -19,6 +19,7 @@
 
 #include "real_backend/model/model_files.hpp"
 #include "real_backend/model/random_model.hpp"
+#include "tests/real/tiny_tokenizer.hpp"
 #include "tests/temp_dir.hpp"
 
 using namespace hearth::real;
@@ -49,25 +50,6 @@ std::string hearth_command(const std::string& args) {
 }
 std::string reference(const std::string& args) {
   return std::string("/usr/bin/python3 ") + LLAMA_REF_SCRIPT + " " + args;
-}
-
-// A BPE tokenizer.json of 41 ids (40 the highest, an added token) and a tokenizer_config.json
-// naming <s> and <|im_end|>.
-void write_tokenizer(const fs::path& dir) {
-  nlohmann::json vocab = {{"<unk>", 0}, {"<s>", 1}, {"</s>", 2}};
-  for (int i = 0; i < 26; ++i)
-    vocab[std::string(1, static_cast<char>('a' + i))] = 3 + i;
-  nlohmann::json t = {
-      {"version", "1.0"},
-      {"added_tokens",
-       {{{"id", 0}, {"content", "<unk>"}, {"special", true}},
-        {{"id", 1}, {"content", "<s>"}, {"special", true}},
-        {{"id", 2}, {"content", "</s>"}, {"special", true}},
-        {{"id", 40}, {"content", "<|im_end|>"}, {"special", true}}}},
-      {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", nlohmann::json::array()}}}};
-  std::ofstream(dir / "tokenizer.json") << t.dump();
-  std::ofstream(dir / "tokenizer_config.json")
-      << R"({"bos_token": "<s>", "eos_token": {"content": "<|im_end|>"}})";
 }
 
 std::vector<double> tensor(const ModelFiles& files, const ModelDirectory& d,
@@ -168,7 +150,7 @@ TEST_CASE("hearth model init writes each architecture in each dtype, and inspect
   const std::string arch = GENERATE("llama", "mistral", "qwen2", "qwen3");
   const std::string dtype = GENERATE("f32", "bf16", "f16");
   TempDir dir;
-  write_tokenizer(dir.path);
+  write_tiny_tokenizer(dir.path, true);
   const fs::path model = dir / "model";
   Ran init =
       run(hearth_command(fmt::format("model init --arch {} --dtype {} --tokenizer {} -o {}", arch,
@@ -242,7 +224,7 @@ TEST_CASE("the reference at a first token equals a forward pass by hand, for eac
   const std::string extra = GENERATE(as<std::string>{}, "", "--tie --attention-bias");
   if (arch == "mistral" && !extra.empty()) return;  // Mistral has no biases
   TempDir dir;
-  write_tokenizer(dir.path);
+  write_tiny_tokenizer(dir.path, true);
   const fs::path model = dir / "model";
   Ran init = run(
       hearth_command(fmt::format("model init --arch {} {} --layers 2 --seed 7 --tokenizer {} -o {}",
@@ -266,7 +248,7 @@ TEST_CASE("the reference at a first token equals a forward pass by hand, for eac
 
 TEST_CASE("the reference is causal, and its scores are its logits' log-probabilities") {
   TempDir dir;
-  write_tokenizer(dir.path);
+  write_tiny_tokenizer(dir.path, true);
   const fs::path model = dir / "model";
   REQUIRE(
       run(hearth_command(fmt::format("model init --arch llama --rope-scaling llama3 --dtype bf16 "
@@ -304,7 +286,7 @@ TEST_CASE("the reference is causal, and its scores are its logits' log-probabili
 
 TEST_CASE("hearth model init shards as asked, with the values of one file") {
   TempDir dir;
-  write_tokenizer(dir.path);
+  write_tiny_tokenizer(dir.path, true);
   const std::string tokenizer = (dir / "tokenizer.json").string();
   REQUIRE(
       run(hearth_command(fmt::format("model init --arch qwen2 --dtype bf16 --tokenizer {} -o {}",
@@ -334,7 +316,7 @@ TEST_CASE(
     "hearth model init keeps an existing directory unless forced; inspect exits 2 on a "
     "bad one") {
   TempDir dir;
-  write_tokenizer(dir.path);
+  write_tiny_tokenizer(dir.path, true);
   const std::string init = fmt::format("model init --tokenizer {} -o {}",
                                        (dir / "tokenizer.json").string(), (dir / "m").string());
   fs::create_directories(dir / "m");
@@ -404,7 +386,7 @@ TEST_CASE("tokenizer facts: size from vocab and added tokens, ids from tokenizer
 
 TEST_CASE("the reference's sliding window: a token sees itself and the window - 1 before it") {
   TempDir dir;
-  write_tokenizer(dir.path);
+  write_tiny_tokenizer(dir.path, true);
   const std::string tokenizer = (dir / "tokenizer.json").string();
   for (const char* window : {"0", "2"}) {
     REQUIRE(run(hearth_command(fmt::format("model init --arch mistral --sliding-window {} "
