@@ -45,6 +45,8 @@ struct RunArgs {
   std::string decision_log;
   bool durable = false;
   bool quiet = false;
+  double wait_for_capacity_s = 300;
+  bool quarantine_exit = false;
   std::vector<std::string> worker_args;
 };
 
@@ -115,6 +117,9 @@ void run(const RunArgs& a) {
   options.heartbeat_timeout_s = a.heartbeat_timeout_s;
   options.record_decisions = !a.decision_log.empty();
   options.progress_s = a.quiet ? 0 : 10;
+  options.status_file = job.state_dir / "status.json";
+  options.wait_for_capacity_s = a.wait_for_capacity_s;
+  options.quarantine_exit = a.quarantine_exit;
   Manager manager(plan, job.engine, options);
   std::filesystem::path keys_file = job.state_dir / "keys" / "worker.key";
   fmt::print(stderr,
@@ -149,7 +154,19 @@ void run(const RunArgs& a) {
   }
   switch (end) {
     case RunEnd::finished:
-      return summary();
+      summary();
+      if (std::uint64_t n = manager.discarded_rows(); n > 0) {
+        fmt::print(stderr,
+                   "hearth: {} results of workers caught returning wrong results were discarded "
+                   "(their rows carry an \"error\" in {}); run the job again to redo them\n",
+                   n, job.output.string());
+        throw CLI::RuntimeError(4);
+      }
+      return;
+    case RunEnd::failed:
+      fmt::print(stderr, "hearth: the run cannot go on: {}\nfinished work is saved in {}\n",
+                 manager.failure(), job.state_dir.string());
+      throw CLI::RuntimeError(2);
     case RunEnd::stopped:
       fmt::print(stderr, "hearth: stopped; finished work is saved in {}: run again to resume\n",
                  job.state_dir.string());
@@ -205,6 +222,13 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--worker-arg", a->worker_args,
                   "Pass this argument on to every local worker (repeatable)")
       ->allow_extra_args(false);
+  cmd->add_option("--wait-for-capacity", a->wait_for_capacity_s,
+                  "Seconds to wait for a worker with room for a context no joined worker can hold, "
+                  "before the run fails (exit 2)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_flag("--quarantine-exit", a->quarantine_exit,
+                "Tell quarantined workers to exit (default: they stay, idle, for inspection)");
   cmd->add_flag("-q,--quiet", a->quiet, "Log only warnings");
   cmd->callback([a] { run(*a); });
 }

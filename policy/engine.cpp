@@ -195,6 +195,7 @@ void Engine::task_failed(WorkerId worker, AttemptId attempt, std::string_view) {
     ++stats_.tasks_failed;
     end_attempts(t, worker);
   } else {
+    task.failed_on = worker;
     abandon_task(worker);
     make_idle(worker);
   }
@@ -269,9 +270,14 @@ void Engine::decide(WorkerId w) {
 TaskId Engine::take_task(WorkerId w, ContextId c) {
   ContextState& cs = contexts_[c];
   assert(cs.pending() > 0);
-  if (!cs.requeued.empty()) {
-    TaskId t = cs.requeued.front();
-    cs.requeued.pop_front();
+  // A requeued task first, oldest first, but not one that failed on this worker while there is
+  // other work for it: a retry goes to another worker if one comes.
+  auto it = std::find_if(cs.requeued.begin(), cs.requeued.end(),
+                         [&](TaskId t) { return tasks_[t].failed_on != w; });
+  if (it == cs.requeued.end() && cs.next_fresh == cs.total) it = cs.requeued.begin();
+  if (it != cs.requeued.end()) {
+    TaskId t = *it;
+    cs.requeued.erase(it);
     cs.requeued_inferences -= tasks_[t].count;
     return t;
   }

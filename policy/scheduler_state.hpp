@@ -73,9 +73,10 @@ struct TaskRecord {
   std::uint64_t first = 0;
   std::uint64_t count = 0;
   TaskState state = TaskState::pending;
-  std::uint32_t attempts = 0;  // starts, including backups
-  std::uint32_t failures = 0;  // task_failed events (preemptions do not count)
-  double expected_end_s = 0;   // of its first running attempt, as estimated at its start
+  std::uint32_t attempts = 0;      // starts, including backups
+  std::uint32_t failures = 0;      // task_failed events (preemptions do not count)
+  WorkerId failed_on = kNoWorker;  // where it last failed: its retry goes elsewhere first
+  double expected_end_s = 0;       // of its first running attempt, as estimated at its start
   // Workers running an attempt now (a backup attempt makes two).
   std::array<WorkerId, 2> runners{kNoWorker, kNoWorker};
   int running() const { return (runners[0] != kNoWorker) + (runners[1] != kNoWorker); }

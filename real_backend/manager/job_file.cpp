@@ -1,6 +1,7 @@
 #include "real_backend/manager/job_file.hpp"
 
 #include <fmt/format.h>
+#include <cmath>
 
 #include <toml++/toml.h>
 #include <set>
@@ -52,6 +53,7 @@ class JobReader {
     if (!n) return fallback;
     if (!n->is_number()) fail(*n, fmt::format("{} must be a number", key));
     double v = n->value<double>().value();
+    if (std::isnan(v)) fail(*n, fmt::format("{} must be a number, not nan", key));
     if (v < min) fail(*n, fmt::format("{} must be at least {}", key, min));
     return v;
   }
@@ -84,7 +86,7 @@ class JobReader {
     job.file = file_;
     job.output = path(text(root, "output", file_.stem().string() + ".out.jsonl"));
     job.state_dir = path(text(root, "state", file_.stem().string() + ".state"));
-    if (const toml::table* p = table(root, "policy", "[policy]")) read_policy(*p, job.engine);
+    if (const toml::table* p = table(root, "policy", "[policy]")) read_policy(*p, job);
     if (const toml::table* f = table(root, "factory", "[factory]")) read_factory(*f, job.factory);
     const toml::node* cs = root.get("contexts");
     if (!cs || !cs->is_array_of_tables() || cs->as_array()->empty()) {
@@ -100,11 +102,18 @@ class JobReader {
     return job;
   }
 
-  void read_policy(const toml::table& t, EngineConfig& e) const {
+  void read_policy(const toml::table& t, JobFile& job) const {
     only_keys(t,
               {"placement", "eviction", "granularity", "replication", "batch_size", "upload_cap",
-               "task_overhead_s", "inference_s", "shared_storage_Bps", "max_task_failures"},
+               "task_overhead_s", "inference_s", "shared_storage_Bps", "max_task_failures",
+               "verify", "verify_tolerance", "quarantine_after"},
               "[policy]");
+    EngineConfig& e = job.engine;
+    job.verify = number(t, "verify", 0, 0);
+    if (job.verify > 1) fail(*t.get("verify"), "verify is a share of tasks, from 0 to 1");
+    job.verify_tolerance = number(t, "verify_tolerance", job.verify_tolerance, 0);
+    job.quarantine_after =
+        static_cast<int>(integer(t, "quarantine_after", job.quarantine_after, 1, 1000000));
     // A placement brings the eviction and granularity it is meant for, as in the simulator.
     apply_overrides(e.policies, {.placement = optional_text(t, "placement"),
                                  .eviction = optional_text(t, "eviction"),

@@ -66,6 +66,12 @@ struct JobFile {
   std::filesystem::path output;
   std::filesystem::path state_dir;
   EngineConfig engine;
+  // [policy] checks of workers' results (docs/real-backend.md, "Bad workers"): the share of
+  // finished tasks run again on another worker, how far their scores may differ, and how many
+  // failed tasks in a row quarantine a worker.
+  double verify = 0;
+  double verify_tolerance = 0.05;
+  int quarantine_after = 3;
   std::vector<JobContext> contexts;
   FactorySettings factory;
 };

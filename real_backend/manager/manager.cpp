@@ -9,14 +9,17 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <random>
 #include <set>
 #include <unordered_map>
 
+#include "os/atomic_file.hpp"
 #include "os/network.hpp"
 #include "policy/errors.hpp"
 #include "policy/wired_engine.hpp"
 #include "real_backend/factory/worker_factory.hpp"
+#include "real_backend/manager/run_monitor.hpp"
 #include "real_backend/manager/run_plan.hpp"
 #include "real_backend/manager/wire_cluster.hpp"
 #include "real_backend/manager/worker_registry.hpp"
@@ -55,7 +58,8 @@ bool manager_message(const Message& m) {
 }
 
 // What a worker announced, as the core's WorkerSpec (a worker does not announce bandwidths: they
-// keep WorkerSpec's defaults).
+// keep WorkerSpec's defaults). Its announced speed is not believed: every worker starts at 1, and
+// the core learns how fast its GPU type is from the tasks it finishes.
 WorkerSpec spec_of(WorkerId w, const Hello& h) {
   return {.id = w,
           .name = h.name,
@@ -63,7 +67,26 @@ WorkerSpec spec_of(WorkerId w, const Hello& h) {
           .gpu_memory_bytes = h.gpu_memory_bytes,
           .host_memory_bytes = h.host_memory_bytes,
           .disk_bytes = h.disk_bytes,
-          .speed = h.speed};
+          .speed = 1.0};
+}
+
+std::string gigabytes(double bytes) {
+  return bytes >= 1e9 ? fmt::format("{:.2f} GB", bytes / 1e9)
+                      : fmt::format("{:.1f} MB", bytes / 1e6);
+}
+
+RunMonitorSetup monitor_setup(RunPlan& plan, const EngineConfig& config, const ManagerOptions& o) {
+  RunMonitorSetup s;
+  s.job = plan.job().file.string();
+  s.state_dir = plan.job().state_dir.string();
+  s.run = static_cast<std::uint64_t>(plan.store().run());
+  s.total = plan.rows();
+  s.done_before = plan.done_before();
+  for (ContextId c = 0; c < plan.context_count(); ++c)
+    s.contexts.emplace_back(plan.info(c).name, static_cast<double>(plan.info(c).size_bytes));
+  s.policy = config.policies.placement;
+  s.events_path = o.events_path;
+  return s;
 }
 
 Wiring wiring_of(const ManagerOptions& o) {
@@ -85,11 +108,14 @@ struct Manager::Impl {
         started(Clock::now()),
         workload(plan.workload()),
         config(std::move(engine_config)),
+        run_monitor(monitor_setup(plan, config, options), [this] { return clock_s(); }),
         cluster(
-            plan, workers, [this](WorkerId w, const Message& m) { send_to(w, m); },
-            [this] { return clock_s(); }),
+            plan, workers, run_monitor, [this](WorkerId w, const Message& m) { send_to(w, m); },
+            [this] { return clock_s(); }, hooks()),
         core(cluster, workload, config, wiring_of(options)) {
     cluster.attach(core.engine());
+    cluster.set_verify(plan.job().verify, plan.job().verify_tolerance);
+    remaining = workload.inferences;
     std::random_device rd;
     session = (std::uint64_t{rd()} << 32) | rd();
     router.set(zmq::sockopt::linger, 1000);
@@ -141,8 +167,241 @@ struct Manager::Impl {
     if (!workers.lose(w)) return;
     ++counters.losses;
     spdlog::info("worker {} ({}) lost: {}", w, workers[w].name, why);
+    run_monitor.worker_lost(w, why);
     cluster.lost(w);
     send_raw(workers[w].routing, encode(Reset{why}));
+  }
+
+  // ---- bad workers ---------------------------------------------------------------------------
+  // A quarantined worker gets no more work: the core hears of it as lost, its connection is
+  // ignored from then on, and its name may not join again in this run. It is told to exit with
+  // quarantine_exit, else left idle (an operator may want to look at it).
+
+  void quarantine(WorkerId w, const std::string& why) {
+    if (!workers[w].alive) {
+      quarantined_names.insert(workers[w].name);
+      return;
+    }
+    const std::string name = workers[w].name;
+    spdlog::error("worker {} ({}) quarantined: {}", w, name, why);
+    ++counters.quarantines;
+    quarantined_names.insert(name);
+    workers.lose(w);
+    run_monitor.worker_quarantined(w, why);
+    cluster.lost(w);
+    blocked.insert(workers[w].routing);
+    send_raw(workers[w].routing,
+             options.quarantine_exit ? encode(Shutdown{}) : encode(Reset{"quarantined: " + why}));
+  }
+
+  struct Health {
+    int in_a_row = 0;  // failed tasks since its last finished one
+    int finished = 0;
+    int failed = 0;
+  };
+
+  // A worker whose tasks keep failing is quarantined: quarantine_after failures in a row, or,
+  // after 8 tasks, more than half failed while the rest of the pool fails under a sixth of its.
+  void task_outcome(WorkerId w, ContextId c, std::uint64_t inferences, bool ok,
+                    const std::string& reason) {
+    if (w >= health.size()) health.resize(w + 1);
+    Health& h = health[w];
+    if (ok) {
+      ++h.finished;
+      h.in_a_row = 0;
+      if (c < remaining.size()) remaining[c] -= std::min(remaining[c], inferences);
+      return;
+    }
+    ++h.failed;
+    ++h.in_a_row;
+    if (h.in_a_row >= plan.job().quarantine_after) {
+      return quarantine(w,
+                        fmt::format("{} failed tasks in a row, the last: {}", h.in_a_row, reason));
+    }
+    int mine = h.finished + h.failed, others_finished = 0, others_failed = 0;
+    for (WorkerId o = 0; o < health.size(); ++o) {
+      if (o == w) continue;
+      others_finished += health[o].finished;
+      others_failed += health[o].failed;
+    }
+    double my_rate = static_cast<double>(h.failed) / mine;
+    int others = others_finished + others_failed;
+    double pool_rate = others > 0 ? static_cast<double>(others_failed) / others : 0;
+    if (mine >= 8 && others >= 8 && my_rate > 0.5 && pool_rate < my_rate / 6) {
+      quarantine(w, fmt::format("{} of its {} tasks failed, against {:.0f}% in the rest of the "
+                                "pool; the last: {}",
+                                h.failed, mine, 100 * pool_rate, reason));
+    }
+  }
+
+  // Verification caught `w` returning wrong results: it is quarantined and everything it did in
+  // this run is discarded (a later run redoes it).
+  void liar(WorkerId w, const std::string& why) {
+    std::uint64_t rows = plan.store().discard_worker(
+        workers[w].name, fmt::format("discarded: worker {} was caught returning wrong results "
+                                     "({}); run the job again to redo this row",
+                                     workers[w].name, why));
+    discarded += rows;
+    spdlog::error(
+        "worker {} ({}) returned wrong results: {}; its {} results of this run are "
+        "discarded",
+        w, workers[w].name, why, rows);
+    quarantine(w, "wrong results: " + why);
+  }
+
+  // ---- runs that cannot go on ------------------------------------------------------------------
+
+  void fail(std::string why) {
+    if (!failure.empty()) return;
+    spdlog::error("{}", why);
+    failure = std::move(why);
+  }
+
+  // Who could not load a context, and whether any worker did.
+  struct LoadTrouble {
+    bool loaded = false;
+    std::map<WorkerId, std::string> failed;  // worker, its message
+    std::set<std::string> gpu_types;
+  };
+
+  // A context that failed to load on workers of two GPU types, or on two workers and every live
+  // worker that tried, with no worker loading it, will not load anywhere: the run stops, with the
+  // workers' own messages. A context the manager itself cannot serve stops it at once. Failures
+  // reading from a peer say nothing about the context.
+  void stage_failed(WorkerId w, ContextId c, Tier tier, const Source& source,
+                    const std::string& reason) {
+    if (source.kind == SourceKind::peer) return;
+    const std::string& name = plan.info(c).name;
+    if (unservable.count(c)) {
+      return fail(fmt::format("context {} cannot be served by the manager; worker {} said: {}",
+                              name, workers[w].name, reason));
+    }
+    LoadTrouble& t = trouble[c];
+    if (t.loaded) return;
+    t.failed[w] = fmt::format("{} ({}, stage to {}): {}", workers[w].name,
+                              specs.count(w) ? specs[w].gpu_type : "?", to_string(tier), reason);
+    if (specs.count(w)) t.gpu_types.insert(specs[w].gpu_type);
+    bool every_live_failed = true;
+    for (WorkerId o : workers.live_ids())
+      every_live_failed = every_live_failed && t.failed.count(o);
+    if (t.gpu_types.size() >= 2 || (t.failed.size() >= 2 && every_live_failed) ||
+        (every_live_failed && workers.live() == 1 && t.failed.size() == 1 &&
+         ++single_worker_failures[c] >= config.max_stage_failures)) {
+      std::string messages;
+      for (const auto& [o, m] : t.failed)
+        messages += "\n  " + m;
+      fail(
+          fmt::format("context {} cannot be loaded: it failed on {} worker{} of {} GPU type{} "
+                      "and loaded on none:{}",
+                      name, t.failed.size(), t.failed.size() == 1 ? "" : "s", t.gpu_types.size(),
+                      t.gpu_types.size() == 1 ? "" : "s", messages));
+    }
+  }
+
+  void stage_ready(WorkerId, ContextId c, Tier tier) {
+    if (tier == Tier::gpu) trouble[c].loaded = true;
+  }
+
+  // A context with work left that no live worker has room for (on disk, in host memory and on its
+  // device) is reported at once; if no such worker joins within wait_for_capacity_s, the run
+  // fails.
+  void check_capacity() {
+    if (workers.live() == 0) {
+      short_since = -1;
+      return;
+    }
+    std::string report;
+    for (ContextId c = 0; c < plan.context_count(); ++c) {
+      if (remaining[c] == 0) continue;
+      double size = static_cast<double>(plan.info(c).size_bytes);
+      double disk = 0, host = 0, gpu = 0;
+      bool fits = false;
+      for (WorkerId w : workers.live_ids()) {
+        const WorkerSpec& s = specs[w];
+        fits = fits ||
+               (s.disk_bytes >= size && s.host_memory_bytes >= size && s.gpu_memory_bytes >= size);
+        disk = std::max(disk, s.disk_bytes);
+        host = std::max(host, s.host_memory_bytes);
+        gpu = std::max(gpu, s.gpu_memory_bytes);
+      }
+      if (fits) continue;
+      report = fmt::format(
+          "context {} needs {} on disk, in host memory and in device memory; of the {} joined "
+          "workers the largest have {} of disk, {} of host memory and {} of device memory",
+          plan.info(c).name, gigabytes(size), workers.live(), gigabytes(disk), gigabytes(host),
+          gigabytes(gpu));
+      break;
+    }
+    double now = clock_s();
+    if (report.empty()) {
+      if (short_since >= 0) spdlog::info("a worker with room for every context has joined");
+      short_since = -1;
+      return;
+    }
+    if (short_since < 0) {
+      short_since = now;
+      spdlog::error(
+          "{}; waiting up to {:.0f} s for a worker that can hold it "
+          "(--wait-for-capacity)",
+          report, options.wait_for_capacity_s);
+      run_monitor.error(kNoWorker, report);
+    }
+    if (now - short_since >= options.wait_for_capacity_s) {
+      fail(fmt::format("{}; no worker with room joined within {:.0f} s", report,
+                       options.wait_for_capacity_s));
+    }
+  }
+
+  // ---- status --------------------------------------------------------------------------------
+
+  RunTotals totals() const {
+    const EngineStats& st = core.engine().stats();
+    RunTotals t;
+    t.done = st.inferences_done;
+    t.pending = core.engine().pool_status().pending_inferences;
+    t.requeued = st.tasks_requeued;
+    t.given_up_tasks = st.tasks_failed;
+    t.stage_failures = st.stage_failures;
+    t.joins = counters.joins;
+    t.losses = counters.losses;
+    t.refused_connections = counters.refused_connections + auth.refused();
+    return t;
+  }
+
+  std::string status_text() const {
+    return run_monitor.snapshot(totals()).dump(1, ' ', false,
+                                               nlohmann::ordered_json::error_handler_t::replace);
+  }
+
+  void publish_status() {
+    if (options.status_file.empty() && !options.on_status) return;
+    std::string text = status_text();
+    if (options.on_status) options.on_status(text);
+    if (options.status_file.empty()) return;
+    try {
+      os::AtomicFile f(options.status_file, options.status_file.string() + ".tmp", 0600);
+      f.stream() << text << '\n';
+      if (!f.commit() && !status_write_failed) {
+        status_write_failed = true;
+        spdlog::warn("{}: cannot write the status file", options.status_file.string());
+      }
+    } catch (const std::exception& e) {
+      if (!status_write_failed) spdlog::warn("cannot write the status file: {}", e.what());
+      status_write_failed = true;
+    }
+  }
+
+  WireCluster::Hooks hooks() {
+    WireCluster::Hooks h;
+    h.task_outcome = [this](WorkerId w, ContextId c, std::uint64_t n, bool ok,
+                            const std::string& reason) { task_outcome(w, c, n, ok, reason); };
+    h.stage_failed = [this](WorkerId w, ContextId c, Tier tier, const Source& source,
+                            const std::string& reason) {
+      stage_failed(w, c, tier, source, reason);
+    };
+    h.stage_ready = [this](WorkerId w, ContextId c, Tier tier) { stage_ready(w, c, tier); };
+    h.liar = [this](WorkerId w, const std::string& why) { liar(w, why); };
+    return h;
   }
 
   // ---- workers' messages --------------------------------------------------------------------
@@ -186,6 +445,7 @@ struct Manager::Impl {
           if constexpr (std::is_same_v<T, Notice>) {
             double grace = std::isfinite(msg.grace_s) ? std::max(0.0, msg.grace_s) : 0.0;
             spdlog::info("worker {} ({}) will leave within {:.1f} s", w, workers[w].name, grace);
+            run_monitor.notice(w, grace);
             cluster.notice(w, grace);
           } else if constexpr (std::is_same_v<T, Bye>) {
             lose(w, "it left");
@@ -216,6 +476,12 @@ struct Manager::Impl {
       send_raw(routing, encode(Welcome{known, session, options.heartbeat_s}));  // repeated
       return;
     }
+    if (quarantined_names.count(h.name)) {
+      spdlog::warn("refused worker {}: it is quarantined in this run", h.name);
+      blocked.insert(routing);
+      if (options.quarantine_exit) send_raw(routing, encode(Shutdown{}));
+      return;
+    }
     int fd = zmq_msg_get(body.handle(), ZMQ_SRCFD);
     for (WorkerId other : workers.replaced_by(h.name, fd)) {
       lose(other, workers[other].name == h.name ? "it joined again on a new connection"
@@ -228,15 +494,19 @@ struct Manager::Impl {
     slot.peer_endpoint = h.peer_endpoint;
     slot.fd = fd;
     slot.local = address && os::is_loopback(address);
+    slot.host = address ? address : "";
     slot.pid = h.pid;
     slot.last_heard_s = clock_s();
+    std::string host = slot.host;
     WorkerId w = workers.join(std::move(slot));
     ++counters.joins;
     spdlog::info("worker {} ({}) joined: {}, {:.1f} GB device memory", w, h.name, h.gpu_type,
                  h.gpu_memory_bytes / 1e9);
     if (factory) factory->worker_joined(h.name);
     send_raw(routing, encode(Welcome{w, session, options.heartbeat_s}));
-    cluster.joined(spec_of(w, h));
+    specs[w] = spec_of(w, h);
+    run_monitor.worker_joined(w, h.name, h.gpu_type, host);
+    cluster.joined(specs[w]);
   }
 
   // The manager is shared storage for contexts whose source is "manager". A directory context is
@@ -322,9 +592,14 @@ struct Manager::Impl {
   RunEnd run(const std::atomic<bool>& stop, WorkerFactory* run_factory) {
     factory = run_factory;
     if (factory) factory->start(address());
-    double last_beat = 0, last_check = 0, last_progress = 0;
+    double last_beat = 0, last_check = 0, last_progress = 0, last_status = -1e9;
     RunEnd end = RunEnd::finished;
-    while (!core.engine().finished()) {
+    // Ends when the core is done and so are the checks of its results that a worker can run.
+    while (!core.engine().finished() || cluster.checks_pending() > 0) {
+      if (!failure.empty()) {
+        end = RunEnd::failed;
+        break;
+      }
       if (stop.load()) {
         end = RunEnd::stopped;
         break;
@@ -355,6 +630,12 @@ struct Manager::Impl {
       if (now - last_check >= 0.05) {
         last_check = now;
         check_liveness();
+        check_capacity();
+        cluster.verify_tick(core.engine().finished());
+      }
+      if (now - last_status >= options.status_s) {
+        last_status = now;
+        publish_status();
       }
       if (options.progress_s > 0 && now - last_progress >= options.progress_s) {
         last_progress = now;
@@ -367,6 +648,10 @@ struct Manager::Impl {
       send_raw(workers[w].routing, encode(Shutdown{}));
     if (factory) factory->stop(3.0);
     factory = nullptr;
+    static constexpr const char* kEndNames[] = {"finished", "stopped", "no_workers", "failed"};
+    run_monitor.ended(kEndNames[static_cast<int>(end)], failure,
+                      plan.done_before() + core.engine().stats().inferences_done);
+    publish_status();
     return end;
   }
 
@@ -384,8 +669,19 @@ struct Manager::Impl {
   Workload workload;
   EngineConfig config;
   WorkerRegistry workers;
+  RunMonitor run_monitor;
   WireCluster cluster;
   WiredEngine core;
+  std::vector<std::uint64_t> remaining;  // per context: inferences neither done nor given up
+  std::map<WorkerId, WorkerSpec> specs;  // as the core knows them, by the last join
+  std::vector<Health> health;
+  std::set<std::string> quarantined_names;
+  std::map<ContextId, LoadTrouble> trouble;
+  std::map<ContextId, int> single_worker_failures;
+  double short_since = -1;  // since when a context has had no worker with room for it
+  std::string failure;
+  std::uint64_t discarded = 0;
+  bool status_write_failed = false;
   std::unordered_map<std::string, int> malformed_by_routing;
   std::set<std::string> blocked;
   std::set<ContextId> unservable;  // contexts whose files the manager failed to read
@@ -428,6 +724,18 @@ std::vector<std::string> Manager::event_lines() const {
 
 std::vector<std::string> Manager::command_lines() const {
   return impl_->core.command_lines();
+}
+
+const std::string& Manager::failure() const {
+  return impl_->failure;
+}
+
+std::string Manager::status_json() const {
+  return impl_->status_text();
+}
+
+std::uint64_t Manager::discarded_rows() const {
+  return impl_->discarded;
 }
 
 const Manager::Counters& Manager::counters() const {

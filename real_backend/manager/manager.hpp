@@ -10,6 +10,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,12 +37,24 @@ struct ManagerOptions {
   bool check_contract = true;
 #endif
   double progress_s = 0;  // log progress this often; 0: never
+
+  // The status snapshot (run_monitor.hpp) is written to status_file (atomically, 0600) and
+  // handed to on_status about every status_s seconds and once at the end; empty / null: not.
+  std::filesystem::path status_file;
+  std::function<void(const std::string&)> on_status;
+  double status_s = 1;
+  std::filesystem::path events_path;  // the events file (JSON lines); empty: none
+
+  // A context that no joined worker has room for fails the run after this long.
+  double wait_for_capacity_s = 300;
+  bool quarantine_exit = false;  // tell a quarantined worker to exit (else it is left idle)
 };
 
 enum class RunEnd {
   finished,    // every inference is done (or given up)
   stopped,     // asked to stop; the state is saved
   no_workers,  // the factory will start no more workers and none is left
+  failed,      // it cannot go on: a context no worker can load or hold (Manager::failure())
 };
 
 class Manager {
@@ -65,6 +79,13 @@ class Manager {
   const EngineStats& stats() const;
   const Workload& workload() const;
   const EngineConfig& engine_config() const;
+  // Why the run failed (RunEnd::failed), with the workers' own messages.
+  const std::string& failure() const;
+  // The status snapshot now (after run(): the final one), as JSON text.
+  std::string status_json() const;
+  // Rows whose results were discarded because the worker that produced them was caught lying
+  // (verification): they are missing from the store, and a later run redoes them.
+  std::uint64_t discarded_rows() const;
   // With record_decisions: what the core received and what it issued.
   std::vector<std::string> event_lines() const;
   std::vector<std::string> command_lines() const;
@@ -75,6 +96,7 @@ class Manager {
     int dropped_connections = 0;  // for sending too many malformed messages
     int joins = 0;
     int losses = 0;
+    int quarantines = 0;
   };
   const Counters& counters() const;
 

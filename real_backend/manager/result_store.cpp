@@ -189,6 +189,14 @@ void ResultStore::record_failed(std::uint32_t context, const std::vector<std::ui
   }
 }
 
+std::uint64_t ResultStore::discard_worker(const std::string& worker, const std::string& why) {
+  Statement q(db_,
+              "UPDATE results SET result = NULL, error = ? WHERE worker = ? AND run = ? AND "
+              "result IS NOT NULL");
+  q.bind(1, why).bind(2, worker).bind(3, run_).run();
+  return static_cast<std::uint64_t>(sqlite3_changes(db_));
+}
+
 std::vector<ResultStore::RunRecord> ResultStore::runs() {
   std::vector<RunRecord> out;
   Statement q(db_, "SELECT run, tasks, inferences FROM runs ORDER BY run");

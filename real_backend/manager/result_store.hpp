@@ -43,6 +43,10 @@ class ResultStore {
   void record_failed(std::uint32_t context, const std::vector<std::uint64_t>& rows,
                      const std::string& error);
 
+  // Turns this run's results of `worker` into errors saying `why` (a worker caught returning wrong
+  // results): they count as not done, and a later run redoes them. Returns how many rows.
+  std::uint64_t discard_worker(const std::string& worker, const std::string& why);
+
   struct RunRecord {
     int run = 0;
     std::uint64_t tasks = 0;       // tasks finished in that run

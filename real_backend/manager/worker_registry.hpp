@@ -20,6 +20,7 @@ struct WorkerSlot {
   std::string routing;  // ZeroMQ routing id of its connection
   std::string name;
   std::string peer_endpoint;
+  std::string host;    // the address its connection comes from
   int fd = -1;         // its connection's socket, to match a disconnect
   bool local = false;  // connected over loopback: its pid means something here
   std::uint32_t pid = 0;

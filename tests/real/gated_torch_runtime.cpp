@@ -21,8 +21,9 @@ namespace {
 
 using namespace hearth::real;
 
-// Of n labels, label i scores n - i, so the first wins: {"label": first, "scores": {first: 2.0,
-// second: 1.0}} on every line of a classify context's output with two labels.
+// Of n labels, label i scores -(i + 1), a log-probability, so the first wins: {"label": first,
+// "scores": {first: -1.0, second: -2.0}} on every line of a classify context's output with two
+// labels.
 class StandInModel final : public LoadedModel {
  public:
   std::vector<InferenceResult> classify(const std::vector<std::vector<std::int32_t>>& inputs,
@@ -31,7 +32,7 @@ class StandInModel final : public LoadedModel {
     InferenceResult r;
     r.label = 0;
     for (std::size_t i = 0; i < labels.size(); ++i)
-      r.scores.push_back(static_cast<float>(labels.size() - i));
+      r.scores.push_back(-static_cast<float>(i + 1));
     return std::vector<InferenceResult>(inputs.size(), r);
   }
   std::vector<InferenceResult> generate(const std::vector<std::vector<std::int32_t>>& inputs,
