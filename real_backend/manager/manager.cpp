@@ -237,6 +237,7 @@ struct Manager::Impl {
   // Verification caught `w` returning wrong results: it is quarantined and everything it did in
   // this run is discarded (a later run redoes it).
   void liar(WorkerId w, const std::string& why) {
+    if (quarantined_names.count(workers[w].name)) return;  // caught already
     std::uint64_t rows = plan.store().discard_worker(
         workers[w].name, fmt::format("discarded: worker {} was caught returning wrong results "
                                      "({}); run the job again to redo this row",

@@ -311,6 +311,11 @@ bool RunMonitor::idle_holding(WorkerId w, ContextId c) const {
          r.contexts[static_cast<int>(Tier::gpu)].count(c) > 0;
 }
 
+bool RunMonitor::holding(WorkerId w, ContextId c) const {
+  return w < workers_.size() && workers_[w].alive &&
+         workers_[w].contexts[static_cast<int>(Tier::gpu)].count(c) > 0;
+}
+
 double RunMonitor::measured_speed(WorkerId w) const {
   if (w >= workers_.size()) return 0;
   const WorkerRecord& r = workers_[w];

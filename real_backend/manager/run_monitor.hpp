@@ -87,6 +87,9 @@ class RunMonitor {
 
   // Whether `w` is live, runs nothing, stages nothing and holds `c` in GPU memory.
   bool idle_holding(WorkerId w, ContextId c) const;
+  bool quarantined(WorkerId w) const { return w < workers_.size() && workers_[w].quarantined; }
+  // Whether `w` is live and holds `c` in GPU memory, busy or not.
+  bool holding(WorkerId w, ContextId c) const;
   // Measured inferences per second of computing, of worker `w`; 0 until it finished a task.
   double measured_speed(WorkerId w) const;
   std::uint64_t given_up_inferences() const { return given_up_inferences_; }

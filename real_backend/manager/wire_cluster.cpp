@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -216,13 +217,26 @@ WorkerId WireCluster::verifier_for(const Check& c) const {
 void WireCluster::verify_tick(bool finishing) {
   for (auto it = checks_.begin(); it != checks_.end();) {
     Check& c = it->second;
+    // A check that a quarantined worker took part in is settled: if it ran the task, its results
+    // were discarded; if it contradicted the first, the first stands.
+    if (std::any_of(c.ran.begin(), c.ran.end(),
+                    [&](WorkerId r) { return monitor_.quarantined(r); })) {
+      if (c.running == 0 || !attempts_.count(c.running)) {
+        it = checks_.erase(it);
+        continue;
+      }
+    }
     if (c.running != 0) {
       ++it;
       continue;
     }
     WorkerId w = verifier_for(c);
     if (w == kNoWorker) {
-      if (finishing) {
+      auto could = [&](WorkerId o) {
+        return !c.tried.count(o) && monitor_.holding(o, c.task.context);
+      };
+      std::vector<WorkerId> live = workers_.live_ids();
+      if (finishing && std::none_of(live.begin(), live.end(), could)) {
         spdlog::warn("task {} was not verified: no other worker holds {} now", c.task.task,
                      plan_.info(c.task.context).name);
         it = checks_.erase(it);

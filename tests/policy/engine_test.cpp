@@ -180,6 +180,32 @@ TEST_CASE("a task that keeps failing is given up after max_task_failures and the
   CHECK(rig.engine.finished());
 }
 
+TEST_CASE(
+    "a failed task is retried on another worker first, and a single worker still retries it") {
+  // 40 inferences in tasks of 10 on two workers; task 0 fails once on whoever runs it first.
+  Rig rig(one_model(40), engine_config("pcm"));
+  rig.cluster.fail_task(0, 1);
+  rig.cluster.join_at(0, gpu(0));
+  rig.cluster.join_at(0, gpu(1));
+  rig.run();
+  std::vector<std::string> starts;
+  for (const std::string& l : rig.command_lines()) {
+    if (l.find(" task 0 ") != std::string::npos && l.find(" start ") != std::string::npos)
+      starts.push_back(l.substr(l.find(" start ") + 7, 2));
+  }
+  REQUIRE(starts.size() == 2);
+  CHECK(starts[0] != starts[1]);
+  CHECK(rig.engine.stats().inferences_done == 40);
+
+  // With no other worker, the retry still comes back to the one that failed it.
+  Rig alone(one_model(20), engine_config("pcm"));
+  alone.cluster.fail_task(0, 1);
+  alone.cluster.join_at(0, gpu(0));
+  alone.run();
+  CHECK(alone.count("task 0 ") == 2);
+  CHECK(alone.engine.stats().inferences_done == 20);
+}
+
 TEST_CASE("several contexts share a GPU that holds only one: eviction makes room") {
   Workload work;
   work.add(model("a"), 20);

@@ -4,8 +4,11 @@
 
 #include <catch2/catch_test_macros.hpp>
 
+#include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
+#include <thread>
 
 #include "policy/command_log.hpp"
 #include "real_backend/wire/protocol.hpp"
@@ -38,10 +41,14 @@ struct Fixture {
   std::unique_ptr<RunPlan> plan;
   std::unique_ptr<ManagerThread> manager;
 
-  Fixture(int rows, int batch_size, Work work = Work::noop, ManagerOptions o = {}) {
+  // `adjust` changes the job as read, before the run starts.
+  Fixture(int rows, int batch_size, Work work = Work::noop, ManagerOptions o = {},
+          const std::function<void(JobFile&)>& adjust = {}) {
     fs::path job = work == Work::noop ? write_noop_job(dir.path, rows, batch_size)
                                       : write_classify_job(dir / "job.toml", rows, batch_size);
-    plan = std::make_unique<RunPlan>(read_job_file(job));
+    JobFile file = read_job_file(job);
+    if (adjust) adjust(file);
+    plan = std::make_unique<RunPlan>(file);
     o.keys = keys;
     o.record_decisions = true;
     o.check_contract = true;  // a command that breaks policy/cluster.hpp's contract aborts
@@ -156,6 +163,27 @@ class ScriptedWorker {
       if (auto* t = std::get_if<Task>(&*m)) tasks.push_back(*t);
     }
   }
+  // What a scripted worker answers a task with; nullopt: not yet (asked again later).
+  using Answer = std::function<std::optional<std::vector<std::string>>(const Task&)>;
+  // Until `done`: heartbeats, answers every stage with ready (without fetching anything) and every
+  // task, in order, with what `answer` makes of it.
+  void serve(const std::function<bool()>& done, const Answer& answer) {
+    std::size_t answered = 0;
+    while (!done()) {
+      send(Heartbeat{});
+      if (answered < tasks.size()) {
+        if (auto results = answer(tasks[answered])) {
+          send(TaskFinished{tasks[answered].attempt, *results});
+          ++answered;
+        }
+      }
+      auto m = next(0.05);
+      if (!m) continue;
+      if (auto* s = std::get_if<Stage>(&*m)) send(StageReady{s->stage, 0.0});
+      if (auto* t = std::get_if<Task>(&*m)) tasks.push_back(*t);
+    }
+  }
+  void set_speed(double speed) { hello_.speed = speed; }
   void close() { socket_.close(); }
 
   std::vector<Task> tasks;
@@ -363,4 +391,104 @@ TEST_CASE("replaying the events the manager delivered gives the commands it issu
   CHECK(count("notice") == 1);
   CHECK(count("lost") == 2);
   CHECK(replay_events(events, f.m().workload(), f.m().engine_config()) == f.m().command_lines());
+}
+
+// ---- bad workers
+// ---------------------------------------------------------------------------------
+
+namespace {
+
+// A scripted worker serving on a thread of its own until the test is done with it.
+struct BadWorker {
+  BadWorker(Fixture& f, const std::string& name, ScriptedWorker::Answer answer, double speed = 1)
+      : worker(f, name, f.keys.workers.worker) {
+    worker.set_speed(speed);
+    thread = std::thread([this, answer] {
+      worker.hello();
+      worker.serve([&] { return stop.load(); }, answer);
+    });
+  }
+  ~BadWorker() {
+    stop = true;
+    thread.join();
+  }
+  ScriptedWorker worker;
+  std::atomic<bool> stop{false};
+  std::thread thread;
+};
+
+// One line of out.jsonl per row: its worker, or "" for a row with an error.
+std::string worker_of(const std::string& line) {
+  auto at = line.find(R"("worker":")");
+  return at == std::string::npos ? "" : line.substr(at + 10, line.rfind('"') - at - 10);
+}
+
+}  // namespace
+
+TEST_CASE("a worker that answers with garbage is quarantined, and every row is done right") {
+  Fixture f(60, 5, Work::classify);
+  auto garbage = [](const Task& t) {
+    return std::optional(
+        std::vector<std::string>(t.inputs.size(), R"({"label":"maybe","scores":{}})"));
+  };
+  {
+    BadWorker bad(f, "bad", garbage);
+    // Alone in the pool, it gets task after task: each fails the manager's check, the retry goes
+    // to it again only for want of another worker, and the third failure in a row quarantines it.
+    REQUIRE(f.log.wait("(bad) quarantined: 3 failed tasks in a row", 1, 120));
+    CHECK(bad.worker.tasks.size() == 3);
+  }
+  WorkerThread a(f.worker("a"));
+  CHECK(f.manager->join() == RunEnd::finished);
+  CHECK(f.m().counters().quarantines == 1);
+  CHECK(f.m().stats().tasks_failed == 0);  // nothing given up
+  std::vector<std::string> lines = f.output();
+  CHECK(ids_in(lines) == expected_ids(60));
+  CHECK(std::all_of(lines.begin(), lines.end(), [](const std::string& l) {
+    return worker_of(l) == "a" && l.find(R"("result":{"label":")") != std::string::npos;
+  }));
+  nlohmann::json status = nlohmann::json::parse(f.m().status_json());
+  CHECK(status["counts"]["quarantines"] == 1);
+  CHECK(status["workers"][0]["state"] == "quarantined");
+  CHECK(status["progress"]["done"] == 60);
+}
+
+TEST_CASE("under verify, a worker that forges plausible results is caught and its rows discarded") {
+  // Every finished task runs again on another worker; the liar announces a speed of 50.
+  Fixture f(60, 5, Work::classify, {}, [](JobFile& job) { job.verify = 1; });
+  std::atomic<std::size_t> forged{0};
+  auto forge = [&](const Task& t) {
+    ++forged;
+    return std::optional(std::vector<std::string>(
+        t.inputs.size(),
+        R"({"label":"REFUTES","scores":{"SUPPORTS":-3.5,"REFUTES":-0.2,"NOT-ENOUGH-INFO":-4.0}})"));
+  };
+  {
+    // The honest workers hold the model, each in the middle of a task, when the liar comes and
+    // takes the rest of the work.
+    GatedWorker a(f, "a"), b(f, "b");
+    a.run_until_blocked(1);
+    b.run_until_blocked(1);
+    BadWorker liar(f, "liar", forge, 50);
+    REQUIRE(wait_for([&] { return forged >= 2; }, 60));
+    a.gate.open();
+    b.gate.open();
+    CHECK(f.manager->join() == RunEnd::finished);
+  }
+  CHECK(f.m().counters().quarantines == 1);
+  CHECK(f.log.count("(liar) quarantined: wrong results: ") == 1);
+  std::vector<std::string> lines = f.output();
+  CHECK(ids_in(lines) == expected_ids(60));
+  std::size_t discarded = 0, honest = 0;
+  for (const std::string& l : lines) {
+    CHECK(worker_of(l) != "liar");
+    if (l.find("discarded: worker liar was caught") != std::string::npos) ++discarded;
+    if (worker_of(l) == "a" || worker_of(l) == "b") ++honest;
+  }
+  CHECK(discarded == f.m().discarded_rows());
+  CHECK(discarded >= 10);  // its first two tasks at least
+  CHECK(discarded + honest == 60);
+  nlohmann::json status = nlohmann::json::parse(f.m().status_json());
+  CHECK(status["tasks"]["disagreements"].get<int>() >= 1);
+  CHECK(status["tasks"]["verified"].get<int>() >= 1);
 }
