@@ -103,6 +103,15 @@ RunMonitor::WorkerRecord& RunMonitor::at(WorkerId w) {
 void RunMonitor::set_state(WorkerRecord& r, State s) {
   if (r.state == s) return;
   double now = clock_s_();
+  // A state that lasted no time (a stage ends and the next starts at once) leaves no segment:
+  // the one before it goes on.
+  if (r.since_s == now && !r.timeline.empty() && r.timeline.back().state == s &&
+      r.timeline.back().end_s == now) {
+    r.state = s;
+    r.since_s = r.timeline.back().start_s;
+    r.timeline.pop_back();
+    return;
+  }
   r.timeline.push_back({r.state, r.since_s, now});
   if (r.timeline.size() > kMaxSegments) r.timeline.pop_front();
   r.state = s;
