@@ -87,6 +87,14 @@ TEST_CASE("mistakes in a job file are reported with file and line") {
         ":6: labels and label_tokens must be equally long");
   CHECK(error_of(base + "task = \"noop\"\nchat = true\n") == ":6: chat needs a model directory");
   CHECK(error_of(base + "task = \"generate\"\ntop_p = 1.5\n") == ":6: top_p must be in (0, 1]");
+  CHECK(error_of(base + "task = \"generate\"\ntemperature = nan\n") ==
+        ":6: temperature must be a number, not nan");
+  CHECK(error_of(base + "task = \"generate\"\ntop_p = nan\n") ==
+        ":6: top_p must be a number, not nan");
+  CHECK(error_of("[policy]\nverify = 1.5\n" + base + "task = \"noop\"\n") ==
+        ":2: verify is a share of tasks, from 0 to 1");
+  CHECK(error_of("[policy]\nquarantine_after = 0\n" + base + "task = \"noop\"\n") ==
+        ":2: quarantine_after must be at least 1");
   CHECK(error_of(base + "format = \"hf\"\n") ==
         ":5: format \"hf\" needs a model directory; " + (dir / "m").string() + " is not one");
   CHECK(error_of(base + "task = \"classify\"\nlabel_tokens = [\"ab\"]\nlabels = [\"x\"]\n") ==
