@@ -198,10 +198,15 @@ struct Manager::Impl {
     int in_a_row = 0;  // failed tasks since its last finished one
     int finished = 0;
     int failed = 0;
+    std::set<ContextId> streak;  // the contexts of those failed tasks
+    std::string last_reason;
   };
 
-  // A worker whose tasks keep failing is quarantined: quarantine_after failures in a row, or,
-  // after 8 tasks, more than half failed while the rest of the pool fails under a sixth of its.
+  // A worker whose tasks keep failing while others' do not is quarantined: quarantine_after
+  // failures in a row once another worker has finished a task of one of those contexts (until
+  // then it may be the context that is broken, not the worker: its tasks are given up, and a
+  // context whose tasks fail everywhere ends the run), or, after 8 tasks, more than half failed
+  // while the rest of the pool fails under a sixth as often.
   void task_outcome(WorkerId w, ContextId c, std::uint64_t inferences, bool ok,
                     const std::string& reason) {
     if (w >= health.size()) health.resize(w + 1);
@@ -209,14 +214,33 @@ struct Manager::Impl {
     if (ok) {
       ++h.finished;
       h.in_a_row = 0;
+      h.streak.clear();
+      finished_by[c].insert(w);
       if (c < remaining.size()) remaining[c] -= std::min(remaining[c], inferences);
+      // Workers that failed tasks of this context in a row are now to blame.
+      for (WorkerId o = 0; o < health.size(); ++o) {
+        if (o != w && health[o].in_a_row >= plan.job().quarantine_after &&
+            health[o].streak.count(c) && workers[o].alive) {
+          quarantine(o, fmt::format("{} failed tasks in a row while others finished theirs, the "
+                                    "last: {}",
+                                    health[o].in_a_row, health[o].last_reason));
+        }
+      }
       return;
     }
     ++h.failed;
     ++h.in_a_row;
+    h.streak.insert(c);
+    h.last_reason = reason;
     if (h.in_a_row >= plan.job().quarantine_after) {
-      return quarantine(w,
-                        fmt::format("{} failed tasks in a row, the last: {}", h.in_a_row, reason));
+      for (ContextId s : h.streak) {
+        const std::set<WorkerId>& done = finished_by[s];
+        if (std::any_of(done.begin(), done.end(), [&](WorkerId o) { return o != w; })) {
+          return quarantine(w, fmt::format("{} failed tasks in a row while others finished "
+                                           "theirs, the last: {}",
+                                           h.in_a_row, reason));
+        }
+      }
     }
     int mine = h.finished + h.failed, others_finished = 0, others_failed = 0;
     for (WorkerId o = 0; o < health.size(); ++o) {
@@ -231,6 +255,18 @@ struct Manager::Impl {
       quarantine(w, fmt::format("{} of its {} tasks failed, against {:.0f}% in the rest of the "
                                 "pool; the last: {}",
                                 h.failed, mine, 100 * pool_rate, reason));
+    }
+  }
+
+  // Tasks of a context given up on several workers while none of its tasks ever finished: the
+  // context fails everywhere, and the run ends rather than give up every row.
+  void given_up(ContextId c, const std::string& reason) {
+    ++given_up_by[c];
+    if (given_up_by[c] >= 2 && finished_by[c].empty()) {
+      fail(
+          fmt::format("the tasks of context {} fail on every worker ({} given up after {} tries, "
+                      "none finished); the last error: {}",
+                      plan.info(c).name, given_up_by[c], config.max_task_failures, reason));
     }
   }
 
@@ -402,6 +438,7 @@ struct Manager::Impl {
     };
     h.stage_ready = [this](WorkerId w, ContextId c, Tier tier) { stage_ready(w, c, tier); };
     h.liar = [this](WorkerId w, const std::string& why) { liar(w, why); };
+    h.given_up = [this](ContextId c, const std::string& reason) { given_up(c, reason); };
     return h;
   }
 
@@ -676,6 +713,8 @@ struct Manager::Impl {
   std::vector<std::uint64_t> remaining;  // per context: inferences neither done nor given up
   std::map<WorkerId, WorkerSpec> specs;  // as the core knows them, by the last join
   std::vector<Health> health;
+  std::map<ContextId, std::set<WorkerId>> finished_by;  // workers that finished a task of it
+  std::map<ContextId, int> given_up_by;
   std::set<std::string> quarantined_names;
   std::map<ContextId, LoadTrouble> trouble;
   std::map<ContextId, int> single_worker_failures;

@@ -180,6 +180,7 @@ void WireCluster::task_failed(WorkerId w, AttemptId attempt, const std::string& 
     if (engine_->given_up(t.task)) {
       plan_.store().record_failed(t.context, plan_.rows_of(t.context, t.first, t.count), reason);
       monitor_.task_given_up(t.task, t.context, t.count, reason);
+      if (hooks_.given_up) hooks_.given_up(t.context, reason);
     }
   });
   if (hooks_.task_outcome) hooks_.task_outcome(w, t.context, t.count, false, reason);

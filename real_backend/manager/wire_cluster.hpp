@@ -50,6 +50,8 @@ class WireCluster final : public Cluster {
     std::function<void(WorkerId, ContextId, Tier)> stage_ready;
     // Verification found `worker`'s results of a task wrong (the other two agreed).
     std::function<void(WorkerId, const std::string& why)> liar;
+    // The core gave a task of this context up.
+    std::function<void(ContextId, const std::string& reason)> given_up;
   };
 
   WireCluster(RunPlan& plan, const WorkerRegistry& workers, RunMonitor& monitor, Send send,

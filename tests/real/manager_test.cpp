@@ -432,14 +432,18 @@ TEST_CASE("a worker that answers with garbage is quarantined, and every row is d
         std::vector<std::string>(t.inputs.size(), R"({"label":"maybe","scores":{}})"));
   };
   {
+    // a finishes two tasks and waits in its third; then bad comes and gets task after task: each
+    // fails the manager's check, its retry goes to another worker first, and the third failure in
+    // a row, with a doing fine, quarantines it.
+    GatedWorker a(f, "a");
+    a.run_until_blocked(11);
     BadWorker bad(f, "bad", garbage);
-    // Alone in the pool, it gets task after task: each fails the manager's check, the retry goes
-    // to it again only for want of another worker, and the third failure in a row quarantines it.
-    REQUIRE(f.log.wait("(bad) quarantined: 3 failed tasks in a row", 1, 120));
+    REQUIRE(f.log.wait("(bad) quarantined: 3 failed tasks in a row while others finished theirs", 1,
+                       120));
     CHECK(bad.worker.tasks.size() == 3);
+    a.gate.open();
+    CHECK(f.manager->join() == RunEnd::finished);
   }
-  WorkerThread a(f.worker("a"));
-  CHECK(f.manager->join() == RunEnd::finished);
   CHECK(f.m().counters().quarantines == 1);
   CHECK(f.m().stats().tasks_failed == 0);  // nothing given up
   std::vector<std::string> lines = f.output();
@@ -449,8 +453,22 @@ TEST_CASE("a worker that answers with garbage is quarantined, and every row is d
   }));
   nlohmann::json status = nlohmann::json::parse(f.m().status_json());
   CHECK(status["counts"]["quarantines"] == 1);
-  CHECK(status["workers"][0]["state"] == "quarantined");
+  CHECK(status["workers"][1]["name"] == "bad");
+  CHECK(status["workers"][1]["state"] == "quarantined");
   CHECK(status["progress"]["done"] == 60);
+}
+
+TEST_CASE("tasks that fail on every worker end the run, and no worker is blamed") {
+  Fixture f(60, 5, Work::classify);
+  auto garbage = [](const Task& t) {
+    return std::optional(std::vector<std::string>(t.inputs.size(), R"({"label":"maybe"})"));
+  };
+  BadWorker x(f, "x", garbage), y(f, "y", garbage);
+  CHECK(f.manager->join() == RunEnd::failed);
+  CHECK(
+      f.m().failure().starts_with("the tasks of context verdict fail on every worker (2 given "
+                                  "up after 3 tries, none finished); the last error: "));
+  CHECK(f.m().counters().quarantines == 0);
 }
 
 TEST_CASE("under verify, a worker that forges plausible results is caught and its rows discarded") {
