@@ -18,7 +18,9 @@ namespace {
 
 using nlohmann::ordered_json;
 
-constexpr std::size_t kMaxSegments = 200;
+// The snapshot's timeline: what the status page draws (the events file keeps everything).
+constexpr std::size_t kMaxSegments = 30;  // per worker
+constexpr double kTimelineWindowS = 300;
 constexpr std::size_t kMaxErrors = 20;
 constexpr double kRateWindowS = 60;
 
@@ -386,7 +388,7 @@ ordered_json RunMonitor::snapshot(const RunTotals& t) const {
                        {"quarantined", r.quarantine_reason},
                        {"left_s", r.left_s >= 0 ? ordered_json(r.left_s) : nullptr}});
     for (const Segment& s : r.timeline) {
-      if (s.end_s > s.start_s) {
+      if (s.end_s > s.start_s && s.end_s >= now - kTimelineWindowS) {
         timeline.push_back({{"worker", r.name},
                             {"state", name_of(s.state)},
                             {"start_s", s.start_s},
