@@ -103,7 +103,11 @@ void add_experiment_command(CLI::App& app) {
   auto plot_flags = std::make_shared<PlotFlags>();
   auto* plot_cmd = cmd->add_subcommand(
       "plot", "Draw an experiment's figures (PNG and SVG) into DIR/figures with matplotlib");
-  plot_cmd->add_option("dir", plot_flags->dir, "an experiment's output folder")->required();
+  plot_cmd
+      ->add_option("dir", plot_flags->dir,
+                   "an experiment's output folder, or a real run's events file (hearth run "
+                   "--events FILE: drawn into FILE.plot/)")
+      ->required();
   plot_cmd->add_option("--only", plot_flags->only, "only these figures (comma-separated)")
       ->delimiter(',');
   plot_cmd->callback([plot_flags] {

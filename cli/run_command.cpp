@@ -10,8 +10,10 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/run_report.hpp"
 #include "os/logging.hpp"
 #include "os/network.hpp"
 #include "policy/errors.hpp"
@@ -46,6 +48,8 @@ struct RunArgs {
   bool durable = false;
   bool quiet = false;
   double wait_for_capacity_s = 300;
+  std::string log;
+  std::string events;
   bool quarantine_exit = false;
   std::vector<std::string> worker_args;
 };
@@ -90,7 +94,7 @@ std::unique_ptr<WorkerFactory> batch_factory(const std::string& kind, const JobF
 }
 
 void run(const RunArgs& a) {
-  os::configure_logging("manager", a.quiet ? os::LogLevel::quiet : os::LogLevel::normal);
+  os::configure_logging("manager", a.quiet ? os::LogLevel::quiet : os::LogLevel::normal, a.log);
   JobFile job = read_job_file(a.job);
   apply_overrides(job.engine.policies, a.policy);
   (void)make_policies(job.engine.policies);  // unknown names are reported before anything starts
@@ -120,6 +124,7 @@ void run(const RunArgs& a) {
   options.status_file = job.state_dir / "status.json";
   options.wait_for_capacity_s = a.wait_for_capacity_s;
   options.quarantine_exit = a.quarantine_exit;
+  options.events_path = a.events;
   Manager manager(plan, job.engine, options);
   std::filesystem::path keys_file = job.state_dir / "keys" / "worker.key";
   fmt::print(stderr,
@@ -152,13 +157,23 @@ void run(const RunArgs& a) {
     write_lines(std::filesystem::path(a.decision_log) / "events.log", manager.event_lines());
     write_lines(std::filesystem::path(a.decision_log) / "commands.log", manager.command_lines());
   }
+  nlohmann::json status = nlohmann::json::parse(manager.status_json());
+  if (end != RunEnd::finished) fmt::print("{}", run_report(status));
   switch (end) {
     case RunEnd::finished:
       summary();
+      fmt::print("{}", run_report(status));
       if (std::uint64_t n = manager.discarded_rows(); n > 0) {
         fmt::print(stderr,
                    "hearth: {} results of workers caught returning wrong results were discarded "
                    "(their rows carry an \"error\" in {}); run the job again to redo them\n",
+                   n, job.output.string());
+        throw CLI::RuntimeError(4);
+      }
+      if (auto n = status["progress"]["given_up"].get<std::uint64_t>(); n > 0) {
+        fmt::print(stderr,
+                   "hearth: {} rows were given up after repeated failures: their lines in {} "
+                   "carry \"error\" with the reason; run the job again to retry them\n",
                    n, job.output.string());
         throw CLI::RuntimeError(4);
       }
@@ -229,6 +244,9 @@ void add_run_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--quarantine-exit", a->quarantine_exit,
                 "Tell quarantined workers to exit (default: they stay, idle, for inspection)");
+  cmd->add_option("--log", a->log, "Append the manager's log to this file (default: stderr)");
+  cmd->add_option("--events", a->events,
+                  "Append the run's events here as JSON lines (hearth experiment plot draws them)");
   cmd->add_flag("-q,--quiet", a->quiet, "Log only warnings");
   cmd->callback([a] { run(*a); });
 }

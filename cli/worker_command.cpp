@@ -39,12 +39,13 @@ struct WorkerArgs {
   std::string keys;
   std::string cache;
   double grace_s = 10;
+  std::string log;
 };
 
 void run(WorkerArgs& a) {
   WorkerOptions& o = a.options;
   if (o.name.empty()) o.name = fmt::format("{}-{}", os::host_name(), getpid());
-  os::configure_logging("worker " + o.name);
+  os::configure_logging("worker " + o.name, os::LogLevel::normal, a.log);
   o.keys = read_credentials(a.keys);
   o.cache_dir = a.cache.empty() ? std::filesystem::temp_directory_path() / ("hearth-" + o.name)
                                 : std::filesystem::path(a.cache);
@@ -77,6 +78,7 @@ void add_worker_command(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--name", o.name, "Unique, stable name (default: host-pid)");
+  cmd->add_option("--log", a->log, "Append the worker's log to this file (default: stderr)");
   cmd->add_option("--cache", a->cache,
                   "Directory for context files; hearth's files in it are removed at start "
                   "(default: TMPDIR/hearth-NAME)");

@@ -22,8 +22,14 @@ std::vector<std::string> plot_experiment(const std::string& out_dir,
           fmt::format("--only: unknown figure '{}' (known: {})", f, fmt::join(known, ", ")));
     }
   }
-  const fs::path out(out_dir);
+  fs::path out(out_dir);
+  std::vector<std::string> events;  // a real run's events file: drawn into FILE.plot/
+  if (fs::is_regular_file(out)) {
+    events = {"--events", out.string()};
+    out = fs::path(out).replace_extension(".plot");
+  }
   for (const char* needed : {"results.csv", "experiment.json"}) {
+    if (!events.empty()) break;
     if (!fs::is_regular_file(out / needed)) {
       throw InputError(fmt::format("{}: no {} (run hearth experiment run SPEC --out {} first)",
                                    out_dir, needed, out_dir));
@@ -31,7 +37,9 @@ std::vector<std::string> plot_experiment(const std::string& out_dir,
   }
   std::vector<std::string> args = {
       os::environment_or("HEARTH_PYTHON", "/usr/bin/python3"),
-      os::environment_or("HEARTH_PLOT_EXPERIMENT_SCRIPT", HEARTH_PLOT_EXPERIMENT_SCRIPT), out_dir};
+      os::environment_or("HEARTH_PLOT_EXPERIMENT_SCRIPT", HEARTH_PLOT_EXPERIMENT_SCRIPT)};
+  args.insert(args.end(), events.begin(), events.end());
+  args.push_back(out.string());
   if (!figures.empty()) args.push_back(fmt::format("--only={}", fmt::join(figures, ",")));
   const int status = os::run_program(args);
   if (status != 0) {

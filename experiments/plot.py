@@ -6,6 +6,11 @@ DIR/figures/NAME.png and NAME.svg. `hearth experiment plot DIR` runs it; it also
 
     /usr/bin/python3 experiments/plot.py DIR [--only=makespan_vs_batch,gantt]
 
+A real run's events (`hearth run --events FILE`) are first turned into the same files, then drawn
+the same way (the GPU-time breakdown and the Gantt chart of a simulated run):
+
+    /usr/bin/python3 experiments/plot.py --events FILE DIR
+
 Each figure is drawn when the experiment's spec asks for it (its [plots] figures) and its grid
 has what the figure needs: several batch sizes, several generated traces (churn), a lower bound,
 kept timelines. Axes the figure does not show become panels (at most 12, in spec order); points
@@ -382,7 +387,106 @@ DRAW = {
 }
 
 
+def from_events(events_path, out_dir):
+    """Writes out_dir/experiment.json, results.csv and gantt/real/timeline.csv for a real run.
+
+    A worker is "computing" while it runs a task, "loading" while it stages a context and runs
+    none, "idle" otherwise while it is held; time spent on a task or a stage that its worker's
+    loss (or a failure, or a cancellation) threw away counts as "lost", as the simulator counts
+    work lost to preemption. A worker that is gone holds no GPU: no segment.
+    """
+    events = []
+    with open(events_path) as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                sys.exit(f"{events_path}:{n}: not a JSON line: {e.msg}")
+    if not events or events[0].get("event") != "run_started":
+        sys.exit(f"{events_path}: not the events of a hearth run (no run_started first)")
+    start = events[0]
+    names, held = {}, {}
+    # Per worker: [state since, attempts running, stages in flight].
+    workers = {}
+    segments = []
+    totals = {s: 0.0 for s in ("computing", "loading", "idle", "lost")}
+
+    def state_of(w):
+        return "computing" if w["attempts"] else "loading" if w["stages"] else "idle"
+
+    def close(wid, t, wasted=False):
+        w = workers[wid]
+        if t > w["since"]:
+            state = state_of(w)
+            if wasted and state in ("computing", "loading"):
+                state = "lost"
+            segments.append((names[wid], state, w["since"], t))
+            totals[state] += t - w["since"]
+        w["since"] = t
+
+    end_t = events[-1]["t"]
+    for e in events[1:]:
+        kind, t, wid = e.get("event"), e.get("t", 0.0), e.get("worker")
+        if kind == "worker_joined":
+            names[wid] = e["name"]
+            workers[wid] = {"since": t, "attempts": set(), "stages": set()}
+            held[wid] = t
+            continue
+        if wid not in workers:
+            continue
+        w = workers[wid]
+        if kind == "stage_started":
+            close(wid, t)
+            w["stages"].add((e["context"], e["tier"]))
+        elif kind in ("stage_ready", "stage_failed"):
+            close(wid, t, wasted=kind == "stage_failed" and not w["attempts"])
+            w["stages"].discard((e["context"], e["tier"]))
+        elif kind == "task_started":
+            close(wid, t)
+            w["attempts"].add(e["attempt"])
+        elif kind in ("task_finished", "task_failed", "task_cancelled"):
+            close(wid, t, wasted=kind != "task_finished")
+            w["attempts"].discard(e["attempt"])
+        elif kind in ("worker_lost", "worker_quarantined"):
+            close(wid, t, wasted=True)
+            del workers[wid]
+    for wid in list(workers):
+        close(wid, end_t)
+    available = sum(totals.values())
+    policy = start.get("policy", "real")
+    job = os.path.splitext(os.path.basename(start.get("job", "job")))[0]
+    os.makedirs(os.path.join(out_dir, "gantt", "real"), exist_ok=True)
+    with open(os.path.join(out_dir, "gantt", "real", "timeline.csv"), "w", newline="") as f:
+        out = csv.writer(f, lineterminator="\n")
+        out.writerow(["worker", "state", "start_s", "end_s"])
+        for name, state, s0, s1 in segments:
+            out.writerow([name, state, f"{s0:.6f}", f"{s1:.6f}"])
+    with open(os.path.join(out_dir, "results.csv"), "w", newline="") as f:
+        out = csv.writer(f, lineterminator="\n")
+        out.writerow(["cell", "status", "policy", "trace", "workload", "batch_size", "seed",
+                      "makespan_s", "ratio_to_lower_bound", "gpu_seconds_available"] +
+                     [f"gpu_seconds_{s}" for s in totals])
+        out.writerow(["real", "done", policy, "real run", job, "", "", f"{end_t:.6f}", "",
+                      f"{available:.6f}"] + [f"{totals[s]:.6f}" for s in totals])
+    experiment = {
+        "figures": ["gpu_seconds", "gantt"],
+        "traces": [{"name": "real run", "kind": "real"}],
+        "workloads": [{"name": job}],
+        "batch_sizes": [],
+        "policies": [{"label": policy}],
+        "gantt": [{"cell": "real", "policy": policy, "trace": "a real run", "workload": job,
+                   "batch_size": "-", "seed": "-"}],
+    }
+    with open(os.path.join(out_dir, "experiment.json"), "w") as f:
+        json.dump(experiment, f, indent=1)
+
+
 def main(argv):
+    if len(argv) == 4 and argv[1] == "--events":
+        from_events(argv[2], argv[3])
+        argv = [argv[0], argv[3]]
     if len(argv) < 2 or len(argv) > 3:
         sys.exit("usage: plot.py DIR [--only=FIGURE,...]")
     out_dir = argv[1]

@@ -1,6 +1,8 @@
 #pragma once
-// The real backend logs through spdlog to stderr, each line naming the process that wrote it.
+// The real backend logs through spdlog to stderr (or a file), each line naming the process that
+// wrote it; stdout is left for results.
 
+#include <filesystem>
 #include <string>
 
 namespace hearth::os {
@@ -8,6 +10,9 @@ namespace hearth::os {
 enum class LogLevel { quiet, normal, verbose };
 
 // e.g. configure_logging("manager"), configure_logging("worker local-3").
-void configure_logging(const std::string& who, LogLevel level = LogLevel::normal);
+// With `log_file`, lines are appended there (created 0600) instead; throws InputError if it cannot
+// be written.
+void configure_logging(const std::string& who, LogLevel level = LogLevel::normal,
+                       const std::filesystem::path& log_file = {});
 
 }  // namespace hearth::os

@@ -100,5 +100,48 @@ TEST_CASE("plotting a folder without results is the user's error") {
         "ratio_to_bound, gpu_seconds, gantt)");
 }
 
+TEST_CASE("a real run's events are drawn as a simulated run's Gantt and GPU-time breakdown") {
+  const testing::Scratch scratch("plot-events");
+  const auto& dir = scratch.path;
+  // w0 loads for 2 s, computes for 3 s, idles 1 s; w1 loads 1 s, computes 1 s and is lost 0.5 s
+  // into its second task; the run ends at 6 s.
+  const fs::path events = testing::write_file(
+      dir / "run.jsonl",
+      R"({"t":0,"event":"run_started","run":1,"job":"/x/fever.toml","total":20,"done_before":0,"contexts":[{"id":0,"name":"m","size_bytes":1}],"policy":"pcm"}
+{"t":0,"event":"worker_joined","worker":0,"name":"w0","gpu_type":"cpu","host":"h"}
+{"t":0,"event":"stage_started","worker":0,"context":0,"tier":"disk","source":"manager","from":null,"bytes":1}
+{"t":2,"event":"stage_ready","worker":0,"context":0,"tier":"disk"}
+{"t":2,"event":"task_started","worker":0,"task":0,"attempt":1,"context":0,"inferences":10,"verify":false}
+{"t":2,"event":"worker_joined","worker":1,"name":"w1","gpu_type":"cpu","host":"h"}
+{"t":2,"event":"stage_started","worker":1,"context":0,"tier":"disk","source":"peer","from":0,"bytes":1}
+{"t":3,"event":"stage_ready","worker":1,"context":0,"tier":"disk"}
+{"t":3,"event":"task_started","worker":1,"task":1,"attempt":2,"context":0,"inferences":5,"verify":false}
+{"t":4,"event":"task_finished","worker":1,"attempt":2,"inferences":5}
+{"t":4,"event":"task_started","worker":1,"task":2,"attempt":3,"context":0,"inferences":5,"verify":false}
+{"t":4.5,"event":"worker_lost","worker":1,"reason":"its connection closed"}
+{"t":5,"event":"task_finished","worker":0,"attempt":1,"inferences":10}
+{"t":6,"event":"run_ended","end":"finished","reason":"","done":20,"given_up":0}
+)");
+  const auto written = plot_experiment(events.string());
+  const fs::path out = dir / "run.plot";
+  CHECK(written.size() == 4);
+  CHECK(is_png(out / "figures" / "gantt_real.png"));
+  CHECK(is_png(out / "figures" / "gpu_seconds.png"));
+  CHECK(testing::read_file(out / "gantt" / "real" / "timeline.csv") ==
+        "worker,state,start_s,end_s\n"
+        "w0,loading,0.000000,2.000000\n"
+        "w1,loading,2.000000,3.000000\n"
+        "w1,computing,3.000000,4.000000\n"
+        "w1,lost,4.000000,4.500000\n"
+        "w0,computing,2.000000,5.000000\n"
+        "w0,idle,5.000000,6.000000\n");
+  const std::string results = testing::read_file(out / "results.csv");
+  CHECK(results.ends_with(
+      "real,done,pcm,real run,fever,,,6.000000,,8.500000,4.000000,3.000000,1.000000,0.500000\n"));
+
+  testing::write_file(dir / "bad.jsonl", "{\"t\":0,\"event\":\"worker_joined\"}\n");
+  CHECK_THROWS(plot_experiment((dir / "bad.jsonl").string()));
+}
+
 }  // namespace
 }  // namespace hearth::experiments

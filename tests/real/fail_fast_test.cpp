@@ -87,3 +87,28 @@ TEST_CASE("a model no joined worker has room for is reported at once and ends th
   CHECK(log.find("no worker with room joined within 2 s") != std::string::npos);
   CHECK(lines_with(dir / "manager.log", "the largest have ") >= 2);  // reported, then failed
 }
+
+TEST_CASE("a run's report goes to stdout, its log to --log, its events to --events") {
+  TempDir dir;
+  write_classify_job(dir / "job.toml", 30, 7);
+  pid_t manager =
+      start_hearth({"run", (dir / "job.toml").string(), "--workers", "2", "--log",
+                    (dir / "manager.log").string(), "--events", (dir / "events.jsonl").string()},
+                   dir / "out.txt");
+  REQUIRE(exit_status(manager) == 0);
+  std::string out = read_file(dir / "out.txt");
+  INFO(out);
+  CHECK(out.find("run 1: 30 of 30 inferences done (0 before this run), 0 given up") !=
+        std::string::npos);
+  CHECK(out.find("  workers: 2 joins, 0 lost, 0 preemption notices, 0 quarantined") !=
+        std::string::npos);
+  CHECK(out.find("] info: ") == std::string::npos);  // no log line
+  CHECK(lines_with(dir / "manager.log", ") joined: cpu") == 2);
+  CHECK((fs::status(dir / "manager.log").permissions() & fs::perms::all) ==
+        (fs::perms::owner_read | fs::perms::owner_write));
+  std::string events = read_file(dir / "events.jsonl");
+  CHECK(events.starts_with(R"({"t":)"));
+  CHECK(events.find(R"("event":"run_started")") != std::string::npos);
+  CHECK(lines_with(dir / "events.jsonl", R"("event":"task_finished")") == 5);  // ceil(30 / 7)
+  CHECK(lines_with(dir / "events.jsonl", R"("event":"run_ended","end":"finished")") == 1);
+}
