@@ -22,6 +22,7 @@
 #include "real_backend/manager/job_file.hpp"
 #include "real_backend/manager/manager.hpp"
 #include "real_backend/manager/run_plan.hpp"
+#include "real_backend/status/status_server.hpp"
 
 namespace hearth::cli {
 
@@ -52,6 +53,7 @@ struct RunArgs {
   std::string events;
   bool quarantine_exit = false;
   std::vector<std::string> worker_args;
+  std::string status_listen;  // empty: no status page
 };
 
 void write_lines(const std::filesystem::path& path, const std::vector<std::string>& lines) {
@@ -125,7 +127,13 @@ void run(const RunArgs& a) {
   options.wait_for_capacity_s = a.wait_for_capacity_s;
   options.quarantine_exit = a.quarantine_exit;
   options.events_path = a.events;
+  std::unique_ptr<StatusServer> status_page;
+  if (!a.status_listen.empty()) {
+    status_page = std::make_unique<StatusServer>(StatusServerOptions{a.status_listen});
+    options.on_status = [page = status_page.get()](const std::string& s) { page->publish(s); };
+  }
   Manager manager(plan, job.engine, options);
+  if (status_page) fmt::print(stderr, "hearth: status page at {}\n", status_page->url());
   std::filesystem::path keys_file = job.state_dir / "keys" / "worker.key";
   fmt::print(stderr,
              "hearth: manager at {}; workers join with: hearth worker --manager {} --keys {}\n",
@@ -248,6 +256,9 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--events", a->events,
                   "Append the run's events here as JSON lines (hearth experiment plot draws them)");
   cmd->add_flag("-q,--quiet", a->quiet, "Log only warnings");
+  cmd->add_option("--status-listen", a->status_listen,
+                  "Serve a read-only status page, /status.json and /metrics on host:port "
+                  "(127.0.0.1:0: a free port on loopback; elsewhere the URL carries a token)");
   cmd->callback([a] { run(*a); });
 }
 
