@@ -13,6 +13,7 @@
 #include "cli/commands.hpp"
 #include "os/logging.hpp"
 #include "os/network.hpp"
+#include "os/private_dir.hpp"
 #include "real_backend/worker/worker.hpp"
 
 namespace hearth::cli {
@@ -40,15 +41,47 @@ struct WorkerArgs {
   std::string cache;
   double grace_s = 10;
   std::string log;
+  bool keep_cache = false;
+};
+
+// Removes what the worker left in its cache as it ends, unless kept: a directory it made itself
+// whole, else its own files only.
+struct CacheCleanup {
+  std::filesystem::path dir;
+  bool made = false;
+  bool keep = false;
+  ~CacheCleanup() {
+    if (keep || dir.empty()) return;
+    std::error_code ec;
+    if (made) {
+      std::filesystem::remove_all(dir, ec);
+      return;
+    }
+    for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+      std::string name = e.path().filename().string();
+      if (name.rfind("context-", 0) == 0 || name.rfind("evicted-", 0) == 0)
+        std::filesystem::remove(e.path(), ec);
+    }
+  }
 };
 
 void run(WorkerArgs& a) {
   WorkerOptions& o = a.options;
   if (o.name.empty()) o.name = fmt::format("{}-{}", os::host_name(), getpid());
   os::configure_logging("worker " + o.name, os::LogLevel::normal, a.log);
+  // A cache of its own: made here (mkdtemp, 0700), or the --cache directory if only this user
+  // may write it (a planted link or a foreign directory could make it write anywhere).
+  CacheCleanup cleanup;
+  cleanup.keep = a.keep_cache;
+  if (a.cache.empty()) {
+    o.cache_dir = os::make_private_temp_dir("hearth-" + o.name + "-");
+    cleanup.made = true;
+  } else {
+    o.cache_dir = std::filesystem::path(a.cache);
+    os::require_private_dir(o.cache_dir);
+  }
+  cleanup.dir = o.cache_dir;
   o.keys = read_credentials(a.keys);
-  o.cache_dir = a.cache.empty() ? std::filesystem::temp_directory_path() / ("hearth-" + o.name)
-                                : std::filesystem::path(a.cache);
   default_grace_ms = static_cast<int>(a.grace_s * 1000);
   struct sigaction term {};
   term.sa_sigaction = on_term;
@@ -63,8 +96,10 @@ void run(WorkerArgs& a) {
   sigemptyset(&term_only);
   sigaddset(&term_only, SIGTERM);
   sigprocmask(SIG_UNBLOCK, &term_only, nullptr);
-  Worker worker(o, control);
-  worker.run();
+  {
+    Worker worker(o, control);
+    worker.run();
+  }  // its cache's files are freed here, before the cleanup removes them
 }
 
 }  // namespace
@@ -79,9 +114,12 @@ void add_worker_command(CLI::App& app) {
       ->check(CLI::ExistingFile);
   cmd->add_option("--name", o.name, "Unique, stable name (default: host-pid)");
   cmd->add_option("--log", a->log, "Append the worker's log to this file (default: stderr)");
+  cmd->add_flag("--keep-cache", a->keep_cache,
+                "Keep the cache's context files when the worker ends (default: removed)");
   cmd->add_option("--cache", a->cache,
-                  "Directory for context files; hearth's files in it are removed at start "
-                  "(default: TMPDIR/hearth-NAME)");
+                  "Directory for context files, made 0700 if missing; refused if another user owns "
+                  "it or may write it, or if it is a link. hearth's files in it are removed at "
+                  "start and end (default: a new TMPDIR/hearth-NAME-XXXXXX, removed at the end)");
   cmd->add_option("--device", o.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   cmd->add_option("--gpu-type", o.gpu_type, "Announce this GPU type instead of the device's");
   cmd->add_option("--threads", o.threads, "libtorch threads")->check(CLI::PositiveNumber);

@@ -140,7 +140,7 @@ pid_t start_process(const std::vector<std::string>& args, const std::filesystem:
                     const StartOptions& options) {
   std::vector<char*> argv = c_argv(args);
   std::vector<char*> envp = environment_with(options.environment);
-  Fd log_fd(::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  Fd log_fd(::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600));
   pid_t parent = getpid();
   pid_t pid = fork();
   if (pid == 0) {

@@ -1,7 +1,9 @@
 #include "real_backend/manager/result_store.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <cassert>
 #include <fstream>
@@ -78,6 +80,10 @@ struct ResultStore::Statements {
 ResultStore::ResultStore(const std::filesystem::path& path, const std::string& job_fingerprint,
                          bool durable)
     : path_(path.string()) {
+  // Created 0600 before SQLite opens it (its journal and WAL files take the database's mode).
+  if (int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600); fd >= 0) {
+    ::close(fd);
+  }
   if (sqlite3_open(path_.c_str(), &db_) != SQLITE_OK) {
     std::string why = sqlite3_errmsg(db_);
     sqlite3_close(db_);

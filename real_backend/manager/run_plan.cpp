@@ -6,6 +6,7 @@
 #include <chrono>
 #include <map>
 
+#include "os/private_dir.hpp"
 #include "policy/errors.hpp"
 #include "real_backend/model/model_files.hpp"
 
@@ -139,6 +140,14 @@ RunPlan::RunPlan(JobFile job, bool durable) : job_(std::move(job)) {
         fmt::join(i.stop_strings, "|"), i.temperature, i.top_p, c.seed);
   }
   fs::create_directories(job_.state_dir);
+  // The state holds results, keys and logs: this user's only. One left open by an older hearth
+  // (or by hand) is closed, and the log says so.
+  const fs::path db = job_.state_dir / "results.db";
+  for (const fs::path& p : {job_.state_dir, job_.state_dir / "keys", db, fs::path(db) += "-wal",
+                            fs::path(db) += "-shm"}) {
+    if (os::tighten_mode(p))
+      spdlog::warn("{}: others could read it; it is now this user's only", p.string());
+  }
   store_ = std::make_unique<ResultStore>(job_.state_dir / "results.db", fingerprint, durable);
   std::vector<std::vector<bool>> done = store_->done_rows(row_counts);
   pending_.resize(job_.contexts.size());

@@ -26,7 +26,7 @@ namespace {
 class CheckedWriter {
  public:
   CheckedWriter(const fs::path& dest, const ContextInfo& info)
-      : file_(dest, os::temp_beside(dest, ".part")), info_(info) {
+      : file_(dest, os::temp_beside(dest, ".part"), 0600), info_(info) {
     if (!file_.stream()) throw TransferError(fmt::format("cannot write {}", file_.temp().string()));
     if (!info.files.empty()) pack_ = std::make_unique<PackChecker>(info.files);
   }
@@ -154,6 +154,17 @@ void copy_file(const ContextInfo& info, const fs::path& dest, const std::atomic<
   out.commit();
 }
 
+std::string bytes_error(const ContextInfo& info, std::string_view bytes) {
+  if (bytes.size() != info.size_bytes) {
+    return fmt::format("{} bytes, expected {}", bytes.size(), info.size_bytes);
+  }
+  if (!info.files.empty()) return pack_error(bytes, info.files);
+  FileHasher hasher;
+  hasher.add(bytes);
+  std::string hash = hasher.hex();
+  return hash == info.hash ? "" : fmt::format("hash {}, expected {}", hash, info.hash);
+}
+
 std::string read_whole_file(const fs::path& path, std::uint64_t size_bytes) {
   std::string bytes;
   if (!read_range(path, 0, size_bytes, bytes)) {
@@ -168,7 +179,7 @@ std::string read_whole_file(const fs::path& path, std::uint64_t size_bytes) {
 
 bool read_range(const fs::path& path, std::uint64_t offset, std::uint64_t length,
                 std::string& out) {
-  os::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  os::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (!fd.is_open()) return false;
   out.resize(length);
   std::size_t got = 0;

@@ -13,6 +13,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "real_backend/wire/auth.hpp"
@@ -42,6 +43,10 @@ void fetch_file(zmq::context_t& zmq_context, const std::string& endpoint,
 // Throws TransferError.
 void copy_file(const ContextInfo& info, const std::filesystem::path& dest,
                const std::atomic<bool>& abort);
+
+// Empty if `bytes` are the context `info` says (its hash, or a directory's manifest and the
+// padding of its pack), else what differs.
+std::string bytes_error(const ContextInfo& info, std::string_view bytes);
 
 // Reads a file whole, checking its size. Throws TransferError.
 std::string read_whole_file(const std::filesystem::path& path, std::uint64_t size_bytes);

@@ -123,10 +123,18 @@ std::optional<Message> Executor::run_stage(WorkItem& item) {
         fetch_to_disk(s, item.cancelled);
         cache_.disk_ready(s.context);
         break;
-      case Tier::host:
-        cache_.host_ready(s.context, std::make_shared<const std::string>(read_whole_file(
-                                         cache_.file(s.context), s.info.size_bytes)));
+      case Tier::host: {
+        // The device is loaded from these bytes: checked here, whatever happened to the file
+        // since it was fetched and checked.
+        auto bytes = std::make_shared<const std::string>(
+            read_whole_file(cache_.file(s.context), s.info.size_bytes));
+        if (std::string e = bytes_error(s.info, *bytes); !e.empty()) {
+          throw TransferError(
+              fmt::format("the cached copy of {} is not what was fetched: {}", s.info.name, e));
+        }
+        cache_.host_ready(s.context, std::move(bytes));
         break;
+      }
       case Tier::gpu: {
         std::shared_ptr<const std::string> host = cache_.host(s.context);
         if (!host) throw TransferError("no copy in host memory to build the model from");
