@@ -80,7 +80,8 @@ class DirectoryRun {
     env.push_back("HEARTH_TEST_STAND_IN_MODEL=1");
     pid_t pid = start_hearth(
         {"worker", "--manager", address_, "--keys", (dir_ / "job.state/keys/worker.key").string(),
-         "--name", name, "--cache", (dir_ / ("cache-" + name)).string(), "--device", "cpu"},
+         "--name", name, "--cache", (dir_ / ("cache-" + name)).string(), "--device", "cpu",
+         "--keep-cache"},  // the tests look at the copies after the run
         dir_ / (name + ".log"), env);
     workers_.push_back(pid);
     return pid;
