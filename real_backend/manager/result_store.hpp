@@ -5,10 +5,16 @@
 //
 // Durability is against the manager process dying (WAL, synchronous=NORMAL); `durable` also
 // survives the machine losing power (synchronous=FULL, an fsync per task).
+//
+// A write that finds no room (disk full, quota, file size limit) throws NoSpace naming the file,
+// what it needed and what is free, the results recorded before it intact. A damaged database
+// throws StateDamaged, pointing to `hearth state check` and `hearth state repair`, which use
+// check_state() and repair_state() below.
 
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -17,6 +23,20 @@
 struct sqlite3;
 
 namespace hearth::real {
+
+// No room to write the state database or the output: the message says which file, how much it
+// needed and how much its file system has free.
+class NoSpace : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The state database is damaged (SQLite finds it corrupt, or not a database): the message says
+// which file, what SQLite says, how many results can still be read, and how to repair it.
+class StateDamaged : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 class ResultStore {
  public:
@@ -57,17 +77,56 @@ class ResultStore {
   // Writes one JSON line per row of every context, in context then row order:
   // {"id": ..., "context": "...", "result": ..., "worker": "..."} or, for rows given up,
   // {"id": ..., "context": "...", "error": "..."}. Written to a temporary file and renamed.
-  // Requires every row to be recorded.
+  // Requires every row to be recorded. Throws NoSpace if the output does not fit, leaving any
+  // earlier output as it was.
   void write_output(const std::filesystem::path& path, const std::vector<std::string>& contexts,
                     const std::vector<const Dataset*>& datasets);
 
  private:
   struct Statements;
   void exec(const char* sql);
+  // Runs `write` in one transaction, rolled back if it throws; SQLite's errors become NoSpace or
+  // StateDamaged where they are that, saying that `what` needed about `needed_bytes`.
+  template <class Write>
+  void transaction(const std::string& what, double needed_bytes, Write write);
   sqlite3* db_ = nullptr;
   std::unique_ptr<Statements> statements_;
   std::string path_;
   int run_ = 0;
 };
+
+// What `hearth state check` finds in a state database (STATE/results.db).
+struct StateCheck {
+  std::string integrity = "ok";  // "ok", or SQLite's integrity_check messages, one a line
+  std::string job;               // the job's fingerprint; empty if unreadable
+  std::string open_error;        // nonempty: the database cannot be read at all (why)
+  struct Run {
+    int run = 0;
+    std::string started;           // as recorded, "?" where the runs table lost it
+    std::uint64_t results = 0;     // rows with a result, as read now
+    std::uint64_t given_up = 0;    // rows given up or discarded (an "error")
+    std::uint64_t inferences = 0;  // as the runs table recorded them (-1: unreadable)
+  };
+  std::vector<Run> runs;
+  std::uint64_t rows_read = 0;  // readable rows, results and errors
+  // Each stretch of rows that cannot be read: "context C from row R to row S: what SQLite said".
+  std::vector<std::string> unreadable;
+  // Whether the database is whole: integrity ok and every row readable (the output can be
+  // written from it once every row is done).
+  bool ok() const { return open_error.empty() && integrity == "ok" && unreadable.empty(); }
+};
+StateCheck check_state(const std::filesystem::path& db);
+
+// What repair_state() did.
+struct StateRepair {
+  std::filesystem::path kept_as;  // the damaged database, renamed (with its -wal and -shm)
+  std::uint64_t rows_kept = 0;    // results and errors copied into the new database
+  std::uint64_t runs_kept = 0;
+  std::vector<std::string> unreadable;  // as StateCheck::unreadable
+};
+// Copies every readable row of `db`, its job and its runs into a fresh database, renames the old
+// one to DB.corrupt-YYYYmmddTHHMMSSZ and puts the new one in its place: a run of the job then
+// resumes from the rows kept. Throws StateDamaged if not even the job it belongs to can be read.
+StateRepair repair_state(const std::filesystem::path& db);
 
 }  // namespace hearth::real
