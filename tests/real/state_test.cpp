@@ -296,3 +296,56 @@ TEST_CASE("a damaged results.db is found, repaired keeping every readable row, a
                                " of 600 inferences were done before"));
   CHECK(without_workers(read_file(dir / "out.jsonl")) == without_workers(clean_output));
 }
+
+TEST_CASE("hearth run with no room for its results stops saying so, and resumes with room") {
+  TempDir dir;
+  write_classify_job(dir / "job.toml", 600, 10);
+  const std::string job = (dir / "job.toml").string();
+  // The manager starts with a file size limit of 512 KiB, which the results' WAL reaches within
+  // the run (a commit per task of 10 rows); its workers, started apart, have none.
+  rlimit unlimited{};
+  REQUIRE(getrlimit(RLIMIT_FSIZE, &unlimited) == 0);
+  rlimit limited = unlimited;
+  limited.rlim_cur = 512 * 1024;
+  auto ignored = signal(SIGXFSZ, SIG_IGN);
+  REQUIRE(setrlimit(RLIMIT_FSIZE, &limited) == 0);
+  pid_t manager = start_hearth({"run", job, "-q"}, dir / "run1.log");
+  REQUIRE(setrlimit(RLIMIT_FSIZE, &unlimited) == 0);
+  signal(SIGXFSZ, ignored);
+  std::string address;
+  REQUIRE(wait_for([&] {
+    std::string log = read_file(dir / "run1.log");
+    auto at = log.find("--manager ");
+    if (at == std::string::npos) return false;
+    address = log.substr(at + 10, log.find(' ', at + 10) - at - 10);
+    return true;
+  }));
+  std::vector<pid_t> workers;
+  for (const char* name : {"w1", "w2"}) {
+    workers.push_back(start_hearth(
+        {"worker", "--manager", address, "--keys", (dir / "job.state/keys/worker.key").string(),
+         "--name", name, "--device", "cpu"},
+        dir / (std::string(name) + ".log")));
+  }
+  CHECK(exit_status(manager) == 1);
+  for (pid_t w : workers) {
+    kill(w, SIGKILL);
+    exit_status(w);
+  }
+  const fs::path db = dir / "job.state" / "results.db";
+  std::string log = read_file(dir / "run1.log");
+  INFO(log);
+  CHECK_THAT(log, ContainsSubstring(db.string() + ": no room to record the results of task "));
+  CHECK_THAT(log, ContainsSubstring("(the file size limit (ulimit -f) of 524.3 KB is reached; "));
+  CHECK_THAT(log, ContainsSubstring(" free. The results recorded before are intact"));
+  CHECK_THAT(log, !ContainsSubstring("cannot rollback"));
+  std::size_t recorded = rows_of(db).size();
+  CHECK(recorded > 0);
+  CHECK(recorded < 600);
+
+  REQUIRE(exit_status(start_hearth({"run", job, "--workers", "2", "-q"}, dir / "run2.log")) == 0);
+  CHECK_THAT(read_file(dir / "run2.log"),
+             ContainsSubstring("resuming run 2: " + std::to_string(recorded) +
+                               " of 600 inferences were done before"));
+  CHECK(without_workers(read_file(dir / "out.jsonl")).size() == 600);
+}
