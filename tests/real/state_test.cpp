@@ -9,6 +9,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -191,6 +192,62 @@ TEST_CASE("no room to record a task says which file, what it needed and what is 
   std::vector<std::vector<bool>> done = again.done_rows({400});
   for (std::uint64_t r = 0; r < 400; ++r)
     CHECK(done[0][r] == (r < failed_task * 4));
+}
+
+TEST_CASE("a full file system says no room, for the results and for the output") {
+  TempDir dir;
+  const fs::path small = dir / "small";
+  fs::create_directories(small);
+  if (mount("tmpfs", small.c_str(), "tmpfs", 0, "size=1m") != 0) {
+    SKIP("cannot mount a 1 MB tmpfs here (" << std::strerror(errno)
+                                            << "): the file size limit tests stand in for it");
+  }
+  struct Unmount {
+    fs::path p;
+    ~Unmount() { umount2(p.c_str(), MNT_DETACH); }
+  } unmount{small};
+  const fs::path db = small / "results.db";
+  const std::string big = "\"" + std::string(16000, 'x') + "\"";
+  std::uint64_t task = 0;
+  std::string message;
+  {
+    ResultStore s(db, "job");
+    try {
+      for (; task < 200; ++task)
+        s.record_task(task, 0, rows_from(task * 4, 4), {big, big, big, big}, "w1");
+    } catch (const NoSpace& e) {
+      message = e.what();
+    }
+  }
+  INFO(message);
+  REQUIRE(task < 200);
+  CHECK_THAT(message, ContainsSubstring(db.string() + ": no room to record the results of task " +
+                                        std::to_string(task) + " ("));
+  CHECK_THAT(message, ContainsSubstring("full"));
+  CHECK_THAT(message, ContainsSubstring("and " + small.string() + " has "));
+  CHECK(rows_of(db).size() == task * 4);
+
+  // An output of 1.6 MB does not fit either.
+  Dataset d;
+  for (std::uint64_t r = 0; r < 100; ++r) {
+    d.rows.push_back(DatasetRow{});
+    d.rows.back().id_json = std::to_string(r);
+  }
+  std::string output_message;
+  try {
+    ResultStore s(dir / "elsewhere.db", "job");
+    for (std::uint64_t t = 0; t < 25; ++t)
+      s.record_task(t, 0, rows_from(t * 4, 4), {big, big, big, big}, "w1");
+    s.write_output(small / "out.jsonl", {"c"}, {&d});
+  } catch (const NoSpace& e) {
+    output_message = e.what();
+  }
+  INFO(output_message);
+  CHECK_THAT(output_message, ContainsSubstring((small / "out.jsonl").string() +
+                                               ": cannot write the output (No space left on "
+                                               "device): it needs 1.6 MB, and "));
+  CHECK(!fs::exists(small / "out.jsonl"));
+  CHECK(!fs::exists(small / "out.jsonl.tmp"));
 }
 
 TEST_CASE("an output with no room says how much it needs, and the previous output stays") {
