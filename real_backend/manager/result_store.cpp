@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sqlite3.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cassert>
@@ -15,6 +16,38 @@
 namespace hearth::real {
 
 namespace {
+
+// What SQLite's last error on `db` means for a user: a full disk (where, how much is free), a
+// damaged database (what to do), or SQLite's own words.
+std::string trouble(sqlite3* db, const std::string& path) {
+  int code = sqlite3_errcode(db) & 0xff;
+  if (code == SQLITE_FULL || code == SQLITE_IOERR) {
+    struct statvfs fs {};
+    std::string dir = std::filesystem::path(path).parent_path().string();
+    std::string free =
+        statvfs(dir.c_str(), &fs) == 0
+            ? fmt::format("{:.1f} MB free",
+                          static_cast<double>(fs.f_bavail) * static_cast<double>(fs.f_frsize) / 1e6)
+            : "free space unknown";
+    return fmt::format(
+        "{}: cannot write: the disk holding {} is full or failing ({}; SQLite: {}); every result "
+        "committed before is kept: free some space and run again to resume",
+        path, dir, free, sqlite3_errmsg(db));
+  }
+  if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) {
+    return fmt::format(
+        "{}: the state database is damaged (SQLite: {}); `hearth state check DIR` says what is "
+        "intact, `hearth state repair DIR` keeps every result it can read",
+        path, sqlite3_errmsg(db));
+  }
+  return fmt::format("{}: {}", path, sqlite3_errmsg(db));
+}
+
+// Undoes an open transaction, if it can: a failure to roll back (the disk is full) must not hide
+// the error that made it necessary.
+void roll_back(sqlite3* db) {
+  sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+}
 
 class Statement {
  public:
@@ -39,13 +72,13 @@ class Statement {
   void run() {
     int rc = sqlite3_step(s_);
     sqlite3_reset(s_);
-    if (rc != SQLITE_DONE) throw std::runtime_error(fmt::format("sqlite: {}", sqlite3_errmsg(db_)));
+    if (rc != SQLITE_DONE) throw std::runtime_error(trouble(db_, sqlite3_db_filename(db_, "main")));
   }
   bool next() {
     int rc = sqlite3_step(s_);
     if (rc == SQLITE_ROW) return true;
     sqlite3_reset(s_);
-    if (rc != SQLITE_DONE) throw std::runtime_error(fmt::format("sqlite: {}", sqlite3_errmsg(db_)));
+    if (rc != SQLITE_DONE) throw std::runtime_error(trouble(db_, sqlite3_db_filename(db_, "main")));
     return false;
   }
   std::int64_t integer(int col) { return sqlite3_column_int64(s_, col); }
@@ -129,9 +162,11 @@ ResultStore::~ResultStore() {
 void ResultStore::exec(const char* sql) {
   char* error = nullptr;
   if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
-    std::string why = error ? error : "?";
     sqlite3_free(error);
-    throw std::runtime_error(fmt::format("{}: {}: {}", path_, sql, why));
+    int code = sqlite3_errcode(db_) & 0xff;
+    std::string why = trouble(db_, path_);
+    if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) throw InputError(why);
+    throw std::runtime_error(fmt::format("{} ({})", why, sql));
   }
 }
 
@@ -171,7 +206,7 @@ void ResultStore::record_task(std::uint64_t task, std::uint32_t context,
     s.count_run.bind(1, static_cast<std::int64_t>(rows.size())).bind(2, run_).run();
     s.commit.run();
   } catch (...) {
-    exec("ROLLBACK");
+    roll_back(db_);
     throw;
   }
 }
@@ -190,7 +225,7 @@ void ResultStore::record_failed(std::uint32_t context, const std::vector<std::ui
     }
     s.commit.run();
   } catch (...) {
-    exec("ROLLBACK");
+    roll_back(db_);
     throw;
   }
 }

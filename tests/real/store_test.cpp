@@ -3,8 +3,11 @@
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
+#include <fstream>
+
 #include "policy/errors.hpp"
 #include "real_backend/manager/result_store.hpp"
+#include "tests/real/hearth_process.hpp"
 #include "tests/real/helpers.hpp"
 
 using namespace hearth;
@@ -71,4 +74,30 @@ TEST_CASE("the output has one line per row, in row order, with id, context, resu
         "{\"id\":\"a\",\"context\":\"ctx\",\"result\":{\"n\":0},\"worker\":\"w1\"}\n"
         "{\"id\":\"b\",\"context\":\"ctx\",\"error\":\"bad \\\"input\\\"\"}\n"
         "{\"id\":7,\"context\":\"ctx\",\"result\":{\"n\":2},\"worker\":\"w1\"}\n");
+}
+
+TEST_CASE("a damaged state database is named, checked, repaired, and the run resumes") {
+  TempDir dir;
+  write_noop_job(dir.path, 400, 20);
+  const std::string job = (dir / "job.toml").string();
+  REQUIRE(exit_status(start_hearth({"run", job, "--workers", "2", "-q"}, dir / "run1.log")) == 0);
+  const fs::path state = dir / "job.state";
+  REQUIRE(exit_status(start_hearth({"state", "check", state.string()}, dir / "check1.log")) == 0);
+  CHECK(lines_with(dir / "check1.log", "400 results and 0 rows given up") == 1);
+  {
+    // A disk that failed under it: pages in the middle overwritten.
+    std::fstream f(state / "results.db", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(4096 * 3);
+    f << std::string(8192, '\x5a');
+  }
+  CHECK(exit_status(start_hearth({"state", "check", state.string()}, dir / "check2.log")) == 1);
+  CHECK(lines_with(dir / "check2.log", "results.db: damaged") == 1);
+  CHECK(exit_status(start_hearth({"run", job, "--workers", "1", "-q"}, dir / "run2.log")) == 2);
+  CHECK(lines_with(dir / "run2.log", "the state database is damaged") == 1);
+  CHECK(lines_with(dir / "run2.log", "hearth state repair") == 1);
+  REQUIRE(exit_status(start_hearth({"state", "repair", state.string()}, dir / "repair.log")) == 0);
+  CHECK(lines_with(dir / "repair.log", "results kept; the damaged database is ") == 1);
+  CHECK(exit_status(start_hearth({"state", "check", state.string()}, dir / "check3.log")) == 0);
+  REQUIRE(exit_status(start_hearth({"run", job, "--workers", "2", "-q"}, dir / "run3.log")) == 0);
+  CHECK(lines_with(dir / "out.jsonl", "\"id\":\"p") == 400);
 }
