@@ -254,6 +254,7 @@ void ResultStore::write_output(const std::filesystem::path& path,
   os::AtomicFile file(path, os::temp_beside(path));
   std::ofstream& out = file.stream();
   if (!out) throw InputError(fmt::format("{}: cannot write the output", file.temp().string()));
+  std::uint64_t bytes = 0;  // what the output needs, for the message when it does not fit
   Statement q(db_, "SELECT row, result, error, worker FROM results WHERE context = ? ORDER BY row");
   for (std::size_t c = 0; c < contexts.size(); ++c) {
     std::string context_json = nlohmann::json(contexts[c]).dump();
@@ -263,18 +264,33 @@ void ResultStore::write_output(const std::filesystem::path& path,
       auto row = static_cast<std::size_t>(q.integer(0));
       assert(row == expected && "every row is recorded exactly once");
       ++expected;
-      out << R"({"id":)" << datasets[c]->rows[row].id_json << R"(,"context":)" << context_json;
+      std::string line =
+          R"({"id":)" + datasets[c]->rows[row].id_json + R"(,"context":)" + context_json;
       if (q.null(1)) {
-        out << R"(,"error":)" << nlohmann::json(q.text(2)).dump() << "}\n";
+        line += R"(,"error":)" + nlohmann::json(q.text(2)).dump() + "}\n";
       } else {
-        out << R"(,"result":)" << q.text(1) << R"(,"worker":)" << nlohmann::json(q.text(3)).dump()
-            << "}\n";
+        line += R"(,"result":)" + q.text(1) + R"(,"worker":)" + nlohmann::json(q.text(3)).dump() +
+                "}\n";
       }
+      bytes += line.size();
+      out << line;
     }
     assert(expected == datasets[c]->rows.size());
   }
   if (!file.commit()) {
-    throw InputError(fmt::format("{}: cannot write the output", file.temp().string()));
+    // Most often a full disk: say how much the output needs and how much is free, and that
+    // nothing is lost.
+    std::string dir = path.parent_path().empty() ? "." : path.parent_path().string();
+    struct statvfs fs {};
+    bool known = statvfs(dir.c_str(), &fs) == 0;
+    std::uint64_t free = known ? static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize : 0;
+    throw std::runtime_error(fmt::format(
+        "{}: cannot write the output{}: it needs {} bytes, {}; every result is kept in {}: free "
+        "some space and run again to write it",
+        file.temp().string(), known && free < bytes ? " (the disk is full)" : "", bytes,
+        known ? fmt::format("{} bytes free on the disk holding {}", free, dir)
+              : fmt::format("free space in {} unknown", dir),
+        path_));
   }
 }
 
