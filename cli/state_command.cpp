@@ -1,7 +1,8 @@
 // `hearth state check STATE` and `hearth state repair STATE`: whether a run's state database
 // (STATE/results.db) is whole, and, when it is damaged, a fresh one holding every result that can
-// still be read, from which the next run of the job resumes (real_backend/manager/result_store).
-// check exits 0 when the database is whole, 1 when it is not; repair 0 once repaired.
+// still be read, from which the next run of the job resumes
+// (real_backend/manager/state_repair.hpp). check exits 0 when the database is whole, 1 when it is
+// not; repair 0 once repaired.
 
 #include <fmt/core.h>
 #include <signal.h>
@@ -17,7 +18,7 @@
 
 #include "cli/commands.hpp"
 #include "policy/errors.hpp"
-#include "real_backend/manager/result_store.hpp"
+#include "real_backend/manager/state_repair.hpp"
 
 namespace hearth::cli {
 
@@ -72,7 +73,7 @@ void check(const std::string& state) {
     std::string recorded = r.inferences == static_cast<std::uint64_t>(-1)
                                ? "its record is lost"
                                : fmt::format("it recorded {} inferences", r.inferences);
-    fmt::print("  run {} (started {}): {} results and {} given-up rows readable; {}\n", r.run,
+    fmt::print("  run {} (started {}): {} results and {} rows given up can be read; {}\n", r.run,
                r.started, r.results, r.given_up, recorded);
   }
   fmt::print("  {} rows readable\n", c.rows_read);
@@ -97,8 +98,8 @@ void repair(const std::string& state) {
                     db.parent_path().string(), pid));
   }
   real::StateRepair r = real::repair_state(db);
-  fmt::print("{}: repaired: {} rows and {} runs kept; the damaged file is {}\n", db.string(),
-             r.rows_kept, r.runs_kept, r.kept_as.string());
+  fmt::print("{}: repaired: {} runs and {} results kept; the damaged database is {}\n", db.string(),
+             r.runs_kept, r.rows_kept, r.kept_as.string());
   for (const std::string& u : r.unreadable)
     fmt::print("  lost: {}\n", u);
   fmt::print("running the job again resumes from the rows kept and redoes the rest\n");

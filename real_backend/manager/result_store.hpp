@@ -8,8 +8,8 @@
 //
 // A write that finds no room (disk full, quota, file size limit) throws NoSpace naming the file,
 // what it needed and what is free, the results recorded before it intact. A damaged database
-// throws StateDamaged, pointing to `hearth state check` and `hearth state repair`, which use
-// check_state() and repair_state() below.
+// throws StateDamaged, pointing to `hearth state check` and `hearth state repair`
+// (state_repair.hpp).
 
 #include <cstdint>
 #include <filesystem>
@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "policy/errors.hpp"
 #include "real_backend/manager/dataset.hpp"
 
 struct sqlite3;
@@ -32,10 +33,11 @@ class NoSpace : public std::runtime_error {
 };
 
 // The state database is damaged (SQLite finds it corrupt, or not a database): the message says
-// which file, what SQLite says, how many results can still be read, and how to repair it.
-class StateDamaged : public std::runtime_error {
+// which file, what SQLite says, how many results can still be read, and how to repair it. An
+// InputError: the user repairs the state before running again (exit status 2).
+class StateDamaged : public InputError {
  public:
-  using std::runtime_error::runtime_error;
+  using InputError::InputError;
 };
 
 class ResultStore {
@@ -94,39 +96,5 @@ class ResultStore {
   std::string path_;
   int run_ = 0;
 };
-
-// What `hearth state check` finds in a state database (STATE/results.db).
-struct StateCheck {
-  std::string integrity = "ok";  // "ok", or SQLite's integrity_check messages, one a line
-  std::string job;               // the job's fingerprint; empty if unreadable
-  std::string open_error;        // nonempty: the database cannot be read at all (why)
-  struct Run {
-    int run = 0;
-    std::string started;           // as recorded, "?" where the runs table lost it
-    std::uint64_t results = 0;     // rows with a result, as read now
-    std::uint64_t given_up = 0;    // rows given up or discarded (an "error")
-    std::uint64_t inferences = 0;  // as the runs table recorded them (-1: unreadable)
-  };
-  std::vector<Run> runs;
-  std::uint64_t rows_read = 0;  // readable rows, results and errors
-  // Each stretch of rows that cannot be read: "context C from row R to row S: what SQLite said".
-  std::vector<std::string> unreadable;
-  // Whether the database is whole: integrity ok and every row readable (the output can be
-  // written from it once every row is done).
-  bool ok() const { return open_error.empty() && integrity == "ok" && unreadable.empty(); }
-};
-StateCheck check_state(const std::filesystem::path& db);
-
-// What repair_state() did.
-struct StateRepair {
-  std::filesystem::path kept_as;  // the damaged database, renamed (with its -wal and -shm)
-  std::uint64_t rows_kept = 0;    // results and errors copied into the new database
-  std::uint64_t runs_kept = 0;
-  std::vector<std::string> unreadable;  // as StateCheck::unreadable
-};
-// Copies every readable row of `db`, its job and its runs into a fresh database, renames the old
-// one to DB.corrupt-YYYYmmddTHHMMSSZ and puts the new one in its place: a run of the job then
-// resumes from the rows kept. Throws StateDamaged if not even the job it belongs to can be read.
-StateRepair repair_state(const std::filesystem::path& db);
 
 }  // namespace hearth::real

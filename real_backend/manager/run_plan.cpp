@@ -143,8 +143,8 @@ RunPlan::RunPlan(JobFile job, bool durable) : job_(std::move(job)) {
   // The state holds results, keys and logs: this user's only. One left open by an older hearth
   // (or by hand) is closed, and the log says so.
   const fs::path db = job_.state_dir / "results.db";
-  for (const fs::path& p : {job_.state_dir, job_.state_dir / "keys", db, fs::path(db) += "-wal",
-                            fs::path(db) += "-shm"}) {
+  os::tighten_mode(job_.state_dir / "keys");
+  for (const fs::path& p : {job_.state_dir, db, fs::path(db) += "-wal", fs::path(db) += "-shm"}) {
     if (os::tighten_mode(p))
       spdlog::warn("{}: others could read it; it is now this user's only", p.string());
   }
