@@ -44,6 +44,11 @@ bool is_word(const std::string& s) {
   return true;
 }
 
+void clip(std::string& reason) {
+  constexpr std::size_t kMaxReason = 1000;
+  if (reason.size() > kMaxReason) reason = reason.substr(0, kMaxReason) + " [...]";
+}
+
 bool usable_size(double v) {
   return std::isfinite(v) && v >= 0;
 }
@@ -477,6 +482,10 @@ struct Manager::Impl {
       return;
     }
     workers.heard(w, clock_s());
+    // A worker's words go to logs, the status and the run's failure message: bounded, whatever
+    // it sends.
+    if (auto* f = std::get_if<StageFailed>(&m)) clip(f->reason);
+    if (auto* f = std::get_if<TaskFailed>(&m)) clip(f->reason);
     std::visit(
         [&](const auto& msg) {
           using T = std::decay_t<decltype(msg)>;

@@ -315,11 +315,14 @@ void RunMonitor::ended(const std::string& end, const std::string& why, std::uint
         {"given_up", given_up_inferences_}});
 }
 
-bool RunMonitor::idle_holding(WorkerId w, ContextId c) const {
+bool RunMonitor::idle(WorkerId w) const {
   if (w >= workers_.size()) return false;
   const WorkerRecord& r = workers_[w];
-  return r.alive && r.running.empty() && r.stages.empty() &&
-         r.contexts[static_cast<int>(Tier::gpu)].count(c) > 0;
+  return r.alive && r.running.empty() && r.stages.empty();
+}
+
+bool RunMonitor::idle_holding(WorkerId w, ContextId c) const {
+  return idle(w) && workers_[w].contexts[static_cast<int>(Tier::gpu)].count(c) > 0;
 }
 
 bool RunMonitor::holding(WorkerId w, ContextId c) const {

@@ -85,6 +85,8 @@ class RunMonitor {
   // The status snapshot (docs/real-backend.md); `totals` from the core and the manager.
   nlohmann::ordered_json snapshot(const RunTotals& totals) const;
 
+  // Whether `w` is live, runs nothing and stages nothing.
+  bool idle(WorkerId w) const;
   // Whether `w` is live, runs nothing, stages nothing and holds `c` in GPU memory.
   bool idle_holding(WorkerId w, ContextId c) const;
   bool quarantined(WorkerId w) const { return w < workers_.size() && workers_[w].quarantined; }

@@ -216,6 +216,13 @@ WorkerId WireCluster::verifier_for(const Check& c) const {
 }
 
 void WireCluster::verify_tick(bool finishing) {
+  // Checks pile up during a busy run: look at them only when some worker is idle to run one.
+  std::vector<WorkerId> live = workers_.live_ids();
+  if (checks_.empty() || (!finishing && std::none_of(live.begin(), live.end(), [&](WorkerId w) {
+        return monitor_.idle(w);
+      }))) {
+    return;
+  }
   for (auto it = checks_.begin(); it != checks_.end();) {
     Check& c = it->second;
     // A check that a quarantined worker took part in is settled: if it ran the task, its results
@@ -236,7 +243,6 @@ void WireCluster::verify_tick(bool finishing) {
       auto could = [&](WorkerId o) {
         return !c.tried.count(o) && monitor_.holding(o, c.task.context);
       };
-      std::vector<WorkerId> live = workers_.live_ids();
       if (finishing && std::none_of(live.begin(), live.end(), could)) {
         spdlog::warn("task {} was not verified: no other worker holds {} now", c.task.task,
                      plan_.info(c.task.context).name);
