@@ -167,7 +167,7 @@ std::string bytes_error(const ContextInfo& info, std::string_view bytes) {
 
 std::string read_whole_file(const fs::path& path, std::uint64_t size_bytes) {
   std::string bytes;
-  if (!read_range(path, 0, size_bytes, bytes)) {
+  if (!read_cached_range(path, 0, size_bytes, bytes)) {
     throw TransferError(fmt::format("cannot read {}", path.string()));
   }
   if (bytes.size() != size_bytes || fs::file_size(path) != size_bytes) {
@@ -177,9 +177,11 @@ std::string read_whole_file(const fs::path& path, std::uint64_t size_bytes) {
   return bytes;
 }
 
-bool read_range(const fs::path& path, std::uint64_t offset, std::uint64_t length,
-                std::string& out) {
-  os::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+namespace {
+
+bool read_range_flags(const fs::path& path, std::uint64_t offset, std::uint64_t length,
+                      std::string& out, int flags) {
+  os::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | flags));
   if (!fd.is_open()) return false;
   out.resize(length);
   std::size_t got = 0;
@@ -190,6 +192,18 @@ bool read_range(const fs::path& path, std::uint64_t offset, std::uint64_t length
   }
   out.resize(got);
   return got == length;
+}
+
+}  // namespace
+
+bool read_range(const fs::path& path, std::uint64_t offset, std::uint64_t length,
+                std::string& out) {
+  return read_range_flags(path, offset, length, out, 0);
+}
+
+bool read_cached_range(const fs::path& path, std::uint64_t offset, std::uint64_t length,
+                       std::string& out) {
+  return read_range_flags(path, offset, length, out, O_NOFOLLOW);
 }
 
 Chunk serve_fetch(const Fetch& request, const RangeReader& read) {

@@ -48,12 +48,17 @@ void copy_file(const ContextInfo& info, const std::filesystem::path& dest,
 // padding of its pack), else what differs.
 std::string bytes_error(const ContextInfo& info, std::string_view bytes);
 
-// Reads a file whole, checking its size. Throws TransferError.
+// Reads a cached file whole (a symbolic link is refused), checking its size. Throws TransferError.
 std::string read_whole_file(const std::filesystem::path& path, std::uint64_t size_bytes);
 
-// Reads bytes [offset, offset + length) of a file into `out`; returns false if it cannot.
+// Reads bytes [offset, offset + length) of a file the operator named (a job's model, which may
+// well be a symbolic link into a model store) into `out`; returns false if it cannot.
 bool read_range(const std::filesystem::path& path, std::uint64_t offset, std::uint64_t length,
                 std::string& out);
+// The same for a file in a worker's cache, where a symbolic link can only be someone else's
+// trap: it is refused.
+bool read_cached_range(const std::filesystem::path& path, std::uint64_t offset,
+                       std::uint64_t length, std::string& out);
 
 // The reply to a Fetch, given how to read the context's bytes: `read(context, offset, length, out)`
 // returns an error text, empty on success.

@@ -231,7 +231,7 @@ std::string ContextCache::read(ContextId c, std::uint64_t offset, std::uint32_t 
     return "";
   }
   if (!disk) return fmt::format("context {} is not here", c);
-  if (!read_range(file(c), offset, length, out)) {
+  if (!read_cached_range(file(c), offset, length, out)) {
     return fmt::format("cannot read context {} at {}", c, offset);
   }
   return "";

@@ -88,10 +88,15 @@ TEST_CASE("a link planted where a copy goes is replaced, and nothing outside is 
   CHECK(!fs::is_symlink(dir / "cache" / "context-0.bin"));
   CHECK(read_file(dir / "cache" / "context-0.bin") == "weights!");
   CHECK(mode_of(dir / "cache" / "context-0.bin") == 0600);
-  // Reading never follows a link either.
+  // Reading from the cache never follows a link either...
   fs::create_symlink(dir / "victim", dir / "cache" / "context-1.bin");
   std::string out;
-  CHECK(!read_range(dir / "cache" / "context-1.bin", 0, 8, out));
+  CHECK(!read_cached_range(dir / "cache" / "context-1.bin", 0, 8, out));
+  CHECK_THROWS_AS(read_whole_file(dir / "cache" / "context-1.bin", 8), TransferError);
+  // ...while a model the operator named may be a link into a model store.
+  fs::create_symlink(dir / "model", dir / "model-link");
+  REQUIRE(read_range(dir / "model-link", 0, 8, out));
+  CHECK(out == "weights!");
 }
 
 TEST_CASE("bytes changed after the fetch are caught before they reach the device") {
