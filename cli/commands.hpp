@@ -16,6 +16,7 @@ void add_run_command(CLI::App& app);
 void add_worker_command(CLI::App& app);
 void add_status_command(CLI::App& app);
 void add_state_command(CLI::App& app);
+void add_keys_command(CLI::App& app);
 void add_model_command(CLI::App& app);
 // `hearth model init` and `hearth model inspect`, under `model`.
 void add_model_directory_commands(CLI::App& model);

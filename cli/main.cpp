@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   hearth::cli::add_worker_command(app);
   hearth::cli::add_status_command(app);
   hearth::cli::add_state_command(app);
+  hearth::cli::add_keys_command(app);
   hearth::cli::add_model_command(app);
   try {
     app.parse(argc, argv);

@@ -23,6 +23,7 @@
 #include "real_backend/manager/run_plan.hpp"
 #include "real_backend/manager/wire_cluster.hpp"
 #include "real_backend/manager/worker_registry.hpp"
+#include "real_backend/wire/key_registry.hpp"
 #include "real_backend/wire/protocol.hpp"
 #include "real_backend/wire/transfer.hpp"
 
@@ -94,6 +95,26 @@ RunMonitorSetup monitor_setup(RunPlan& plan, const EngineConfig& config, const M
   return s;
 }
 
+// Who may connect: the keys of the registry, or the shared worker key alone if there is none.
+// A key issued since the registry was last read is admitted: it is read again first.
+Authenticator::Refusal admitted_keys(const ManagerKeys& keys, KeyRing& ring) {
+  if (!keys.registry.empty()) {
+    return [&ring](const std::string& key) {
+      ring.reload_if_changed();
+      return ring.refusal(key);
+    };
+  }
+  return [shared = keys.workers.worker.public_z85](const std::string& key) {
+    return key == shared ? std::string() : fmt::format("unknown key {}", key);
+  };
+}
+
+// The key a message's connection authenticated with ("" if none).
+std::string key_of(const zmq::message_t& body) {
+  const char* key = zmq_msg_gets(body.handle(), "User-Id");
+  return key ? key : "";
+}
+
 Wiring wiring_of(const ManagerOptions& o) {
   Wiring w;
   w.check_contract = o.check_contract;
@@ -107,7 +128,8 @@ struct Manager::Impl {
   Impl(RunPlan& p, EngineConfig engine_config, ManagerOptions o)
       : plan(p),
         options(std::move(o)),
-        auth(zmq, {options.keys.workers.worker.public_z85}, "manager"),
+        key_ring(options.keys.registry),
+        auth(zmq, admitted_keys(options.keys, key_ring), "manager"),
         router(zmq, zmq::socket_type::router),
         monitor(zmq, zmq::socket_type::pair),
         started(Clock::now()),
@@ -177,6 +199,34 @@ struct Manager::Impl {
     send_raw(workers[w].routing, encode(Reset{why}));
   }
 
+  // ---- revoked keys --------------------------------------------------------------------------
+  // A worker whose key is revoked gets nothing more and is told to exit; its connection is
+  // ignored (a new one is refused by the authenticator).
+
+  void drop_revoked(WorkerId w) {
+    const WorkerSlot& slot = workers[w];
+    blocked.insert(slot.routing);
+    if (!workers.lose(w)) return;
+    ++counters.revoked;
+    ++counters.losses;
+    std::string why = fmt::format("its key ({}) was revoked", key_ring.label(slot.key));
+    spdlog::warn("worker {} ({}) dropped: {}", w, slot.name, why);
+    run_monitor.worker_lost(w, why);
+    cluster.lost(w);
+    send_raw(slot.routing, encode(Shutdown{}));
+  }
+
+  // Reads the registry again if it changed, and drops the workers whose keys it revokes.
+  void check_keys() {
+    if (options.keys.registry.empty()) return;
+    key_ring.reload_if_changed();
+    if (key_ring.generation() == keys_checked) return;
+    keys_checked = key_ring.generation();
+    for (WorkerId w : workers.live_ids()) {
+      if (key_ring.revoked(workers[w].key)) drop_revoked(w);
+    }
+  }
+
   // ---- bad workers ---------------------------------------------------------------------------
   // A quarantined worker gets no more work: the core hears of it as lost, its connection is
   // ignored from then on, and its name may not join again in this run. It is told to exit with
@@ -191,6 +241,7 @@ struct Manager::Impl {
     spdlog::error("worker {} ({}) quarantined: {}", w, name, why);
     ++counters.quarantines;
     quarantined_names.insert(name);
+    quarantined_keys.insert(workers[w].key);
     workers.lose(w);
     run_monitor.worker_quarantined(w, why);
     cluster.lost(w);
@@ -464,6 +515,11 @@ struct Manager::Impl {
 
   void on_message(const std::string& routing, const zmq::message_t& body) {
     if (blocked.count(routing)) return;
+    if (key_ring.revoked(key_of(body))) {  // revoked since it connected
+      blocked.insert(routing);
+      if (WorkerId w = workers.on_connection(routing); w != kNoWorker) drop_revoked(w);
+      return;
+    }
     Message m;
     try {
       m = decode(body.to_string_view());
@@ -523,8 +579,9 @@ struct Manager::Impl {
       send_raw(routing, encode(Welcome{known, session, options.heartbeat_s}));  // repeated
       return;
     }
-    if (quarantined_names.count(h.name)) {
-      spdlog::warn("refused worker {}: it is quarantined in this run", h.name);
+    std::string key = key_of(body);
+    if (quarantined_names.count(h.name) || quarantined_keys.count(key)) {
+      spdlog::warn("refused worker {}: it (or its key) is quarantined in this run", h.name);
       blocked.insert(routing);
       if (options.quarantine_exit) send_raw(routing, encode(Shutdown{}));
       return;
@@ -538,6 +595,7 @@ struct Manager::Impl {
     WorkerSlot slot;
     slot.routing = routing;
     slot.name = h.name;
+    slot.key = key;
     slot.peer_endpoint = h.peer_endpoint;
     slot.fd = fd;
     slot.local = address && os::is_loopback(address);
@@ -678,6 +736,7 @@ struct Manager::Impl {
       if (now - last_check >= 0.05) {
         last_check = now;
         check_liveness();
+        check_keys();
         check_capacity();
         cluster.verify_tick(core.engine().finished());
       }
@@ -711,6 +770,8 @@ struct Manager::Impl {
   RunPlan& plan;
   ManagerOptions options;
   zmq::context_t zmq;
+  KeyRing key_ring;                // read only if options.keys.registry is set
+  std::uint64_t keys_checked = 0;  // the key_ring generation live workers were checked against
   Authenticator auth;
   zmq::socket_t router;
   zmq::socket_t monitor;
@@ -729,6 +790,7 @@ struct Manager::Impl {
   std::map<ContextId, std::set<WorkerId>> finished_by;  // workers that finished a task of it
   std::map<ContextId, int> given_up_by;
   std::set<std::string> quarantined_names;
+  std::set<std::string> quarantined_keys;  // another name with the same key is the same worker
   std::map<ContextId, LoadTrouble> trouble;
   std::map<ContextId, int> single_worker_failures;
   double short_since = -1;  // since when a context has had no worker with room for it

@@ -97,6 +97,7 @@ class Manager {
     int joins = 0;
     int losses = 0;
     int quarantines = 0;
+    int revoked = 0;  // workers dropped because their key was revoked
   };
   const Counters& counters() const;
 

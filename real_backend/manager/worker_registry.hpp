@@ -19,6 +19,7 @@ struct WorkerSlot {
   bool alive = false;
   std::string routing;  // ZeroMQ routing id of its connection
   std::string name;
+  std::string key;  // the public key its connection authenticated with
   std::string peer_endpoint;
   std::string host;    // the address its connection comes from
   int fd = -1;         // its connection's socket, to match a disconnect

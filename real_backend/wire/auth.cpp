@@ -11,6 +11,7 @@
 
 #include "os/atomic_file.hpp"
 #include "policy/errors.hpp"
+#include "real_backend/wire/key_registry.hpp"
 #include "traces/text.hpp"
 
 namespace hearth::real {
@@ -56,6 +57,7 @@ std::map<std::string, std::string> read_key_file(const fs::path& file,
 }
 
 // Readable by its owner only, from its first byte.
+// (write_credentials and the manager's key file.)
 void write_key_file(const fs::path& file, const std::string& comment,
                     const std::vector<std::pair<std::string, std::string>>& values) {
   std::string text = "# " + comment + "\n";
@@ -76,12 +78,10 @@ ManagerKeys load_or_create_keys(const fs::path& dir) {
     k.workers.manager_public = k.manager.public_z85;
     k.workers.worker = make_key_pair();
     k.workers.peer = make_key_pair();
-    write_key_file(worker_file, "hearth worker credentials: hearth worker --keys THIS_FILE",
-                   {{"manager_public", k.workers.manager_public},
-                    {"worker_public", k.workers.worker.public_z85},
-                    {"worker_secret", k.workers.worker.secret_z85},
-                    {"peer_public", k.workers.peer.public_z85},
-                    {"peer_secret", k.workers.peer.secret_z85}});
+    k.registry = dir / "registry";
+    fs::remove(k.registry);  // keys of a manager no longer there
+    register_keys(k.registry, {k.workers.worker.public_z85}, "shared");
+    write_credentials(worker_file, k.workers);
     write_key_file(
         manager_file, "hearth manager key pair: keep it here",
         {{"manager_public", k.manager.public_z85}, {"manager_secret", k.manager.secret_z85}});
@@ -95,7 +95,19 @@ ManagerKeys load_or_create_keys(const fs::path& dir) {
     throw InputError(fmt::format("{}: manager_public does not match {}", worker_file.string(),
                                  manager_file.string()));
   }
+  k.registry = dir / "registry";
+  // A state made before keys were registered: its shared key was the only one.
+  if (!fs::exists(k.registry)) register_keys(k.registry, {k.workers.worker.public_z85}, "shared");
   return k;
+}
+
+void write_credentials(const fs::path& file, const WorkerCredentials& c) {
+  write_key_file(file, "hearth worker credentials: hearth worker --keys THIS_FILE",
+                 {{"manager_public", c.manager_public},
+                  {"worker_public", c.worker.public_z85},
+                  {"worker_secret", c.worker.secret_z85},
+                  {"peer_public", c.peer.public_z85},
+                  {"peer_secret", c.peer.secret_z85}});
 }
 
 WorkerCredentials read_credentials(const fs::path& file) {
@@ -118,13 +130,21 @@ void make_curve_client(zmq::socket_t& socket, const KeyPair& keys,
   socket.set(zmq::sockopt::curve_secretkey, keys.secret_z85);
 }
 
-Authenticator::Authenticator(zmq::context_t& context, std::set<std::string> allowed_public_z85,
-                             std::string owner)
+Authenticator::Authenticator(zmq::context_t& context, Refusal refusal, std::string owner)
     : socket_(context, zmq::socket_type::rep),
-      allowed_(std::move(allowed_public_z85)),
+      refusal_(std::move(refusal)),
       owner_(std::move(owner)) {
   socket_.bind("inproc://zeromq.zap.01");
 }
+
+Authenticator::Authenticator(zmq::context_t& context, std::set<std::string> allowed_public_z85,
+                             std::string owner)
+    : Authenticator(
+          context,
+          [allowed = std::move(allowed_public_z85)](const std::string& key) {
+            return allowed.count(key) ? std::string() : fmt::format("unknown key {}", key);
+          },
+          std::move(owner)) {}
 
 // ZAP (ZeroMQ RFC 27): version, request id, domain, address, identity, mechanism, credentials;
 // the reply is version, request id, status code, status text, user id, metadata.
@@ -138,11 +158,11 @@ bool Authenticator::handle_one() {
   std::string mechanism = request.size() > 5 ? request[5].to_string() : "";
   bool ok = false;
   std::string why = "not CURVE";
+  char z85[41] = {};
   if (mechanism == "CURVE" && request.size() > 6 && request[6].size() == 32) {
-    char z85[41] = {};
     zmq_z85_encode(z85, static_cast<const std::uint8_t*>(request[6].data()), 32);
-    ok = allowed_.count(z85) > 0;
-    why = fmt::format("unknown key {}", z85);
+    why = refusal_(z85);
+    ok = why.empty();
   }
   if (!ok) {
     ++refused_;
@@ -152,7 +172,7 @@ bool Authenticator::handle_one() {
                                           zmq::buffer(request_id),
                                           zmq::buffer(std::string_view(ok ? "200" : "400")),
                                           zmq::buffer(std::string_view(ok ? "OK" : "refused")),
-                                          zmq::str_buffer(""),
+                                          zmq::buffer(std::string_view(ok ? z85 : "")),
                                           zmq::str_buffer("")};
   zmq::send_multipart(socket_, reply);
   return true;

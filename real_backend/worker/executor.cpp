@@ -178,7 +178,9 @@ void Executor::fetch_to_disk(const Stage& s, const std::atomic<bool>& abort) {
                  options_.keys.worker, s.context, s.info, dest, abort);
       return;
     case StageSource::peer:
-      fetch_file(zmq_, s.peer_endpoint, options_.keys.peer.public_z85, options_.keys.worker,
+      // Peers know one another by the peer key pair every worker of the manager holds: a
+      // worker's own key is the manager's business.
+      fetch_file(zmq_, s.peer_endpoint, options_.keys.peer.public_z85, options_.keys.peer,
                  s.context, s.info, dest, abort);
       return;
     case StageSource::lower_tier:

@@ -276,3 +276,47 @@ TEST_CASE("a mistake in a job or its dataset stops hearth run with status 2, say
   CHECK(read_file(dir / "dup.log") ==
         "hearth: " + (dir / "prompts.jsonl").string() + ":3: id 1 appears twice\n");
 }
+
+TEST_CASE("hearth keys: a worker joins with a key issued to it; a revoked key is listed as such") {
+  TempDir dir;
+  write_noop_job(dir.path, 200, 10);
+  fs::path state = dir / "job.state";
+  auto keys = [&](std::vector<std::string> args, const std::string& log) {
+    args.insert(args.begin(), "keys");
+    return exit_status(start_hearth(args, dir / log));
+  };
+  // Issued before the run, as a batch script would, and handed to one worker.
+  REQUIRE(keys({"issue", state.string(), "--label", "node-7"}, "issue.log") == 0);
+  fs::path key = state / "keys/issued/node-7.key";
+  CHECK(read_file(dir / "issue.log").find("hearth worker --keys " + key.string()) !=
+        std::string::npos);
+  CHECK(keys({"issue", state.string(), "--label", "node-7", "-o", (dir / "again.key").string()},
+             "again.log") == 2);
+  CHECK(read_file(dir / "again.log").find("an active key is labelled node-7 already") !=
+        std::string::npos);
+  pid_t manager = start_hearth({"run", (dir / "job.toml").string()}, dir / "manager.log");
+  std::string address;
+  REQUIRE(wait_for([&] {
+    std::string log = read_file(dir / "manager.log");
+    auto at = log.find("--manager ");
+    if (at == std::string::npos) return false;
+    address = log.substr(at + 10, log.find(' ', at + 10) - at - 10);
+    return true;
+  }));
+  pid_t worker = start_hearth({"worker", "--manager", address, "--keys", key.string(), "--name",
+                               "node-7", "--cache", (dir / "cache").string(), "--device", "cpu"},
+                              dir / "worker.log");
+  CHECK(exit_status(manager) == 0);
+  CHECK(exit_status(worker, 30) == 0);
+  CHECK(ids_once(dir / "out.jsonl").size() == 200);
+  // Revoked by label; a second time there is nothing left to revoke.
+  CHECK(keys({"revoke", state.string(), "node-7"}, "revoke.log") == 0);
+  CHECK(keys({"revoke", state.string(), "node-7"}, "revoke2.log") == 2);
+  REQUIRE(keys({"list", state.string(), "--json"}, "list.log") == 0);
+  json listed = json::parse(read_file(dir / "list.log"));
+  REQUIRE(listed.size() == 2);
+  CHECK(listed[0]["label"] == "shared");
+  CHECK(listed[0]["revoked"] == false);
+  CHECK(listed[1]["label"] == "node-7");
+  CHECK(listed[1]["revoked"] == true);
+}

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "policy/command_log.hpp"
+#include "real_backend/wire/key_registry.hpp"
 #include "real_backend/wire/protocol.hpp"
 #include "tests/real/gate.hpp"
 #include "tests/real/helpers.hpp"
@@ -22,13 +23,6 @@ using namespace hearth::testing;
 
 namespace {
 
-ManagerKeys fresh_keys() {
-  ManagerKeys k;
-  k.manager = make_key_pair();
-  k.workers = {k.manager.public_z85, make_key_pair(), make_key_pair()};
-  return k;
-}
-
 // What a fixture's job does with each row: nothing, or classify it with the built-in model (which
 // a gated worker can be made to wait for).
 enum class Work { noop, classify };
@@ -37,7 +31,7 @@ enum class Work { noop, classify };
 struct Fixture {
   LogLines log;  // first: it outlives the manager's thread
   TempDir dir;
-  ManagerKeys keys = fresh_keys();
+  ManagerKeys keys = load_or_create_keys(dir / "keys");  // the registry holds the shared key
   std::unique_ptr<RunPlan> plan;
   std::unique_ptr<ManagerThread> manager;
 
@@ -232,6 +226,19 @@ TEST_CASE("workers on threads run every row once, and the output names who did i
   CHECK(f.m().counters().losses == 0);
 }
 
+TEST_CASE("a job's model may be a symbolic link into a model store: the manager serves it") {
+  // Only a worker's cache refuses links; a model the operator names is theirs to place.
+  Fixture f(40, 8, Work::classify, {}, [](JobFile& job) {
+    fs::path model = job.contexts.at(0).model;
+    fs::create_directory(model.parent_path() / "store");
+    fs::rename(model, model.parent_path() / "store" / "tiny.pt");
+    fs::create_symlink("store/tiny.pt", model);
+  });
+  WorkerThread w(f.worker("w"));
+  CHECK(f.manager->join() == RunEnd::finished);
+  CHECK(ids_in(f.output()) == expected_ids(40));
+}
+
 TEST_CASE("connections without CURVE or with an unknown key are refused, and counted") {
   Fixture f(20, 5);
   {
@@ -271,6 +278,74 @@ TEST_CASE("malformed messages are dropped, and a connection that keeps sending t
   CHECK(f.m().counters().dropped_connections == 1);
   CHECK(f.m().counters().joins == 1);
   CHECK(ids_in(f.output()) == expected_ids(20));
+}
+
+TEST_CASE("a revoked key is refused, and the worker holding it is dropped and told to exit") {
+  Fixture f(40, 5);
+  KeyPair own = issue_worker_key(f.keys, "w1", f.dir / "issued" / "w1.key");
+  CHECK(read_credentials(f.dir / "issued" / "w1.key").worker.public_z85 == own.public_z85);
+  CHECK(fs::status(f.dir / "issued" / "w1.key").permissions() ==
+        (fs::perms::owner_read | fs::perms::owner_write));
+  ScriptedWorker w1(f, "w1", own);
+  w1.hello();
+  REQUIRE(std::holds_alternative<Welcome>(*w1.next(30)));
+  w1.hold([&] { return !w1.tasks.empty(); });  // it holds a task, and never finishes it
+  CHECK(revoke_keys(f.keys.registry, "w1") == 1);
+  bool told_to_exit = false;
+  for (int i = 0; i < 600 && !told_to_exit; ++i) {
+    w1.send(Heartbeat{});
+    if (auto m = w1.next(0.1)) told_to_exit = std::holds_alternative<Shutdown>(*m);
+  }
+  CHECK(told_to_exit);
+  REQUIRE(f.log.wait("(w1) dropped: its key (w1) was revoked"));
+  // The key cannot come back, not even under another name.
+  ScriptedWorker again(f, "w1-again", own);
+  again.hello();
+  CHECK(!again.next(1));
+  REQUIRE(wait_for([&] { return f.m().counters().refused_connections >= 1; }));
+  // Its task goes to a worker in good standing.
+  WorkerThread a(f.worker("a"));
+  CHECK(f.manager->join() == RunEnd::finished);
+  CHECK(f.m().counters().revoked == 1);
+  CHECK(f.m().counters().joins == 2);
+  CHECK(ids_in(f.output()) == expected_ids(40));
+}
+
+TEST_CASE("the key registry: issued, listed, revoked by label or key; its mistakes say where") {
+  TempDir dir;
+  ManagerKeys keys = load_or_create_keys(dir / "keys");
+  KeyRing ring(keys.registry);
+  CHECK(ring.refusal(keys.workers.worker.public_z85).empty());
+  CHECK(ring.label(keys.workers.worker.public_z85) == "shared");
+  std::vector<std::string> batch = issue_worker_keys(keys, "slurm-7_", 3, dir / "s1");
+  REQUIRE(batch.size() == 3);
+  CHECK(read_credentials(dir / "s1" / "2.key").worker.public_z85 == batch[2]);
+  CHECK(read_credentials(dir / "s1" / "2.key").peer.public_z85 == keys.workers.peer.public_z85);
+  CHECK(fs::status(dir / "s1").permissions() == fs::perms::owner_all);
+  CHECK(ring.reload_if_changed());
+  CHECK(!ring.reload_if_changed());
+  CHECK(ring.refusal(batch[1]).empty());
+  CHECK(input_error([&] { issue_worker_key(keys, "slurm-7_1", dir / "x.key"); })
+            .ends_with("an active key is labelled slurm-7_1 already: revoke it or choose another "
+                       "label"));
+  CHECK(input_error([&] {
+          issue_worker_key(keys, "a b", dir / "y.key");
+        }).starts_with("key label \"a b\": use 1 to 100 letters"));
+  CHECK(revoke_keys(keys.registry, "slurm-7_1") == 1);
+  CHECK(revoke_keys(keys.registry, std::vector<std::string>{batch[0], batch[1]}) == 1);
+  CHECK(revoke_keys(keys.registry, "slurm-7_1") == 0);
+  CHECK(ring.reload_if_changed());
+  CHECK(ring.refusal(batch[1]) == "revoked key slurm-7_1");
+  CHECK(ring.revoked(batch[0]));
+  CHECK(ring.refusal(batch[2]).empty());
+  CHECK(ring.refusal(make_key_pair().public_z85).starts_with("unknown key "));
+  CHECK(read_key_registry(keys.registry).size() == 4);
+  // A registry broken by hand: the manager keeps what it knew, and says where.
+  write_file(keys.registry, read_file(keys.registry) + "nonsense\n");
+  CHECK(input_error([&] { read_key_registry(keys.registry); }) ==
+        keys.registry.string() + ":6: expected PUBLIC_KEY active|revoked LABEL");
+  CHECK(!ring.reload_if_changed());
+  CHECK(ring.refusal(batch[2]).empty());
 }
 
 TEST_CASE("a worker that goes silent is lost after the heartbeat timeout and its task requeued") {
