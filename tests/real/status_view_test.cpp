@@ -2,12 +2,21 @@
 // (status_view.hpp) and as Prometheus metrics (status_metrics.hpp), from a snapshot the manager's
 // record makes.
 
+#include <sys/wait.h>
+#include <unistd.h>
 #include <catch2/catch_test_macros.hpp>
+
+#include <fmt/format.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
 
 #include "real_backend/manager/run_monitor.hpp"
 #include "real_backend/status/status_metrics.hpp"
+#include "real_backend/status/status_server.hpp"
 #include "real_backend/status/status_view.hpp"
 #include "tests/input_error.hpp"
+#include "tests/real/hearth_process.hpp"
+#include "tests/real/helpers.hpp"
 
 using namespace hearth;
 using namespace hearth::real;
@@ -66,4 +75,42 @@ TEST_CASE("a malformed status file is refused with where and what") {
           parse_status("{\"version\": 1", "s.json");
         }).starts_with("s.json: "));
   CHECK(testing::input_error([] { parse_status("[]", "s.json"); }).starts_with("s.json: "));
+}
+
+TEST_CASE("hearth status on a run whose manager died says so and exits 1") {
+  testing::TempDir dir;
+  pid_t gone = fork();
+  if (gone == 0) _exit(0);
+  REQUIRE(waitpid(gone, nullptr, 0) == gone);  // a pid no manager holds
+  nlohmann::json s = nlohmann::json::parse(sample_snapshot());
+  s["pid"] = gone;
+  s["ended"] = nullptr;
+  std::filesystem::create_directories(dir / "job.state");
+  testing::write_file(dir / "job.state" / "status.json", s.dump());
+  CHECK(testing::exit_status(testing::start_hearth({"status", (dir / "job.state").string()},
+                                                   dir / "status.log")) == 1);
+  std::string out = testing::read_file(dir / "status.log");
+  INFO(out);
+  CHECK(out.find("30 of 100 inferences done") != std::string::npos);
+  CHECK(out.find(fmt::format("the manager is not running (pid {})", gone)) != std::string::npos);
+}
+
+TEST_CASE("the status page off loopback answers 403 without its token, and the page with it") {
+  StatusServer server(StatusServerOptions{"0.0.0.0:0"});
+  server.publish(sample_snapshot());
+  REQUIRE(server.token().size() >= 16);
+  httplib::Client client("127.0.0.1", server.port());
+  for (const char* path : {"/", "/status.json", "/metrics"}) {
+    auto bare = client.Get(path);
+    REQUIRE(bare);
+    CHECK(bare->status == 403);
+    auto wrong =
+        client.Get(std::string(path) + "?token=" + std::string(server.token().size(), 'x'));
+    REQUIRE(wrong);
+    CHECK(wrong->status == 403);
+    auto right = client.Get(std::string(path) + "?token=" + server.token());
+    REQUIRE(right);
+    CHECK(right->status == 200);
+  }
+  CHECK(server.url().ends_with("/?token=" + server.token()));
 }
