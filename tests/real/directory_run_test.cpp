@@ -63,13 +63,7 @@ class DirectoryRun {
     manager_ = start_hearth(
         {"run", (dir / "job.toml").string(), "--decision-log", (dir / "decisions").string()},
         dir / "manager.log");
-    REQUIRE(wait_for([&] {
-      std::string log = read_file(dir / "manager.log");
-      auto at = log.find("--manager ");
-      if (at == std::string::npos) return false;
-      address_ = log.substr(at + 10, log.find(' ', at + 10) - at - 10);
-      return true;
-    }));
+    address_ = manager_address(dir / "manager.log");
   }
 
   pid_t manager() const { return manager_; }

@@ -223,14 +223,7 @@ TEST_CASE("a worker process sent SIGTERM announces its notice and leaves within 
   pid_t manager = start_hearth(
       {"run", (dir / "job.toml").string(), "--decision-log", (dir / "decisions").string()},
       dir / "manager.log");
-  std::string address;
-  REQUIRE(wait_for([&] {
-    std::string log = read_file(dir / "manager.log");
-    auto at = log.find("--manager ");
-    if (at == std::string::npos) return false;
-    address = log.substr(at + 10, log.find(' ', at + 10) - at - 10);
-    return true;
-  }));
+  std::string address = manager_address(dir / "manager.log");
   // The manager listens on loopback unless told otherwise.
   CHECK(address.rfind("127.0.0.1:", 0) == 0);
   Gate gate(dir / "gate");
@@ -295,14 +288,7 @@ TEST_CASE("hearth keys: a worker joins with a key issued to it; a revoked key is
   CHECK(read_file(dir / "again.log").find("an active key is labelled node-7 already") !=
         std::string::npos);
   pid_t manager = start_hearth({"run", (dir / "job.toml").string()}, dir / "manager.log");
-  std::string address;
-  REQUIRE(wait_for([&] {
-    std::string log = read_file(dir / "manager.log");
-    auto at = log.find("--manager ");
-    if (at == std::string::npos) return false;
-    address = log.substr(at + 10, log.find(' ', at + 10) - at - 10);
-    return true;
-  }));
+  std::string address = manager_address(dir / "manager.log");
   pid_t worker = start_hearth({"worker", "--manager", address, "--keys", key.string(), "--name",
                                "node-7", "--cache", (dir / "cache").string(), "--device", "cpu"},
                               dir / "worker.log");

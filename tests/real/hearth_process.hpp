@@ -84,6 +84,20 @@ inline void wait_for_log(const fs::path& file, const std::string& text, pid_t pi
   REQUIRE(lines_with(file, text) >= count);
 }
 
+// The address a `hearth run` whose output goes to `log` tells workers to dial ("host:port"),
+// once it has said it; fails the test if it never does.
+inline std::string manager_address(const fs::path& log) {
+  std::string address;
+  REQUIRE(wait_for([&] {
+    std::string text = read_file(log);
+    auto at = text.find("--manager ");
+    if (at == std::string::npos) return false;
+    address = text.substr(at + 10, text.find(' ', at + 10) - at - 10);
+    return true;
+  }));
+  return address;
+}
+
 // The environment that puts the workers of a hearth run behind `gate` (tests/real/gate.hpp).
 inline std::vector<std::string> behind(const Gate& gate) {
   return {std::string("HEARTH_TORCH_RUNTIME=") + HEARTH_GATED_TORCH,

@@ -314,14 +314,7 @@ TEST_CASE("hearth run with no room for its results stops saying so, and resumes 
   pid_t manager = start_hearth({"run", job, "-q"}, dir / "run1.log");
   REQUIRE(setrlimit(RLIMIT_FSIZE, &unlimited) == 0);
   signal(SIGXFSZ, ignored);
-  std::string address;
-  REQUIRE(wait_for([&] {
-    std::string log = read_file(dir / "run1.log");
-    auto at = log.find("--manager ");
-    if (at == std::string::npos) return false;
-    address = log.substr(at + 10, log.find(' ', at + 10) - at - 10);
-    return true;
-  }));
+  std::string address = manager_address(dir / "run1.log");
   std::vector<pid_t> workers;
   for (const char* name : {"w1", "w2"}) {
     workers.push_back(start_hearth(
