@@ -23,6 +23,7 @@
 #include "real_backend/manager/manager.hpp"
 #include "real_backend/manager/run_plan.hpp"
 #include "real_backend/status/status_server.hpp"
+#include "real_backend/wire/key_registry.hpp"
 
 namespace hearth::cli {
 
@@ -144,6 +145,13 @@ void run(const RunArgs& a) {
     LocalWorkersOptions f;
     f.executable = std::filesystem::read_symlink("/proc/self/exe").string();
     f.keys_file = keys_file;
+    f.keys.issue = [keys = options.keys](const std::string& label,
+                                         const std::filesystem::path& file) {
+      return issue_worker_key(keys, label, file).public_z85;
+    };
+    f.keys.revoke = [registry = options.keys.registry](const std::string& key) {
+      revoke_keys(registry, std::vector<std::string>{key});
+    };
     f.work_dir = job.state_dir / "workers";
     f.workers = a.workers;
     if (!a.trace.empty()) f.trace = traces::parse_trace_file(a.trace);

@@ -51,6 +51,7 @@ class LocalWorkers final : public WorkerFactory {
       const Process& p = it->second;
       spdlog::info("worker process {} ({}) ended: {}", p.name, it->first, describe(status));
       if (p.kept_alive && !stopping_) restart_at_.emplace_back(now + 0.5, p.name);
+      forget(p);
       it = running_.erase(it);
     }
     for (auto it = restart_at_.begin(); it != restart_at_.end();) {
@@ -82,6 +83,7 @@ class LocalWorkers final : public WorkerFactory {
     while (!running_.empty()) {
       for (auto it = running_.begin(); it != running_.end();) {
         if (waitpid(it->first, nullptr, WNOHANG) == it->first) {
+          forget(it->second);
           it = running_.erase(it);
         } else {
           ++it;
@@ -89,8 +91,10 @@ class LocalWorkers final : public WorkerFactory {
       }
       if (running_.empty()) break;
       if (Clock::now() >= deadline) {
-        for (const auto& [pid, p] : running_)
+        for (const auto& [pid, p] : running_) {
           os::kill_and_reap(pid);
+          forget(p);
+        }
         running_.clear();
         break;
       }
@@ -102,7 +106,17 @@ class LocalWorkers final : public WorkerFactory {
   struct Process {
     std::string name;
     bool kept_alive = false;  // one of the --workers N: started again when it ends
+    std::string key;          // its own public key, if it has one
+    fs::path key_file;
   };
+
+  // A process ended: its key, if it had its own, is revoked and its file removed.
+  void forget(const Process& p) {
+    if (p.key.empty()) return;
+    options_.keys.revoke(p.key);
+    std::error_code ec;
+    fs::remove(p.key_file, ec);
+  }
 
   double elapsed_s() const {
     return std::chrono::duration<double>(Clock::now() - started_).count();
@@ -132,6 +146,7 @@ class LocalWorkers final : public WorkerFactory {
         if (pid > 0) {
           os::kill_and_reap(pid);
           spdlog::info("worker process {} ({}) killed: down in the trace", e.worker, pid);
+          forget(running_.at(pid));
           running_.erase(pid);
           ended.push_back(pid);
         }
@@ -148,8 +163,15 @@ class LocalWorkers final : public WorkerFactory {
   }
 
   void spawn(const std::string& name, const std::string& gpu_type, bool kept_alive) {
-    std::vector<std::string> args = local_worker_argv(options_.executable, address_,
-                                                      options_.keys_file, name, options_.work_dir);
+    Process process{name, kept_alive, "", options_.keys_file};
+    if (options_.keys.issue) {
+      // Labelled by this manager and this start, so that no run's label meets another's.
+      std::string label = fmt::format("{}.{}.{}", name, ::getpid(), spawned_);
+      process.key_file = options_.work_dir / "keys" / (label + ".key");
+      process.key = options_.keys.issue(label, process.key_file);
+    }
+    std::vector<std::string> args =
+        local_worker_argv(options_.executable, address_, process.key_file, name, options_.work_dir);
     args.push_back("--device");
     args.push_back(gpus_ > 0 ? fmt::format("cuda:{}", spawned_ % gpus_) : "cpu");
     if (!gpu_type.empty()) {
@@ -161,10 +183,11 @@ class LocalWorkers final : public WorkerFactory {
         os::start_process(args, options_.work_dir / "logs" / (name + ".log"), worker_process());
     if (pid < 0) {
       spdlog::error("cannot start worker {}: fork failed", name);
+      forget(process);
       return;
     }
     ++spawned_;
-    running_[pid] = {name, kept_alive};
+    running_[pid] = std::move(process);
     spdlog::info("started worker process {} ({})", name, pid);
   }
 

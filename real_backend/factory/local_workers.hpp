@@ -15,10 +15,11 @@
 namespace hearth::real {
 
 struct LocalWorkersOptions {
-  std::string executable;  // the hearth binary
-  std::filesystem::path keys_file;
-  std::filesystem::path work_dir;  // caches and logs go under it
-  int workers = 0;                 // kept alive throughout
+  std::string executable;           // the hearth binary
+  std::filesystem::path keys_file;  // the shared credentials, unless `keys` issues each its own
+  WorkerKeys keys;                  // one key per worker process, revoked when it ends
+  std::filesystem::path work_dir;   // caches and logs go under it
+  int workers = 0;                  // kept alive throughout
   std::optional<traces::Trace> trace;
   double time_scale = 1.0;              // real seconds per trace second
   std::vector<std::string> extra_args;  // passed to every `hearth worker`

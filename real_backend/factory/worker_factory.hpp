@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,15 @@ class WorkerFactory {
   // Stops every worker it started: asks them, waits up to `wait_s`, then kills (or cancels) the
   // rest.
   virtual void stop(double wait_s) = 0;
+};
+
+// How a factory gives each worker a key of its own (real_backend/wire/key_registry.hpp):
+// issue(label, file) writes a worker's credentials to `file` and returns its public key; revoke
+// (public key) revokes it once the worker has ended. Empty: every worker dials with the shared
+// key file.
+struct WorkerKeys {
+  std::function<std::string(const std::string& label, const std::filesystem::path& file)> issue;
+  std::function<void(const std::string& public_key)> revoke;
 };
 
 // `hearth worker` named `name`, dialing `manager` with the worker key file `keys`, its cache in

@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "real_backend/model/model_runtime.hpp"
+#include "real_backend/wire/key_registry.hpp"
 #include "tests/real/hearth_process.hpp"
 #include "tests/real/helpers.hpp"
 
@@ -305,4 +306,18 @@ TEST_CASE("hearth keys: a worker joins with a key issued to it; a revoked key is
   CHECK(listed[0]["revoked"] == false);
   CHECK(listed[1]["label"] == "node-7");
   CHECK(listed[1]["revoked"] == true);
+
+  // hearth run --workers gives each worker process a key of its own, revoked when it ends.
+  TempDir other;
+  write_noop_job(other.path, 100, 10);
+  REQUIRE(exit_status(start_hearth({"run", (other / "job.toml").string(), "--workers", "2"},
+                                   other / "run.log")) == 0);
+  CHECK(ids_once(other / "out.jsonl").size() == 100);
+  std::vector<real::KeyEntry> local = real::read_key_registry(other / "job.state/keys/registry");
+  REQUIRE(local.size() == 3);
+  for (int i : {1, 2}) {
+    CHECK(local[i].label.starts_with("local-"));
+    CHECK(local[i].revoked);
+  }
+  CHECK(fs::is_empty(other / "job.state/workers/keys"));
 }
