@@ -104,9 +104,7 @@ Authenticator::Refusal admitted_keys(const ManagerKeys& keys, KeyRing& ring) {
       return ring.refusal(key);
     };
   }
-  return [shared = keys.workers.worker.public_z85](const std::string& key) {
-    return key == shared ? std::string() : fmt::format("unknown key {}", key);
-  };
+  return admit_only({keys.workers.worker.public_z85});
 }
 
 // The key a message's connection authenticated with ("" if none).
@@ -515,11 +513,6 @@ struct Manager::Impl {
 
   void on_message(const std::string& routing, const zmq::message_t& body) {
     if (blocked.count(routing)) return;
-    if (key_ring.revoked(key_of(body))) {  // revoked since it connected
-      blocked.insert(routing);
-      if (WorkerId w = workers.on_connection(routing); w != kNoWorker) drop_revoked(w);
-      return;
-    }
     Message m;
     try {
       m = decode(body.to_string_view());
@@ -529,6 +522,14 @@ struct Manager::Impl {
     }
     if (manager_message(m)) {
       return malformed(routing, fmt::format("a worker does not send {}", message_name(m)));
+    }
+    // A connection whose key was revoked since it connected neither joins nor fetches (a joined
+    // worker's is dropped by check_keys).
+    if (std::holds_alternative<Fetch>(m) || std::holds_alternative<Hello>(m)) {
+      if (key_ring.revoked(key_of(body))) {
+        blocked.insert(routing);
+        return;
+      }
     }
     if (auto* f = std::get_if<Fetch>(&m)) return serve(routing, *f);
     if (auto* h = std::get_if<Hello>(&m)) return on_hello(routing, *h, body);

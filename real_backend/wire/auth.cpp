@@ -57,7 +57,6 @@ std::map<std::string, std::string> read_key_file(const fs::path& file,
 }
 
 // Readable by its owner only, from its first byte.
-// (write_credentials and the manager's key file.)
 void write_key_file(const fs::path& file, const std::string& comment,
                     const std::vector<std::pair<std::string, std::string>>& values) {
   std::string text = "# " + comment + "\n";
@@ -139,12 +138,13 @@ Authenticator::Authenticator(zmq::context_t& context, Refusal refusal, std::stri
 
 Authenticator::Authenticator(zmq::context_t& context, std::set<std::string> allowed_public_z85,
                              std::string owner)
-    : Authenticator(
-          context,
-          [allowed = std::move(allowed_public_z85)](const std::string& key) {
-            return allowed.count(key) ? std::string() : fmt::format("unknown key {}", key);
-          },
-          std::move(owner)) {}
+    : Authenticator(context, admit_only(std::move(allowed_public_z85)), std::move(owner)) {}
+
+std::function<std::string(const std::string&)> admit_only(std::set<std::string> allowed) {
+  return [allowed = std::move(allowed)](const std::string& key) {
+    return allowed.count(key) ? std::string() : fmt::format("unknown key {}", key);
+  };
+}
 
 // ZAP (ZeroMQ RFC 27): version, request id, domain, address, identity, mechanism, credentials;
 // the reply is version, request id, status code, status text, user id, metadata.

@@ -49,6 +49,9 @@ void make_curve_server(zmq::socket_t& socket, const KeyPair& keys);
 void make_curve_client(zmq::socket_t& socket, const KeyPair& keys,
                        const std::string& server_public_z85);
 
+// A refusal for Authenticator that admits exactly `allowed` ("unknown key ..." for the others).
+std::function<std::string(const std::string&)> admit_only(std::set<std::string> allowed);
+
 // Answers ZAP requests for every CURVE server socket of `context`: admits connections whose client
 // key `refusal` has no objection to (it returns why not, or ""), refuses and logs the others; an
 // admitted connection's messages carry its key as their "User-Id" property. Must exist before
@@ -58,7 +61,7 @@ class Authenticator {
  public:
   using Refusal = std::function<std::string(const std::string& public_z85)>;
   Authenticator(zmq::context_t& context, Refusal refusal, std::string owner);
-  // Admits exactly these keys.
+  // Admits exactly these keys (admit_only).
   Authenticator(zmq::context_t& context, std::set<std::string> allowed_public_z85,
                 std::string owner);
   zmq::socket_t& socket() { return socket_; }
