@@ -9,6 +9,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -77,10 +78,29 @@ std::string factory_kind(const RunArgs& a, const JobFile& job) {
   return kind;
 }
 
+// How factories issue, relabel and revoke their workers' keys in the manager's registry.
+WorkerKeys worker_keys(const ManagerKeys& keys) {
+  WorkerKeys w;
+  w.issue = [keys](const std::string& label, const std::filesystem::path& file) {
+    return issue_worker_key(keys, label, file).public_z85;
+  };
+  w.issue_many = [keys](const std::string& prefix, int count, const std::filesystem::path& dir) {
+    return issue_worker_keys(keys, prefix, count, dir);
+  };
+  w.relabel = [registry = keys.registry](const std::map<std::string, std::string>& labels) {
+    relabel_keys(registry, labels);
+  };
+  w.revoke = [registry = keys.registry](const std::vector<std::string>& public_keys) {
+    revoke_keys(registry, public_keys);
+  };
+  return w;
+}
+
 // The `kind` factory with what the job leaves out filled in.
 std::unique_ptr<WorkerFactory> batch_factory(const std::string& kind, const JobFile& job,
                                              const std::string& manager_address,
-                                             const std::filesystem::path& keys_file) {
+                                             const std::filesystem::path& keys_file,
+                                             WorkerKeys keys) {
   FactorySettings s = job.factory;
   if (s.hearth.empty()) s.hearth = std::filesystem::read_symlink("/proc/self/exe");
   if (s.keys.empty()) s.keys = keys_file;
@@ -93,7 +113,7 @@ std::unique_ptr<WorkerFactory> batch_factory(const std::string& kind, const JobF
                "--listen 0.0.0.0:PORT lets other machines in (docs/batch-systems.md)\n",
                dialed);
   }
-  return make_factory(kind, s, "hearth-" + job.file.stem().string());
+  return make_factory(kind, s, "hearth-" + job.file.stem().string(), std::move(keys));
 }
 
 void run(const RunArgs& a) {
@@ -145,13 +165,7 @@ void run(const RunArgs& a) {
     LocalWorkersOptions f;
     f.executable = std::filesystem::read_symlink("/proc/self/exe").string();
     f.keys_file = keys_file;
-    f.keys.issue = [keys = options.keys](const std::string& label,
-                                         const std::filesystem::path& file) {
-      return issue_worker_key(keys, label, file).public_z85;
-    };
-    f.keys.revoke = [registry = options.keys.registry](const std::string& key) {
-      revoke_keys(registry, std::vector<std::string>{key});
-    };
+    f.keys = worker_keys(options.keys);
     f.work_dir = job.state_dir / "workers";
     f.workers = a.workers;
     if (!a.trace.empty()) f.trace = traces::parse_trace_file(a.trace);
@@ -159,7 +173,7 @@ void run(const RunArgs& a) {
     f.extra_args = a.worker_args;
     factory = make_local_workers(std::move(f));
   } else if (!kind.empty()) {
-    factory = batch_factory(kind, job, manager.address(), keys_file);
+    factory = batch_factory(kind, job, manager.address(), keys_file, worker_keys(options.keys));
   }
 
   struct sigaction sa {};

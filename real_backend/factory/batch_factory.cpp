@@ -57,6 +57,10 @@ class BatchWorkers final : public WorkerFactory {
 
   void start(const std::string& manager_address) override {
     cancel_leftovers();
+    if (options_.keys.issue_many) {
+      fs::create_directories(options_.key_dir);
+      fs::permissions(options_.key_dir, fs::perms::owner_all);
+    }
     std::string address = options_.manager_address.empty() ? reachable_address(manager_address)
                                                            : options_.manager_address;
     system_->prepare(address);
@@ -96,6 +100,11 @@ class BatchWorkers final : public WorkerFactory {
     std::vector<std::string> ids = job_ids();
     spdlog::info("cancelling {} {} jobs", ids.size(), system_->name());
     system_->cancel(ids);
+    // Their keys go at once; a job not seen leaving keeps its line (and key) in the record.
+    std::vector<const BatchJob*> all;
+    for (const auto& [id, job] : jobs_)
+      all.push_back(&job);
+    retire(all);
     // Wait for them to leave the queue; those not seen leaving stay in the record, for the next
     // run to cancel again.
     double deadline = steady_s() + wait_s;
@@ -122,7 +131,57 @@ class BatchWorkers final : public WorkerFactory {
     std::uint64_t order = 0;       // submission order of jobs
     std::uint64_t submission = 0;  // which submission it came in
     bool joined = false;           // its worker joined the manager
+    std::string key;               // its own public key, if it has one
+    fs::path key_file;
   };
+
+  // Keys issued for a submission: public keys and files, in job order.
+  struct Keys {
+    fs::path dir;  // empty: none issued
+    std::vector<std::string> publics;
+    fs::path file(std::size_t i) const { return dir / fmt::format("{}.key", i); }
+  };
+
+  // Revokes the keys of these jobs (ended, withdrawn or cancelled) and removes their files.
+  void retire(const std::vector<const BatchJob*>& jobs) {
+    std::vector<std::string> keys;
+    for (const BatchJob* job : jobs) {
+      if (job->key.empty()) continue;
+      keys.push_back(job->key);
+      std::error_code ec;
+      fs::remove(job->key_file, ec);
+      fs::remove(job->key_file.parent_path(), ec);  // once its submission's last key is gone
+    }
+    if (!keys.empty()) options_.keys.revoke(keys);
+  }
+
+  // Issues a key for each of `count` jobs, in key_dir/sN, and lists them in the record before
+  // they can be used.
+  Keys issue_keys(int count) {
+    Keys keys;
+    if (!options_.keys.issue_many) return keys;
+    std::uint64_t n = ++key_batches_;
+    keys.dir = options_.key_dir / fmt::format("s{}", n);
+    std::error_code ec;
+    fs::remove_all(keys.dir, ec);
+    keys.publics = options_.keys.issue_many(
+        fmt::format("{}-pending.{}.{}.", system_->name(), ::getpid(), n), count, keys.dir);
+    pending_keys_ = keys.publics;
+    write_record();
+    return keys;
+  }
+
+  // Revokes the keys from `first` on (their jobs were never submitted) and removes their files.
+  void drop_keys(const Keys& keys, std::size_t first) {
+    pending_keys_.clear();
+    if (keys.dir.empty()) return;
+    std::vector<std::string> unused(keys.publics.begin() + first, keys.publics.end());
+    std::error_code ec;
+    for (std::size_t i = first; i < keys.publics.size(); ++i)
+      fs::remove(keys.file(i), ec);
+    if (first == 0) fs::remove(keys.dir, ec);
+    if (!unused.empty()) options_.keys.revoke(unused);
+  }
 
   std::vector<std::string> job_ids() const {
     std::vector<std::string> ids;
@@ -159,6 +218,7 @@ class BatchWorkers final : public WorkerFactory {
                      found->second.reason);
         held.push_back(it->first);
       }
+      retire({&it->second});
       ended(it->first, it->second);
       by_worker_.erase(system_->worker_name(it->first));
       it = jobs_.erase(it);
@@ -199,6 +259,7 @@ class BatchWorkers final : public WorkerFactory {
     for (const auto& [order, id] : queued) {
       ids.push_back(id);
       by_worker_.erase(system_->worker_name(id));
+      retire({&jobs_.at(id)});
       jobs_.erase(id);
     }
     spdlog::info("withdrawing {} queued {} jobs: fewer workers are needed", ids.size(),
@@ -208,10 +269,13 @@ class BatchWorkers final : public WorkerFactory {
   }
 
   void submit(int count, double now) {
+    Keys keys = issue_keys(count);
     std::vector<std::string> ids;
     try {
-      ids = system_->submit(count);
+      ids = system_->submit(count, keys.dir);
     } catch (const BatchError& e) {
+      drop_keys(keys, 0);
+      write_record();
       ++refused_submissions_;
       if (submissions_ == 0 || refused_submissions_ >= kMaxRefusedSubmissions) throw;
       spdlog::error("{} (trying again in {} s)", e.what(), options_.submit_interval_s);
@@ -220,11 +284,20 @@ class BatchWorkers final : public WorkerFactory {
     }
     refused_submissions_ = 0;
     ++submissions_;
-    for (const std::string& id : ids) {
-      jobs_[id] = BatchJob{BatchJobState::queued, next_order_++, submissions_, false};
-      by_worker_[system_->worker_name(id)] = id;
+    std::map<std::string, std::string> labels;  // public key -> the worker's name
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      BatchJob& job = jobs_[ids[i]];
+      job = BatchJob{BatchJobState::queued, next_order_++, submissions_, false, {}, {}};
+      by_worker_[system_->worker_name(ids[i])] = ids[i];
+      if (!keys.dir.empty()) {
+        job.key = keys.publics.at(i);
+        job.key_file = keys.file(i);
+        labels[job.key] = system_->worker_name(ids[i]);
+      }
     }
+    drop_keys(keys, ids.size());
     write_record();
+    if (!labels.empty()) options_.keys.relabel(labels);
     spdlog::info("asked {} for {} workers: job {}", system_->name(), ids.size(), span_of(ids));
     last_submission_s_ = now;
   }
@@ -258,28 +331,34 @@ class BatchWorkers final : public WorkerFactory {
   // Lists the jobs held, or removes the record when there is none.
   void write_record() const {
     if (options_.record.empty()) return;
-    if (jobs_.empty()) {
+    if (jobs_.empty() && pending_keys_.empty()) {
       std::error_code ec;
       fs::remove(options_.record, ec);
       return;
     }
     std::string text;
-    for (const auto& [id, job] : jobs_)
-      text += fmt::format("{} {}\n", system_->name(), id);
-    os::write_file_atomically(options_.record, text);
+    for (const auto& [id, job] : jobs_) {
+      text += fmt::format("{} {}{}{}\n", system_->name(), id, job.key.empty() ? "" : " ", job.key);
+    }
+    for (const std::string& key : pending_keys_)
+      text += fmt::format("{} - {}\n", system_->name(), key);
+    os::write_file_atomically(options_.record, text, 0600);
   }
 
-  // A run killed before it could cancel its jobs left them in the record; their workers would
-  // dial a manager that is gone.
+  // A run killed before it could cancel its jobs left them in the record (lines "SYSTEM JOB
+  // [KEY]", or "SYSTEM - KEY" for a key whose job was not submitted yet); their workers would
+  // dial a manager that is gone. Their keys are revoked and the files of any left removed.
   void cancel_leftovers() {
     if (options_.record.empty()) return;
     fs::create_directories(options_.record.parent_path());
     std::ifstream in(options_.record);
-    std::vector<std::string> ours;
+    std::vector<std::string> ours, keys;
     for (std::string line; std::getline(in, line);) {
       std::istringstream words(line);
-      std::string system, id;
+      std::string system, id, key;
       if (!(words >> system >> id)) continue;
+      if (words >> key) keys.push_back(key);
+      if (id == "-") continue;
       if (system == system_->name()) {
         ours.push_back(id);
       } else {
@@ -292,7 +371,12 @@ class BatchWorkers final : public WorkerFactory {
                    span_of(ours));
       system_->cancel(ours);
     }
+    if (!keys.empty() && options_.keys.revoke) {
+      spdlog::info("revoking {} keys of jobs left by an earlier run", keys.size());
+      options_.keys.revoke(keys);
+    }
     std::error_code ec;
+    if (!options_.key_dir.empty()) fs::remove_all(options_.key_dir, ec);
     fs::remove(options_.record, ec);
   }
 
@@ -300,6 +384,8 @@ class BatchWorkers final : public WorkerFactory {
   BatchFactoryOptions options_;
   std::map<std::string, BatchJob> jobs_;          // by job id: every job queued or running
   std::map<std::string, std::string> by_worker_;  // worker name -> job id
+  std::vector<std::string> pending_keys_;         // issued for a submission under way
+  std::uint64_t key_batches_ = 0;                 // submissions keys were issued for
   std::uint64_t next_order_ = 0;
   double next_poll_s_ = 0;
   double last_submission_s_ = -std::numeric_limits<double>::infinity();  // or refusal
@@ -321,8 +407,13 @@ std::unique_ptr<WorkerFactory> make_batch_workers(std::unique_ptr<BatchSystem> s
 
 std::unique_ptr<WorkerFactory> make_factory(const std::string& kind,
                                             const FactorySettings& settings,
-                                            const std::string& job_name) {
+                                            const std::string& job_name, WorkerKeys keys) {
   BatchFactoryOptions options;
+  if (settings.per_job_keys) {
+    options.keys = std::move(keys);
+    options.key_dir = settings.work_dir / "keys";
+  }
+  options.record = settings.work_dir / "jobs";
   options.manager_address = settings.manager;
   options.limits = {settings.min_workers, settings.max_workers, settings.inferences_per_worker};
   options.submit_batch = settings.submit_batch;
@@ -331,13 +422,11 @@ std::unique_ptr<WorkerFactory> make_factory(const std::string& kind,
   CommandRunner run = [](const std::vector<std::string>& argv) { return run_command(argv); };
   std::unique_ptr<BatchSystem> system;
   if (kind == "local") {
-    system = make_local_batch(settings);  // its workers die with the manager: no record
+    system = make_local_batch(settings);
   } else if (kind == "slurm") {
     system = make_slurm(settings, job_name, run);
-    options.record = settings.work_dir / "jobs";
   } else if (kind == "htcondor") {
     system = make_htcondor(settings, job_name, run);
-    options.record = settings.work_dir / "jobs";
   } else {
     throw std::invalid_argument("no factory kind " + kind);
   }

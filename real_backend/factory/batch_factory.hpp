@@ -19,6 +19,13 @@
 //
 // Every job it holds is listed in `record` (rewritten as they change): stop() cancels them all,
 // and start() cancels those a previous run left there when it was killed before it could.
+//
+// With `keys` set, each job gets a key of its own: issued before the submission (labelled
+// SYSTEM-pending.PID.N.I, their files key_dir/sN/I.key), relabelled with the job's worker name
+// (slurm-4242_3) once the batch system has named the jobs, and revoked, its file removed, when the
+// job ends, is withdrawn, held or cancelled, or was never submitted. The record lists each job's
+// key (and the keys of a submission under way), so that start() revokes a killed run's keys as it
+// cancels its jobs, and removes their files.
 
 #include <filesystem>
 #include <functional>
@@ -39,6 +46,8 @@ struct BatchFactoryOptions {
   double submit_interval_s = 10;
   double poll_interval_s = 5;
   std::filesystem::path record;     // the jobs that may still run, one per line; empty: none
+  WorkerKeys keys;                  // issue_many, relabel, revoke; empty: the shared key
+  std::filesystem::path key_dir;    // where jobs' key files go (mode 0700)
   std::function<double()> clock_s;  // seconds, for the intervals; empty: a steady clock
 };
 
@@ -47,10 +56,11 @@ std::unique_ptr<WorkerFactory> make_batch_workers(std::unique_ptr<BatchSystem> s
 
 // The factory of `hearth run --factory KIND` (kind "local", "slurm" or "htcondor"), from the job's
 // [factory] settings with hearth, keys, work_dir and inferences_per_worker filled in, max_workers
-// given. `job_name` names the jobs in the batch system's queue.
+// given. `job_name` names the jobs in the batch system's queue. With settings.per_job_keys, `keys`
+// gives each job its own key (in work_dir/keys).
 std::unique_ptr<WorkerFactory> make_factory(const std::string& kind,
                                             const FactorySettings& settings,
-                                            const std::string& job_name);
+                                            const std::string& job_name, WorkerKeys keys);
 
 // `address` ("host:port") with a wildcard host replaced by this machine's name.
 std::string reachable_address(const std::string& address);

@@ -45,8 +45,10 @@ struct FactorySettings {
   double poll_interval_s = 5;               // how often the batch system is asked about its jobs
   std::string manager;                      // host:port workers dial; empty: hearth run's address
   std::filesystem::path hearth;             // the executable as nodes see it; empty: this one
-  std::filesystem::path keys;               // worker.key as nodes see it; empty: the state's
-  std::filesystem::path work_dir;           // job scripts and logs; empty: STATE/batch
+  bool per_job_keys = true;                 // each job its own key, revoked when it ends
+  std::filesystem::path
+      keys;  // shared worker.key as nodes see it (per_job_keys off); empty: state's
+  std::filesystem::path work_dir;  // job scripts and logs; empty: STATE/batch
   std::string cache;  // the worker's --cache, expanded by the job's shell; empty: its default
   std::vector<std::string> worker_args;  // more `hearth worker` arguments
   int gpus = 0;

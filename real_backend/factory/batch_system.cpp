@@ -61,8 +61,8 @@ std::string worker_script(const FactorySettings& settings, const std::string& ma
                           const std::string& name_prefix, const std::string& cache) {
   std::string script = "#!/bin/sh\n" + job_lines;
   script += fmt::format("exec {} worker --manager {} --keys {} --name {}\"$job\"",
-                        shell_quote(settings.hearth.string()), shell_quote(manager_address),
-                        shell_quote(keys), shell_quote(name_prefix));
+                        shell_quote(settings.hearth.string()), shell_quote(manager_address), keys,
+                        shell_quote(name_prefix));
   if (!cache.empty()) script += fmt::format(" --cache \"{}\"", cache);
   for (const std::string& a : settings.worker_args)
     script += " " + shell_quote(a);

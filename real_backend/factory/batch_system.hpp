@@ -3,6 +3,7 @@
 // there, cancel them. Slurm (slurm_batch.hpp), HTCondor (htcondor_batch.hpp) and processes on this
 // machine (local_batch.hpp) implement it; batch_factory.hpp decides when to call what.
 
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <stdexcept>
@@ -39,9 +40,11 @@ class BatchSystem {
   // Called once before any submission, with the address workers dial ("host:port"): writes the
   // worker's job script or submit description.
   virtual void prepare(const std::string& manager_address) = 0;
-  // Submits `count` (>= 1) workers, one job each, and returns the jobs' ids. Throws BatchError
-  // with the batch system's own message if it accepted none.
-  virtual std::vector<std::string> submit(int count) = 0;
+  // Submits `count` (>= 1) workers, one job each, and returns the jobs' ids, the i-th job's worker
+  // dialing with the key file key_dir/i.key (with the settings' shared key file if key_dir is
+  // empty). Fewer ids than `count` when it accepted only the first ones. Throws BatchError with
+  // the batch system's own message if it accepted none.
+  virtual std::vector<std::string> submit(int count, const std::filesystem::path& key_dir) = 0;
   // The jobs among `jobs` that the batch system still holds, queued or running; a job missing
   // from the answer has ended. Throws BatchError if the batch system cannot be asked.
   virtual std::map<std::string, BatchJobStatus> poll(const std::vector<std::string>& jobs) = 0;
@@ -79,7 +82,8 @@ std::string command_line(const std::vector<std::string>& argv);
 std::string shell_quote(const std::string& text);
 
 // The shell script a worker's job runs: `job_lines` set $job to the job's id, then it execs
-// `settings.hearth worker`, dialing `manager_address` with `keys`, named `name_prefix` + $job,
+// `settings.hearth worker`, dialing `manager_address` with the key file `keys` (a shell word, as
+// "\"$keys\"" or shell_quote(path)), named `name_prefix` + $job,
 // with --cache `cache` (expanded by the shell; none if empty) and the settings' worker_args.
 // SIGTERM from the batch system then reaches the worker itself: a preemption notice.
 std::string worker_script(const FactorySettings& settings, const std::string& manager_address,

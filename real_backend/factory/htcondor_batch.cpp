@@ -14,6 +14,18 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// One argument in condor_submit's quoted `arguments` syntax: in single quotes (each ' and "
+// doubled) when it holds a space or a quote.
+std::string condor_argument(const std::string& text) {
+  if (text.find_first_of(" \t'\"") == std::string::npos) return text;
+  std::string quoted = "'";
+  for (char c : text) {
+    quoted += c;
+    if (c == '\'' || c == '"') quoted += c;
+  }
+  return quoted + "'";
+}
+
 class HTCondor final : public BatchSystem {
  public:
   HTCondor(FactorySettings settings, std::string batch_name, CommandRunner run)
@@ -23,21 +35,20 @@ class HTCondor final : public BatchSystem {
 
   void prepare(const std::string& manager_address) override {
     fs::create_directories(s_.work_dir / "logs");
-    // A transferred key lands in the job's scratch directory, where the job starts.
-    std::string keys = s_.htcondor.transfer_keys ? s_.keys.filename().string() : s_.keys.string();
     std::string cache =
         s_.cache.empty() ? "${_CONDOR_SCRATCH_DIR:-${TMPDIR:-/tmp}}/hearth-cache" : s_.cache;
     write_text_file(s_.work_dir / "htcondor-worker.sh",
-                    worker_script(s_, manager_address, keys,
+                    worker_script(s_, manager_address, "\"$keys\"",
                                   "# A hearth worker, submitted to HTCondor by `hearth run`.\n"
-                                  "job=\"$1\"  # CLUSTER.PROC\n",
+                                  "job=\"$1\"  # CLUSTER.PROC\n"
+                                  "keys=\"$2\"  # its key file\n",
                                   "condor-", cache),
                     true);
   }
 
-  std::vector<std::string> submit(int count) override {
+  std::vector<std::string> submit(int count, const fs::path& key_dir) override {
     fs::path description = s_.work_dir / "htcondor-worker.sub";
-    write_text_file(description, submit_description(count));
+    write_text_file(description, submit_description(count, key_dir));
     std::vector<std::string> argv = {"condor_submit", "-terse", description.string()};
     CommandResult r = submit_or_throw(run_, argv);
     // -terse prints "CLUSTER.FIRST - CLUSTER.LAST".
@@ -98,14 +109,18 @@ class HTCondor final : public BatchSystem {
   }
 
  private:
-  std::string submit_description(int count) const {
+  // Job i of the cluster (ProcId i) dials with key_dir/i.key, or with the shared key.
+  std::string submit_description(int count, const fs::path& key_dir) const {
     std::string d = "# hearth workers, submitted to HTCondor by `hearth run`\n";
     auto line = [&](const std::string& key, const std::string& value) {
       d += key + " = " + value + "\n";
     };
+    fs::path key = key_dir.empty() ? s_.keys : key_dir / "$(ProcId).key";
+    // A transferred key lands in the job's scratch directory, where the job starts.
+    std::string key_arg = s_.htcondor.transfer_keys ? key.filename().string() : key.string();
     line("universe", "vanilla");
     line("executable", (s_.work_dir / "htcondor-worker.sh").string());
-    line("arguments", "$(ClusterId).$(ProcId)");
+    line("arguments", "\"$(ClusterId).$(ProcId) " + condor_argument(key_arg) + "\"");
     line("initialdir", s_.work_dir.string());
     line("batch_name", batch_name_);
     line("output", "logs/condor-$(ClusterId).$(ProcId).out");
@@ -113,7 +128,7 @@ class HTCondor final : public BatchSystem {
     line("log", "logs/condor.log");
     line("should_transfer_files", "YES");
     line("when_to_transfer_output", "ON_EXIT_OR_EVICT");
-    if (s_.htcondor.transfer_keys) line("transfer_input_files", s_.keys.string());
+    if (s_.htcondor.transfer_keys) line("transfer_input_files", key.string());
     line("request_cpus", std::to_string(s_.cpus));
     if (s_.memory_mb > 0) line("request_memory", fmt::format("{}M", s_.memory_mb));
     if (s_.disk_mb > 0) line("request_disk", fmt::format("{}M", s_.disk_mb));

@@ -31,12 +31,13 @@ class LocalBatch final : public BatchSystem {
     std::filesystem::create_directories(s_.work_dir / "logs");
   }
 
-  std::vector<std::string> submit(int count) override {
+  std::vector<std::string> submit(int count, const std::filesystem::path& key_dir) override {
     std::vector<std::string> jobs;
     for (int i = 0; i < count; ++i) {
       std::string name = fmt::format("local-{}", started_);
-      std::vector<std::string> argv =
-          local_worker_argv(s_.hearth.string(), address_, s_.keys, name, s_.work_dir);
+      std::vector<std::string> argv = local_worker_argv(
+          s_.hearth.string(), address_,
+          key_dir.empty() ? s_.keys : key_dir / fmt::format("{}.key", i), name, s_.work_dir);
       const std::vector<std::string>& extra = s_.worker_args;
       if (gpus_ > 0 && std::find(extra.begin(), extra.end(), "--device") == extra.end()) {
         argv.push_back("--device");

@@ -113,7 +113,7 @@ class LocalWorkers final : public WorkerFactory {
   // A process ended: its key, if it had its own, is revoked and its file removed.
   void forget(const Process& p) {
     if (p.key.empty()) return;
-    options_.keys.revoke(p.key);
+    options_.keys.revoke({p.key});
     std::error_code ec;
     fs::remove(p.key_file, ec);
   }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <set>
 #include <sstream>
+#include <stdexcept>
 
 #include "traces/text.hpp"
 
@@ -33,29 +34,38 @@ class Slurm final : public BatchSystem {
   void prepare(const std::string& manager_address) override {
     script_ = s_.work_dir / "slurm-worker.sh";
     fs::create_directories(s_.work_dir / "logs");
-    write_text_file(script_,
-                    worker_script(s_, manager_address, s_.keys.string(),
-                                  "# A hearth worker, submitted to Slurm by `hearth run`.\n"
-                                  "if [ -n \"${SLURM_ARRAY_JOB_ID:-}\" ]; then\n"
-                                  "  job=\"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\"\n"
-                                  "else\n"
-                                  "  job=\"$SLURM_JOB_ID\"\n"
-                                  "fi\n",
-                                  "slurm-", s_.cache),
+    std::string lines =
+        "# A hearth worker, submitted to Slurm by `hearth run`.\n"
+        "if [ -n \"${SLURM_ARRAY_JOB_ID:-}\" ]; then\n"
+        "  job=\"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\"\n"
+        "else\n"
+        "  job=\"$SLURM_JOB_ID\"\n"
+        "fi\n";
+    std::string keys = shell_quote(s_.keys.string());
+    if (s_.per_job_keys) {
+      lines +=
+          "# Its own key: $1 holds one per job of the submission, named by array task or by $2.\n"
+          "keys=\"$1/${SLURM_ARRAY_TASK_ID:-$2}.key\"\n";
+      keys = "\"$keys\"";
+    }
+    write_text_file(script_, worker_script(s_, manager_address, keys, lines, "slurm-", s_.cache),
                     true);
   }
 
-  std::vector<std::string> submit(int count) override {
+  std::vector<std::string> submit(int count, const fs::path& key_dir) override {
+    if (key_dir.empty() == s_.per_job_keys) {
+      throw std::logic_error("slurm: per-job keys and the job script disagree");
+    }
     std::vector<std::string> jobs;
     if (s_.slurm.array) {
-      std::string id = sbatch(count);
+      std::string id = sbatch(count, key_dir, -1);
       for (int i = 0; i < count; ++i)
         jobs.push_back(fmt::format("{}_{}", id, i));
       return jobs;
     }
     for (int i = 0; i < count; ++i) {
       try {
-        jobs.push_back(sbatch(1));
+        jobs.push_back(sbatch(1, key_dir, i));
       } catch (const BatchError& e) {
         if (jobs.empty()) throw;
         spdlog::error("{}", e.what());
@@ -99,8 +109,9 @@ class Slurm final : public BatchSystem {
   }
 
  private:
-  // Submits one job (an array of `count` tasks, or a single job) and returns its id.
-  std::string sbatch(int count) {
+  // Submits one job (an array of `count` tasks, or the single job `index` of its submission) and
+  // returns its id; its script's arguments name the submission's keys.
+  std::string sbatch(int count, const fs::path& key_dir, int index) {
     std::vector<std::string> argv = {"sbatch", "--parsable", "--job-name=" + job_name_};
     fs::path logs = s_.work_dir / "logs";
     if (s_.slurm.array) {
@@ -126,6 +137,10 @@ class Slurm final : public BatchSystem {
     }
     argv.insert(argv.end(), s_.slurm.sbatch_args.begin(), s_.slurm.sbatch_args.end());
     argv.push_back(script_.string());
+    if (!key_dir.empty()) {
+      argv.push_back(key_dir.string());
+      if (index >= 0) argv.push_back(std::to_string(index));
+    }
     CommandResult r = submit_or_throw(run_, argv);
     // --parsable prints "ID" or "ID;CLUSTER".
     std::string id(traces::trim(r.out));

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -33,13 +34,20 @@ class WorkerFactory {
   virtual void stop(double wait_s) = 0;
 };
 
-// How a factory gives each worker a key of its own (real_backend/wire/key_registry.hpp):
-// issue(label, file) writes a worker's credentials to `file` and returns its public key; revoke
-// (public key) revokes it once the worker has ended. Empty: every worker dials with the shared
-// key file.
+// How a factory gives each worker a key of its own (real_backend/wire/key_registry.hpp). Empty:
+// every worker dials with the shared key file.
 struct WorkerKeys {
+  // Writes one worker's credentials to `file`, labelled `label`; returns its public key.
   std::function<std::string(const std::string& label, const std::filesystem::path& file)> issue;
-  std::function<void(const std::string& public_key)> revoke;
+  // Issues `count` keys at once, labelled `label_prefix` + index, their files dir/0.key ...
+  // dir/(count-1).key; returns their public keys in that order.
+  std::function<std::vector<std::string>(const std::string& label_prefix, int count,
+                                         const std::filesystem::path& dir)>
+      issue_many;
+  // Relabels keys (public key -> label).
+  std::function<void(const std::map<std::string, std::string>& labels)> relabel;
+  // Revokes these public keys, once their workers have ended.
+  std::function<void(const std::vector<std::string>& public_keys)> revoke;
 };
 
 // `hearth worker` named `name`, dialing `manager` with the worker key file `keys`, its cache in

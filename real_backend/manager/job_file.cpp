@@ -183,6 +183,7 @@ class JobReader {
                "manager",
                "hearth",
                "keys",
+               "per_job_keys",
                "work_dir",
                "cache",
                "worker_args",
@@ -214,7 +215,14 @@ class JobReader {
       fail(*t.get("manager"), "manager must be host:port");
     }
     if (t.get("hearth")) f.hearth = path(text(t, "hearth", ""));
-    if (t.get("keys")) f.keys = path(text(t, "keys", ""));
+    f.per_job_keys = boolean(t, "per_job_keys", f.per_job_keys);
+    if (t.get("keys")) {
+      f.keys = path(text(t, "keys", ""));
+      if (f.per_job_keys) {
+        fail(*t.get("keys"),
+             "keys names the shared worker key, which jobs use only with per_job_keys = false");
+      }
+    }
     if (t.get("work_dir")) f.work_dir = path(text(t, "work_dir", ""));
     f.cache = text(t, "cache", "");
     if (f.cache.find_first_of("\"`\\\r\n") != std::string::npos) {

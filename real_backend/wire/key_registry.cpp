@@ -118,6 +118,30 @@ void register_keys(const fs::path& registry, const std::vector<std::string>& key
   });
 }
 
+int relabel_keys(const fs::path& registry, const std::map<std::string, std::string>& labels) {
+  if (labels.empty()) return 0;
+  int relabelled = 0;
+  change_registry(registry, [&](std::vector<KeyEntry>& entries) {
+    std::set<std::string> in_use;
+    for (const KeyEntry& e : entries) {
+      if (!e.revoked && !labels.count(e.public_z85)) in_use.insert(e.label);
+    }
+    for (KeyEntry& e : entries) {
+      auto it = labels.find(e.public_z85);
+      if (it == labels.end()) continue;
+      if (!valid_label(it->second) || (!e.revoked && in_use.count(it->second))) {
+        spdlog::warn("{}: key {} keeps its label: {} is not valid or is in use", registry.string(),
+                     e.label, it->second.substr(0, 120));
+        continue;
+      }
+      e.label = it->second;
+      if (!e.revoked) in_use.insert(e.label);
+      ++relabelled;
+    }
+  });
+  return relabelled;
+}
+
 int revoke_keys(const fs::path& registry, const std::string& which) {
   int revoked = 0;
   change_registry(registry, [&](std::vector<KeyEntry>& entries) {

@@ -37,6 +37,12 @@ std::vector<KeyEntry> read_key_registry(const std::filesystem::path& registry);
 void register_keys(const std::filesystem::path& registry, const std::vector<std::string>& keys,
                    const std::string& label);
 
+// Gives keys new labels (public key -> label), as a batch factory does once it knows the job
+// each key went to. A label that is not valid or that another active key holds is left as it
+// was, and logged; returns how many keys were relabelled.
+int relabel_keys(const std::filesystem::path& registry,
+                 const std::map<std::string, std::string>& labels);
+
 // Revokes the active keys whose label or public key is `which`; returns how many.
 int revoke_keys(const std::filesystem::path& registry, const std::string& which);
 // Revokes these public keys (those not active are left); returns how many were revoked.

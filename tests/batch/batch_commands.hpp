@@ -51,6 +51,7 @@ struct Requests {
 struct BatchCommands {
   explicit BatchCommands(const Requests& requests = {}) {
     settings.hearth = "/shared/bin/hearth";
+    settings.per_job_keys = false;
     settings.keys = "/shared/job.state/keys/worker.key";
     settings.work_dir = dir.path;
     settings.gpus = requests.gpus;

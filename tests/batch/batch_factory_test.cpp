@@ -3,6 +3,7 @@
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
+#include <set>
 
 #include "real_backend/factory/batch_factory.hpp"
 #include "tests/batch/batch_commands.hpp"
@@ -27,6 +28,8 @@ class FakeBatch final : public BatchSystem {
  public:
   std::map<std::string, BatchJobStatus> jobs;     // what the batch system holds
   std::vector<int> submitted;                     // each accepted submission's count
+  std::vector<fs::path> key_dirs;                 // each accepted submission's keys
+  int accept_only = 0;                            // > 0: accepts only the first ones
   int refused = 0;                                // submissions refused
   std::vector<std::vector<std::string>> cancels;  // each cancel call's ids
   std::string refuse;                             // not empty: submissions fail with this
@@ -35,13 +38,15 @@ class FakeBatch final : public BatchSystem {
 
   std::string name() const override { return "fake"; }
   void prepare(const std::string& address) override { prepared_for = address; }
-  std::vector<std::string> submit(int count) override {
+  std::vector<std::string> submit(int count, const fs::path& key_dir) override {
     if (!refuse.empty()) {
       ++refused;
       throw BatchError(refuse);
     }
     int cluster = static_cast<int>(submitted.size()) + 1;
+    if (accept_only > 0) count = std::min(count, accept_only);
     submitted.push_back(count);
+    key_dirs.push_back(key_dir);
     std::vector<std::string> ids;
     for (int i = 0; i < count; ++i) {
       ids.push_back(std::to_string(cluster) + "." + std::to_string(i));
@@ -67,6 +72,53 @@ class FakeBatch final : public BatchSystem {
 
   void run(const std::string& id) { jobs.at(id).state = BatchJobState::running; }
 };
+
+// A key registry in memory: keys K1, K2, ... whose files hold their name.
+struct FakeKeys {
+  std::map<std::string, std::string> labels;  // public key -> label
+  std::set<std::string> revoked;
+
+  WorkerKeys callbacks() {
+    WorkerKeys w;
+    w.issue_many = [this](const std::string& prefix, int count, const fs::path& dir) {
+      fs::create_directories(dir);
+      std::vector<std::string> keys;
+      for (int i = 0; i < count; ++i) {
+        keys.push_back("K" + std::to_string(labels.size() + 1));
+        labels[keys.back()] = prefix + std::to_string(i);
+        write_file(dir / (std::to_string(i) + ".key"), keys.back());
+      }
+      return keys;
+    };
+    w.relabel = [this](const std::map<std::string, std::string>& to) {
+      for (const auto& [key, label] : to)
+        labels.at(key) = label;
+    };
+    w.revoke = [this](const std::vector<std::string>& keys) {
+      for (const std::string& key : keys) {
+        REQUIRE(labels.count(key));
+        revoked.insert(key);
+      }
+    };
+    return w;
+  }
+  // The labels of the keys not revoked.
+  std::set<std::string> active() const {
+    std::set<std::string> out;
+    for (const auto& [key, label] : labels) {
+      if (!revoked.count(key)) out.insert(label);
+    }
+    return out;
+  }
+};
+
+// Options for a factory that gives each job a key from `keys`, under `dir`.
+BatchFactoryOptions keyed(BatchFactoryOptions o, FakeKeys& keys, const TempDir& dir) {
+  o.keys = keys.callbacks();
+  o.key_dir = dir / "keys";
+  o.record = dir / "jobs";
+  return o;
+}
 
 // A factory over a FakeBatch, its clock moved by hand.
 struct Rig {
@@ -315,4 +367,80 @@ TEST_CASE("a worker the factory did not start does not count as one of its jobs 
   CHECK(rig.batch->submitted == std::vector<int>{1});
   rig.tick_at(20);
   CHECK(rig.batch->submitted == std::vector<int>{1, 1});
+}
+
+TEST_CASE("each job gets a key of its own, named after its worker and revoked when the job ends") {
+  TempDir dir;
+  FakeKeys keys;
+  Rig rig(keyed(options(0, 3, 10), keys, dir));
+  rig.tick_at(0);
+  REQUIRE(rig.batch->key_dirs.size() == 1);
+  fs::path s1 = rig.batch->key_dirs[0];
+  CHECK(s1.parent_path() == dir / "keys");
+  CHECK((fs::status(dir / "keys").permissions() & (fs::perms::group_all | fs::perms::others_all)) ==
+        fs::perms::none);
+  // Job 1.I dials with s1/I.key, its key labelled with its worker's name.
+  CHECK(read_file(s1 / "2.key") == "K3");
+  CHECK(keys.active() == std::set<std::string>{"w-1.0", "w-1.1", "w-1.2"});
+  CHECK(read_file(dir / "jobs") == "fake 1.0 K1\nfake 1.1 K2\nfake 1.2 K3\n");
+
+  // 1.1 ends; 1.2 is withdrawn (no work left for it); 1.0 is cancelled at stop.
+  rig.batch->run("1.0");
+  rig.batch->jobs.erase("1.1");
+  rig.tick_at(5, pool_status(1000, 1000, 1));
+  CHECK(keys.revoked == std::set<std::string>{"K2"});
+  CHECK(!fs::exists(s1 / "1.key"));
+  rig.tick_at(10, pool_status(1, 1, 1));
+  CHECK(keys.revoked == std::set<std::string>{"K2", "K3"});
+  CHECK(!fs::exists(s1 / "2.key"));
+  CHECK(fs::exists(s1 / "0.key"));
+  rig.factory->stop(1);
+  CHECK(keys.active().empty());
+  CHECK(!fs::exists(s1));
+}
+
+TEST_CASE(
+    "the keys of a refused submission, or of jobs the batch system did not take, are revoked") {
+  TempDir dir;
+  FakeKeys keys;
+  BatchFactoryOptions o = keyed(options(0, 4, 10), keys, dir);
+  Rig rig(o);
+  rig.batch->accept_only = 1;
+  rig.tick_at(0);  // 4 keys issued, 1 job submitted
+  CHECK(rig.batch->submitted == std::vector<int>{1});
+  CHECK(keys.active() == std::set<std::string>{"w-1.0"});
+  CHECK(keys.revoked.size() == 3);
+  CHECK(!fs::exists(rig.batch->key_dirs[0] / "1.key"));
+  rig.batch->refuse = "sbatch: error: QOSMaxSubmitJobPerUserLimit";
+  rig.tick_at(10);  // 3 more keys, refused
+  CHECK(rig.batch->refused == 1);
+  CHECK(keys.labels.size() == 7);
+  CHECK(keys.active() == std::set<std::string>{"w-1.0"});
+  CHECK(!fs::exists(dir / "keys/s2"));
+  CHECK(read_file(dir / "jobs") == "fake 1.0 K1\n");
+}
+
+TEST_CASE("a killed run's keys are revoked, their files removed, by the next start") {
+  TempDir dir;
+  FakeKeys keys;
+  BatchFactoryOptions o = keyed(options(0, 2, 10), keys, dir);
+  std::string record;
+  {
+    Rig rig(o);
+    rig.tick_at(0);
+    CHECK(keys.active() == std::set<std::string>{"w-1.0", "w-1.1"});
+    record = read_file(o.record);
+  }
+  // As if the manager had been killed: its record and key files stay, its keys active, and a
+  // submission was under way.
+  write_file(o.record, record + "fake - K9\n");
+  fs::create_directories(dir / "keys/s1");
+  write_file(dir / "keys/s1/0.key", "K1");
+  keys.labels["K9"] = "fake-pending.1.2.0";
+  keys.revoked.clear();
+  Rig next(o);
+  CHECK(next.batch->cancels == std::vector<std::vector<std::string>>{{"1.0", "1.1"}});
+  CHECK(keys.revoked == std::set<std::string>{"K1", "K2", "K9"});
+  CHECK(!fs::exists(dir / "keys/s1"));
+  CHECK(!fs::exists(o.record));
 }

@@ -29,6 +29,7 @@ submit_interval_s = 30
 poll_interval_s = 15
 manager = "login1.cluster:7700"
 hearth = "bin/hearth"
+per_job_keys = false
 keys = "/shared/keys/worker.key"
 work_dir = "batch"
 cache = "$LOCAL_SCRATCH/hearth"
@@ -60,6 +61,7 @@ transfer_keys = false
   CHECK(f.poll_interval_s == 15);
   CHECK(f.manager == "login1.cluster:7700");
   CHECK(f.hearth == dir / "bin/hearth");  // relative to the job file
+  CHECK(!f.per_job_keys);
   CHECK(f.keys == "/shared/keys/worker.key");
   CHECK(f.work_dir == dir / "batch");
   CHECK(f.cache == "$LOCAL_SCRATCH/hearth");
@@ -92,6 +94,7 @@ TEST_CASE("without a [factory] table, no factory runs and the defaults hold") {
   CHECK(f.submit_interval_s == 10);
   CHECK(f.poll_interval_s == 5);
   CHECK(f.hearth.empty());
+  CHECK(f.per_job_keys);
   CHECK(f.keys.empty());
   CHECK(f.work_dir.empty());
   CHECK(f.cpus == 1);
@@ -119,6 +122,9 @@ TEST_CASE("mistakes in [factory] are reported with file and line") {
   CHECK(error_of("manager = \"login1\"\n") == ":7: manager must be host:port");
   CHECK(error_of("cache = \"/tmp/\\\"x\"\n") ==
         ":7: cache must not hold \", `, \\ or a newline (the job's shell expands it)");
+  CHECK(error_of("keys = \"/shared/worker.key\"\n") ==
+        ":7: keys names the shared worker key, which jobs use only with per_job_keys = false");
+  CHECK(error_of("per_job_keys = 1\n") == ":7: per_job_keys must be true or false");
   CHECK(error_of("worker_args = \"--grace 5\"\n") == ":7: worker_args must be an array of strings");
   CHECK(error_of("[factory.slurm]\npartition = \"a b\"\n") == ":8: partition must be one word");
   CHECK(error_of("[factory.slurm]\narray = \"yes\"\n") == ":8: array must be true or false");

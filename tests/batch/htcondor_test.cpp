@@ -19,7 +19,7 @@ TEST_CASE("htcondor: one cluster per submission, `queue N`, with the settings as
   batch.run.answer("condor_submit", {0, "311.0 - 311.2\n", ""});
   auto condor = make_htcondor(batch.settings, "hearth-claims", batch.run.runner());
   condor->prepare("submit1.cluster:7700");
-  CHECK(condor->submit(3) == std::vector<std::string>{"311.0", "311.1", "311.2"});
+  CHECK(condor->submit(3, {}) == std::vector<std::string>{"311.0", "311.1", "311.2"});
   fs::path description = batch.dir / "htcondor-worker.sub";
   CHECK(batch.run.calls ==
         std::vector<std::vector<std::string>>{{"condor_submit", "-terse", description.string()}});
@@ -29,7 +29,7 @@ TEST_CASE("htcondor: one cluster per submission, `queue N`, with the settings as
         "executable = " +
             (batch.dir / "htcondor-worker.sh").string() +
             "\n"
-            "arguments = $(ClusterId).$(ProcId)\n"
+            "arguments = \"$(ClusterId).$(ProcId) worker.key\"\n"
             "initialdir = " +
             batch.dir.path.string() +
             "\n"
@@ -61,7 +61,8 @@ TEST_CASE("htcondor: the job's worker reads the transferred key and caches in it
         "#!/bin/sh\n"
         "# A hearth worker, submitted to HTCondor by `hearth run`.\n"
         "job=\"$1\"  # CLUSTER.PROC\n"
-        "exec /shared/bin/hearth worker --manager submit1:7700 --keys worker.key --name "
+        "keys=\"$2\"  # its key file\n"
+        "exec /shared/bin/hearth worker --manager submit1:7700 --keys \"$keys\" --name "
         "condor-\"$job\" --cache \"${_CONDOR_SCRATCH_DIR:-${TMPDIR:-/tmp}}/hearth-cache\"\n");
 }
 
@@ -72,12 +73,41 @@ TEST_CASE("htcondor: without transfer_keys the worker reads the key where the se
   batch.run.answer("condor_submit", {0, "5.0 - 5.0\n", ""});
   auto condor = make_htcondor(batch.settings, "hearth-x", batch.run.runner());
   condor->prepare("submit1:7700");
-  CHECK(condor->submit(1) == std::vector<std::string>{"5.0"});
+  CHECK(condor->submit(1, {}) == std::vector<std::string>{"5.0"});
   CHECK(read_file(batch.dir / "htcondor-worker.sh")
-            .find("--keys /shared/job.state/keys/worker.key --name condor-\"$job\" --cache "
-                  "\"/scratch/hearth\"\n") != std::string::npos);
-  CHECK(read_file(batch.dir / "htcondor-worker.sub").find("transfer_input_files") ==
+            .find("--keys \"$keys\" --name condor-\"$job\" --cache \"/scratch/hearth\"\n") !=
         std::string::npos);
+  std::string description = read_file(batch.dir / "htcondor-worker.sub");
+  CHECK(description.find(
+            "arguments = \"$(ClusterId).$(ProcId) /shared/job.state/keys/worker.key\"\n") !=
+        std::string::npos);
+  CHECK(description.find("transfer_input_files") == std::string::npos);
+}
+
+TEST_CASE("htcondor: with keys per job, job PROC gets the submission's PROC.key") {
+  BatchCommands batch;
+  batch.settings.per_job_keys = true;
+  batch.run.answer("condor_submit", {0, "40.0 - 40.1\n", ""});
+  auto condor = make_htcondor(batch.settings, "hearth-x", batch.run.runner());
+  condor->prepare("submit1:7700");
+  CHECK(condor->submit(2, batch.dir / "keys/s1") == std::vector<std::string>{"40.0", "40.1"});
+  std::string description = read_file(batch.dir / "htcondor-worker.sub");
+  // Transferred: the key lands in the job's scratch directory under its own name.
+  CHECK(description.find("arguments = \"$(ClusterId).$(ProcId) $(ProcId).key\"\n") !=
+        std::string::npos);
+  CHECK(description.find("transfer_input_files = " + (batch.dir / "keys/s1").string() +
+                         "/$(ProcId).key\n") != std::string::npos);
+
+  // Read in place, the path quoted as condor_submit's arguments want it.
+  batch.settings.htcondor.transfer_keys = false;
+  auto in_place = make_htcondor(batch.settings, "hearth-x", batch.run.runner());
+  in_place->prepare("submit1:7700");
+  CHECK(in_place->submit(1, "/shared/it's here/s2") == std::vector<std::string>{"40.0", "40.1"});
+  description = read_file(batch.dir / "htcondor-worker.sub");
+  CHECK(description.find(
+            "arguments = \"$(ClusterId).$(ProcId) '/shared/it''s here/s2/$(ProcId).key'\"\n") !=
+        std::string::npos);
+  CHECK(description.find("transfer_input_files") == std::string::npos);
 }
 
 TEST_CASE("htcondor: a refused condor_submit is an error carrying its message") {
@@ -86,11 +116,11 @@ TEST_CASE("htcondor: a refused condor_submit is an error carrying its message") 
   batch.run.answer("condor_submit", {0, "Submitting job(s).\n", ""});
   auto condor = make_htcondor(batch.settings, "hearth-x", batch.run.runner());
   condor->prepare("m:1");
-  CHECK(batch_error([&] { condor->submit(2); }) ==
+  CHECK(batch_error([&] { condor->submit(2, {}); }) ==
         "condor_submit refused the workers: ERROR: Can't find address of local schedd\n"
         "  the command: condor_submit -terse " +
             (batch.dir / "htcondor-worker.sub").string());
-  CHECK(batch_error([&] { condor->submit(2); }) ==
+  CHECK(batch_error([&] { condor->submit(2, {}); }) ==
         "condor_submit printed \"Submitting job(s).\", not job ids");
 }
 

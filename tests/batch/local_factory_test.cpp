@@ -4,9 +4,12 @@
 
 #include <catch2/catch_test_macros.hpp>
 
+#include "real_backend/wire/key_registry.hpp"
 #include "tests/real/hearth_process.hpp"
 
 using namespace hearth::testing;
+using hearth::real::KeyEntry;
+using hearth::real::read_key_registry;
 
 TEST_CASE("the local factory keeps max_workers running, replaces killed ones, loses nothing") {
   TempDir dir;
@@ -43,6 +46,15 @@ TEST_CASE("the local factory keeps max_workers running, replaces killed ones, lo
   std::string text = read_file(log);
   CHECK(text.find("asked local for 3 workers: job local-0 ... local-2") != std::string::npos);
   CHECK(text.find("(local-5)") == std::string::npos);
+  // Each job joined with a key of its own, named after it, revoked when the job ended.
+  for (int i = 0; i < 5; ++i) {
+    std::string name = "local-" + std::to_string(i);
+    CHECK(lines_with(log, "(" + name + ") joined: ") == 1);
+    CHECK(text.find("device memory, key " + name + "\n") != std::string::npos);
+  }
+  for (const KeyEntry& k : read_key_registry(dir / "job.state/keys/registry"))
+    CHECK((k.revoked || k.label == "shared"));
+  CHECK(fs::is_empty(dir / "job.state/batch/keys"));
 }
 
 TEST_CASE("a factory without max_workers stops hearth run with status 2, naming the job file") {

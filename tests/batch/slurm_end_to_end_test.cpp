@@ -11,6 +11,7 @@
 #include <cstdlib>
 
 #include "real_backend/factory/batch_system.hpp"
+#include "real_backend/wire/key_registry.hpp"
 #include "tests/real/hearth_process.hpp"
 
 using namespace hearth;
@@ -53,6 +54,19 @@ std::set<std::string> running(const std::map<std::string, std::string>& jobs) {
 // Jobs that ignore SIGTERM (a worker waiting at the gate, say) end KillWait (10 s) after it.
 bool gone(const std::string& name) {
   return wait_for([&] { return jobs_named(name).empty(); }, 60);
+}
+
+// Checks that every job dialed with a key of its own, labelled with its worker's name
+// (slurm-JOB), and that none is active now: each was revoked when its job ended or was cancelled.
+void each_job_had_its_own_key(const fs::path& state, std::size_t at_least) {
+  std::vector<KeyEntry> keys = read_key_registry(state / "keys/registry");
+  std::size_t per_job = 0;
+  for (const KeyEntry& k : keys) {
+    if (k.label.starts_with("slurm-") && k.label.find("pending") == std::string::npos) ++per_job;
+    if (k.label != "shared") CHECK(k.revoked);
+  }
+  CHECK(per_job >= at_least);
+  CHECK((!fs::exists(state / "batch/keys") || fs::is_empty(state / "batch/keys")));
 }
 
 // `prompts` claims for the built-in model in <stem>.toml, and a [factory] asking Slurm for 3
@@ -146,6 +160,8 @@ TEST_CASE("Slurm workers preempted by scancel, killed, or by an owner's job lose
               .find("PREEMPTION") != std::string::npos);
   }
   CHECK(gone("hearth-preempted"));
+  // 3, the 2 that replaced the cancelled ones, and at least one after the owner's job.
+  each_job_had_its_own_key(job.dir / "preempted.state", 6);
 }
 
 TEST_CASE("an interrupted run cancels its Slurm jobs, and a killed run's are cancelled by the next",
@@ -185,6 +201,10 @@ TEST_CASE("an interrupted run cancels its Slurm jobs, and a killed run's are can
   CHECK(exit_status(manager) == 0);
   CHECK(read_file(job.dir / "run3.log").find("cancelling 3 slurm jobs left by an earlier run") !=
         std::string::npos);
+  CHECK(read_file(job.dir / "run3.log").find("revoking 3 keys of jobs left by an earlier run") !=
+        std::string::npos);
   CHECK(ids_once(job.dir / "out.jsonl") == prompt_ids(3000));
   CHECK(gone("hearth-interrupted"));
+  // 3 in each of the first two runs, and at least one in the last.
+  each_job_had_its_own_key(job.dir / "interrupted.state", 7);
 }

@@ -9,6 +9,20 @@
 using namespace hearth::real;
 using namespace hearth::testing;
 
+namespace {
+
+// How every worker's job script starts: $job is the job's id.
+const std::string kScriptStart =
+    "#!/bin/sh\n"
+    "# A hearth worker, submitted to Slurm by `hearth run`.\n"
+    "if [ -n \"${SLURM_ARRAY_JOB_ID:-}\" ]; then\n"
+    "  job=\"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\"\n"
+    "else\n"
+    "  job=\"$SLURM_JOB_ID\"\n"
+    "fi\n";
+
+}  // namespace
+
 TEST_CASE("slurm: one array job per submission, with the settings as sbatch options") {
   BatchCommands batch(
       {.gpus = 1, .cpus = 4, .memory_mb = 32000, .disk_mb = 50000, .time_limit_s = 3601});
@@ -19,7 +33,7 @@ TEST_CASE("slurm: one array job per submission, with the settings as sbatch opti
   batch.run.answer("sbatch", {0, "4242\n", ""});
   auto slurm = make_slurm(batch.settings, "hearth-claims", batch.run.runner());
   slurm->prepare("login1:7700");
-  CHECK(slurm->submit(3) == std::vector<std::string>{"4242_0", "4242_1", "4242_2"});
+  CHECK(slurm->submit(3, {}) == std::vector<std::string>{"4242_0", "4242_1", "4242_2"});
   std::string logs = (batch.dir / "logs").string();
   CHECK(batch.run.calls ==
         std::vector<std::vector<std::string>>{
@@ -39,18 +53,43 @@ TEST_CASE("slurm: the job script names the worker after its job and execs it") {
   auto slurm = make_slurm(batch.settings, "hearth-claims", batch.run.runner());
   slurm->prepare("login1:7700");
   CHECK(read_file(batch.dir / "slurm-worker.sh") ==
-        "#!/bin/sh\n"
-        "# A hearth worker, submitted to Slurm by `hearth run`.\n"
-        "if [ -n \"${SLURM_ARRAY_JOB_ID:-}\" ]; then\n"
-        "  job=\"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\"\n"
-        "else\n"
-        "  job=\"$SLURM_JOB_ID\"\n"
-        "fi\n"
-        "exec /shared/bin/hearth worker --manager login1:7700 --keys "
-        "/shared/job.state/keys/worker.key --name slurm-\"$job\" --cache "
-        "\"$LOCAL_SCRATCH/hearth\" --grace 25 --gpu-type 'A100 80GB'\n");
+        kScriptStart +
+            "exec /shared/bin/hearth worker --manager login1:7700 --keys "
+            "/shared/job.state/keys/worker.key --name slurm-\"$job\" --cache "
+            "\"$LOCAL_SCRATCH/hearth\" --grace 25 --gpu-type 'A100 80GB'\n");
   CHECK((fs::status(batch.dir / "slurm-worker.sh").permissions() & fs::perms::owner_exec) !=
         fs::perms::none);
+}
+
+TEST_CASE("slurm: with keys per job, each job's script reads its own key from the submission's") {
+  BatchCommands batch;
+  batch.settings.per_job_keys = true;
+  batch.run.answer("sbatch", {0, "4242\n", ""});
+  auto slurm = make_slurm(batch.settings, "hearth-x", batch.run.runner());
+  slurm->prepare("login1:7700");
+  CHECK(read_file(batch.dir / "slurm-worker.sh") ==
+        kScriptStart +
+            "# Its own key: $1 holds one per job of the submission, named by array task or by $2.\n"
+            "keys=\"$1/${SLURM_ARRAY_TASK_ID:-$2}.key\"\n"
+            "exec /shared/bin/hearth worker --manager login1:7700 --keys \"$keys\" --name "
+            "slurm-\"$job\"\n");
+  // An array: task I reads DIR/I.key.
+  CHECK(slurm->submit(2, batch.dir / "keys/s1") == std::vector<std::string>{"4242_0", "4242_1"});
+  REQUIRE(batch.run.calls.size() == 1);
+  CHECK(batch.run.calls[0].back() == (batch.dir / "keys/s1").string());
+  CHECK(batch.run.calls[0].end()[-2] == (batch.dir / "slurm-worker.sh").string());
+  // Single jobs: job I is told its index.
+  batch.settings.slurm.array = false;
+  batch.run.answer("sbatch", {0, "4243\n", ""});
+  auto single = make_slurm(batch.settings, "hearth-x", batch.run.runner());
+  single->prepare("login1:7700");
+  CHECK(single->submit(2, batch.dir / "keys/s2") == std::vector<std::string>{"4242", "4243"});
+  REQUIRE(batch.run.calls.size() == 3);
+  for (int i : {0, 1}) {
+    std::vector<std::string> tail(batch.run.calls[1 + i].end() - 3, batch.run.calls[1 + i].end());
+    CHECK(tail == std::vector<std::string>{(batch.dir / "slurm-worker.sh").string(),
+                                           (batch.dir / "keys/s2").string(), std::to_string(i)});
+  }
 }
 
 TEST_CASE("slurm: without arrays, one sbatch per worker; gres as given") {
@@ -62,7 +101,7 @@ TEST_CASE("slurm: without arrays, one sbatch per worker; gres as given") {
   batch.run.answer("sbatch", {0, "78\n", ""});
   auto slurm = make_slurm(batch.settings, "hearth-x", batch.run.runner());
   slurm->prepare("m:1");
-  CHECK(slurm->submit(2) == std::vector<std::string>{"77", "78"});
+  CHECK(slurm->submit(2, {}) == std::vector<std::string>{"77", "78"});
   REQUIRE(batch.run.calls.size() == 2);
   CHECK(batch.run.calls[0] ==
         std::vector<std::string>{"sbatch", "--parsable", "--job-name=hearth-x",
@@ -78,13 +117,13 @@ TEST_CASE("slurm: a refused sbatch is an error carrying its message and the comm
   batch.run.answer("sbatch", {0, "Submitted batch job 12\n", ""});
   auto slurm = make_slurm(batch.settings, "hearth-x", batch.run.runner());
   slurm->prepare("m:1");
-  CHECK(batch_error([&] { slurm->submit(2); }) ==
+  CHECK(batch_error([&] { slurm->submit(2, {}); }) ==
         "sbatch refused the workers: sbatch: error: invalid partition specified: "
         "gpu-nope\n  the command: sbatch --parsable --job-name=hearth-x --array=0-1 "
         "--output=" +
             (batch.dir / "logs/slurm-%A_%a.log").string() + " --chdir=" + batch.dir.path.string() +
             " --cpus-per-task=1 " + (batch.dir / "slurm-worker.sh").string());
-  CHECK(batch_error([&] { slurm->submit(1); }) ==
+  CHECK(batch_error([&] { slurm->submit(1, {}); }) ==
         "sbatch printed \"Submitted batch job 12\", not a job id");
 }
 
