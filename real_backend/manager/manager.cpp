@@ -606,8 +606,9 @@ struct Manager::Impl {
     std::string host = slot.host;
     WorkerId w = workers.join(std::move(slot));
     ++counters.joins;
-    spdlog::info("worker {} ({}) joined: {}, {:.1f} GB device memory", w, h.name, h.gpu_type,
-                 h.gpu_memory_bytes / 1e9);
+    std::string label = key_ring.label(key);
+    spdlog::info("worker {} ({}) joined: {}, {:.1f} GB device memory{}{}", w, h.name, h.gpu_type,
+                 h.gpu_memory_bytes / 1e9, label.empty() ? "" : ", key ", label);
     if (factory) factory->worker_joined(h.name);
     send_raw(routing, encode(Welcome{w, session, options.heartbeat_s}));
     specs[w] = spec_of(w, h);
