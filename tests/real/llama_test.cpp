@@ -389,7 +389,12 @@ TEST_CASE("an empty, too long or out-of-vocabulary input fails alone") {
   CHECK_THAT(r[4].error, ContainsSubstring("token -1"));
   CHECK(r[5].error.empty());
   CHECK(r[1].scores.empty());
-  CHECK(r[0].scores == model->classify({inputs[0]}, {{5}, {6, 7}})[0].scores);
+  // The same scores as alone, up to float rounding: how a batch is blocked in the matrix products
+  // depends on the CPU's kernels.
+  std::vector<float> alone = model->classify({inputs[0]}, {{5}, {6, 7}})[0].scores;
+  REQUIRE(r[0].scores.size() == alone.size());
+  for (std::size_t i = 0; i < alone.size(); ++i)
+    CHECK(std::abs(r[0].scores[i] - alone[i]) < 1e-5 * (1 + std::abs(alone[i])));
   std::vector<InferenceResult> g = greedy(*model, inputs, 3);
   CHECK(g[0].tokens.size() == 3);
   CHECK(g[3].error == "96 tokens and 1 more exceed the model's context of 96");
