@@ -9,6 +9,7 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <tuple>
@@ -28,6 +29,7 @@ namespace {
 constexpr int kMaxFailedStarts = 10;
 constexpr int kMaxRefusedSubmissions = 3;
 constexpr int kMaxBackoffDoublings = 5;
+constexpr double kKeyGraceS = 300;  // the longest a worker keeps its key after its job ended
 
 double steady_s() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -39,6 +41,12 @@ std::string span_of(const std::vector<std::string>& jobs) {
   if (jobs.size() == 1) return jobs.front();
   return fmt::format("{} ... {}", jobs.front(), jobs.back());
 }
+
+// A job's own key: its public half and its credentials file.
+struct JobKey {
+  std::string public_z85;  // empty: none
+  fs::path file;
+};
 
 class BatchWorkers final : public WorkerFactory {
  public:
@@ -70,6 +78,7 @@ class BatchWorkers final : public WorkerFactory {
 
   std::vector<pid_t> tick(const PoolStatus& pool) override {
     double now = options_.clock_s();
+    expire_leaving(now);
     if (!jobs_.empty() && now >= next_poll_s_) {
       next_poll_s_ = now + options_.poll_interval_s;
       poll();
@@ -88,6 +97,7 @@ class BatchWorkers final : public WorkerFactory {
   void worker_joined(const std::string& name) override {
     auto it = by_worker_.find(name);
     if (it == by_worker_.end()) return;
+    present_.insert(name);
     jobs_.at(it->second).joined = true;
     failed_starts_ = 0;
     failed_submissions_ = 0;
@@ -96,15 +106,21 @@ class BatchWorkers final : public WorkerFactory {
   bool exhausted() const override { return false; }
 
   void stop(double wait_s) override {
-    if (jobs_.empty()) return;
+    // Every key goes at once; a job not seen leaving keeps its line (and key) in the record.
+    std::vector<JobKey> keys;
+    for (const auto& [id, job] : jobs_)
+      keys.push_back(job.key);
+    for (const auto& [name, leaving] : leaving_)
+      keys.push_back(leaving.key);
+    leaving_.clear();
+    retire(keys);
+    if (jobs_.empty()) {
+      write_record();
+      return;
+    }
     std::vector<std::string> ids = job_ids();
     spdlog::info("cancelling {} {} jobs", ids.size(), system_->name());
     system_->cancel(ids);
-    // Their keys go at once; a job not seen leaving keeps its line (and key) in the record.
-    std::vector<const BatchJob*> all;
-    for (const auto& [id, job] : jobs_)
-      all.push_back(&job);
-    retire(all);
     // Wait for them to leave the queue; those not seen leaving stay in the record, for the next
     // run to cancel again.
     double deadline = steady_s() + wait_s;
@@ -131,8 +147,7 @@ class BatchWorkers final : public WorkerFactory {
     std::uint64_t order = 0;       // submission order of jobs
     std::uint64_t submission = 0;  // which submission it came in
     bool joined = false;           // its worker joined the manager
-    std::string key;               // its own public key, if it has one
-    fs::path key_file;
+    JobKey key;                    // its own, if it has one
   };
 
   // Keys issued for a submission: public keys and files, in job order.
@@ -142,17 +157,56 @@ class BatchWorkers final : public WorkerFactory {
     fs::path file(std::size_t i) const { return dir / fmt::format("{}.key", i); }
   };
 
-  // Revokes the keys of these jobs (ended, withdrawn or cancelled) and removes their files.
-  void retire(const std::vector<const BatchJob*>& jobs) {
-    std::vector<std::string> keys;
-    for (const BatchJob* job : jobs) {
-      if (job->key.empty()) continue;
-      keys.push_back(job->key);
+  // Revokes these keys (their jobs ended, were withdrawn or cancelled) and removes their files.
+  void retire(const std::vector<JobKey>& keys) {
+    std::vector<std::string> publics;
+    for (const JobKey& key : keys) {
+      if (key.public_z85.empty()) continue;
+      publics.push_back(key.public_z85);
       std::error_code ec;
-      fs::remove(job->key_file, ec);
-      fs::remove(job->key_file.parent_path(), ec);  // once its submission's last key is gone
+      fs::remove(key.file, ec);
+      fs::remove(key.file.parent_path(), ec);  // once its submission's last key is gone
     }
-    if (!keys.empty()) options_.keys.revoke(keys);
+    if (!publics.empty()) options_.keys.revoke(publics);
+  }
+
+  // A job is over. Its key goes now, unless its worker is still joined: one preempted with a
+  // notice finishes its task in its grace period, and reports it, with that key. It goes when
+  // the worker leaves, or kKeyGraceS after the job's end at the latest.
+  void job_over(const std::string& id, const BatchJob& job, double now) {
+    std::string name = system_->worker_name(id);
+    if (!job.key.public_z85.empty() && present_.count(name)) {
+      leaving_[name] = {job.key, now + kKeyGraceS};
+    } else {
+      retire({job.key});
+    }
+  }
+
+  void worker_left(const std::string& name) override {
+    present_.erase(name);
+    auto it = leaving_.find(name);
+    if (it == leaving_.end()) return;
+    retire({it->second.key});
+    leaving_.erase(it);
+    write_record();
+  }
+
+  // Revokes the keys of workers that outstayed their job by kKeyGraceS.
+  void expire_leaving(double now) {
+    std::vector<JobKey> expired;
+    for (auto it = leaving_.begin(); it != leaving_.end();) {
+      if (now < it->second.deadline_s) {
+        ++it;
+        continue;
+      }
+      spdlog::warn("{} is still joined {} s after its job ended: revoking its key", it->first,
+                   kKeyGraceS);
+      expired.push_back(it->second.key);
+      it = leaving_.erase(it);
+    }
+    if (expired.empty()) return;
+    retire(expired);
+    write_record();
   }
 
   // Issues a key for each of `count` jobs, in key_dir/sN, and lists them in the record before
@@ -218,7 +272,7 @@ class BatchWorkers final : public WorkerFactory {
                      found->second.reason);
         held.push_back(it->first);
       }
-      retire({&it->second});
+      job_over(it->first, it->second, options_.clock_s());
       ended(it->first, it->second);
       by_worker_.erase(system_->worker_name(it->first));
       it = jobs_.erase(it);
@@ -259,7 +313,7 @@ class BatchWorkers final : public WorkerFactory {
     for (const auto& [order, id] : queued) {
       ids.push_back(id);
       by_worker_.erase(system_->worker_name(id));
-      retire({&jobs_.at(id)});
+      retire({jobs_.at(id).key});
       jobs_.erase(id);
     }
     spdlog::info("withdrawing {} queued {} jobs: fewer workers are needed", ids.size(),
@@ -287,12 +341,11 @@ class BatchWorkers final : public WorkerFactory {
     std::map<std::string, std::string> labels;  // public key -> the worker's name
     for (std::size_t i = 0; i < ids.size(); ++i) {
       BatchJob& job = jobs_[ids[i]];
-      job = BatchJob{BatchJobState::queued, next_order_++, submissions_, false, {}, {}};
+      job = BatchJob{BatchJobState::queued, next_order_++, submissions_, false, {}};
       by_worker_[system_->worker_name(ids[i])] = ids[i];
       if (!keys.dir.empty()) {
-        job.key = keys.publics.at(i);
-        job.key_file = keys.file(i);
-        labels[job.key] = system_->worker_name(ids[i]);
+        job.key = {keys.publics.at(i), keys.file(i)};
+        labels[job.key.public_z85] = system_->worker_name(ids[i]);
       }
     }
     drop_keys(keys, ids.size());
@@ -331,17 +384,20 @@ class BatchWorkers final : public WorkerFactory {
   // Lists the jobs held, or removes the record when there is none.
   void write_record() const {
     if (options_.record.empty()) return;
-    if (jobs_.empty() && pending_keys_.empty()) {
+    if (jobs_.empty() && pending_keys_.empty() && leaving_.empty()) {
       std::error_code ec;
       fs::remove(options_.record, ec);
       return;
     }
     std::string text;
     for (const auto& [id, job] : jobs_) {
-      text += fmt::format("{} {}{}{}\n", system_->name(), id, job.key.empty() ? "" : " ", job.key);
+      const std::string& key = job.key.public_z85;
+      text += fmt::format("{} {}{}{}\n", system_->name(), id, key.empty() ? "" : " ", key);
     }
     for (const std::string& key : pending_keys_)
       text += fmt::format("{} - {}\n", system_->name(), key);
+    for (const auto& [name, leaving] : leaving_)
+      text += fmt::format("{} - {}\n", system_->name(), leaving.key.public_z85);
     os::write_file_atomically(options_.record, text, 0600);
   }
 
@@ -385,7 +441,13 @@ class BatchWorkers final : public WorkerFactory {
   std::map<std::string, BatchJob> jobs_;          // by job id: every job queued or running
   std::map<std::string, std::string> by_worker_;  // worker name -> job id
   std::vector<std::string> pending_keys_;         // issued for a submission under way
-  std::uint64_t key_batches_ = 0;                 // submissions keys were issued for
+  std::set<std::string> present_;                 // our workers joined now, by name
+  struct Leaving {
+    JobKey key;
+    double deadline_s = 0;
+  };
+  std::map<std::string, Leaving> leaving_;  // by worker name: joined, its job over
+  std::uint64_t key_batches_ = 0;           // submissions keys were issued for
   std::uint64_t next_order_ = 0;
   double next_poll_s_ = 0;
   double last_submission_s_ = -std::numeric_limits<double>::infinity();  // or refusal

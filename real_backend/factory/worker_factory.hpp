@@ -27,6 +27,8 @@ class WorkerFactory {
   virtual std::vector<pid_t> tick(const PoolStatus& pool) = 0;
   // A worker joined the manager under this name.
   virtual void worker_joined(const std::string& /*name*/) {}
+  // A worker that joined under this name is gone (left, lost, dropped or quarantined).
+  virtual void worker_left(const std::string& /*name*/) {}
   // True when no worker will start again (a replayed trace ended) and none is running.
   virtual bool exhausted() const = 0;
   // Stops every worker it started: asks them, waits up to `wait_s`, then kills (or cancels) the

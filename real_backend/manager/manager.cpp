@@ -190,6 +190,7 @@ struct Manager::Impl {
   // or talking nonsense), must start over.
   void lose(WorkerId w, const std::string& why) {
     if (!workers.lose(w)) return;
+    if (factory) factory->worker_left(workers[w].name);
     ++counters.losses;
     spdlog::info("worker {} ({}) lost: {}", w, workers[w].name, why);
     run_monitor.worker_lost(w, why);
@@ -205,6 +206,7 @@ struct Manager::Impl {
     const WorkerSlot& slot = workers[w];
     blocked.insert(slot.routing);
     if (!workers.lose(w)) return;
+    if (factory) factory->worker_left(slot.name);
     ++counters.revoked;
     ++counters.losses;
     std::string why = fmt::format("its key ({}) was revoked", key_ring.label(slot.key));
@@ -241,6 +243,7 @@ struct Manager::Impl {
     quarantined_names.insert(name);
     quarantined_keys.insert(workers[w].key);
     workers.lose(w);
+    if (factory) factory->worker_left(name);
     run_monitor.worker_quarantined(w, why);
     cluster.lost(w);
     blocked.insert(workers[w].routing);

@@ -444,3 +444,33 @@ TEST_CASE("a killed run's keys are revoked, their files removed, by the next sta
   CHECK(!fs::exists(dir / "keys/s1"));
   CHECK(!fs::exists(o.record));
 }
+
+TEST_CASE("a worker whose job is over keeps its key until it leaves, 300 s at most") {
+  // Preempted with a notice, it finishes its task in its grace period and reports it.
+  TempDir dir;
+  FakeKeys keys;
+  Rig rig(keyed(options(0, 2, 10), keys, dir));
+  rig.tick_at(0);
+  rig.factory->worker_joined("w-1.0");
+  rig.factory->worker_joined("w-1.1");
+  rig.batch->jobs.clear();  // both preempted
+  rig.tick_at(5, pool_status(10, 10, 2));
+  CHECK(keys.revoked.empty());
+  CHECK(read_file(dir / "jobs") == "fake - K1\nfake - K2\n");  // a killed run's next revokes them
+  rig.factory->worker_left("w-1.0");
+  CHECK(keys.revoked == std::set<std::string>{"K1"});
+  CHECK(!fs::exists(rig.batch->key_dirs[0] / "0.key"));
+  rig.tick_at(304, pool_status(10, 10, 1));
+  CHECK(keys.revoked == std::set<std::string>{"K1"});
+  rig.tick_at(305, pool_status(10, 10, 1));
+  CHECK(keys.revoked == std::set<std::string>{"K1", "K2"});
+  // A job whose worker left before it ended loses its key with the job.
+  std::string next = "2.0";
+  REQUIRE(rig.batch->jobs.count(next));
+  rig.factory->worker_joined("w-" + next);
+  rig.factory->worker_left("w-" + next);
+  CHECK(keys.active().count("w-" + next));
+  rig.batch->jobs.erase(next);
+  rig.tick_at(400, pool_status(10, 10, 1));
+  CHECK(!keys.active().count("w-" + next));
+}

@@ -154,6 +154,8 @@ TEST_CASE("Slurm workers preempted by scancel, killed, or by an owner's job lose
   CHECK(ids_once(job.dir / "out.jsonl") == prompt_ids(6000));
   std::string log = read_file(job.dir / "run.log");
   CHECK(log.find("(slurm-" + noticed + ") will leave within 3.0 s") != std::string::npos);
+  // A job's key outlives the job until its worker has left: none was cut off by its revocation.
+  CHECK(log.find("was revoked") == std::string::npos);
   // The owner's job came before the end: Slurm preempted all three.
   for (const std::string& id : before_owner) {
     CHECK(read_file(job.dir / ("preempted.state/batch/logs/slurm-" + id + ".log"))
