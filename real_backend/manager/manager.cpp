@@ -541,7 +541,7 @@ struct Manager::Impl {
       if (!std::holds_alternative<Bye>(m)) send_raw(routing, encode(Reset{"unknown connection"}));
       return;
     }
-    workers.heard(w, clock_s());
+    workers.heard(w, liveness_s);
     // A worker's words go to logs, the status and the run's failure message: bounded, whatever
     // it sends.
     if (auto* f = std::get_if<StageFailed>(&m)) clip(f->reason);
@@ -605,7 +605,7 @@ struct Manager::Impl {
     slot.local = address && os::is_loopback(address);
     slot.host = address ? address : "";
     slot.pid = h.pid;
-    slot.last_heard_s = clock_s();
+    slot.last_heard_s = liveness_s;
     std::string host = slot.host;
     WorkerId w = workers.join(std::move(slot));
     ++counters.joins;
@@ -669,10 +669,24 @@ struct Manager::Impl {
     }
   }
 
-  void check_liveness() {
+  // ---- liveness ------------------------------------------------------------------------------
+  // Silence is measured on a clock that stops while the manager itself does not run: after a
+  // stall of its loop (a starved process, a paused VM) heartbeats may still sit in buffers it has
+  // not read, so a stall counts for at most kLivenessStepS. And no worker is judged while
+  // messages wait unread: a manager that falls behind its inbox must not blame the workers.
+  static constexpr double kLivenessStepS = 0.25;
+
+  void advance_liveness_clock() {
     double now = clock_s();
-    for (WorkerId w : workers.silent(now, options.heartbeat_timeout_s)) {
-      lose(w, fmt::format("silent for {:.1f} s", now - workers[w].last_heard_s));
+    liveness_s += std::min(now - liveness_seen_s, kLivenessStepS);
+    liveness_seen_s = now;
+  }
+
+  void check_liveness() {
+    if (inbox_drained) {
+      for (WorkerId w : workers.silent(liveness_s, options.heartbeat_timeout_s)) {
+        lose(w, fmt::format("silent for {:.1f} s", liveness_s - workers[w].last_heard_s));
+      }
     }
     if (!factory) return;
     for (pid_t pid : factory->tick(core.engine().pool_status())) {
@@ -685,7 +699,10 @@ struct Manager::Impl {
   // delivering the core's events after each message.
   void receive() {
     zmq::message_t from, body;
-    for (int i = 0; i < 4096 && router.recv(from, zmq::recv_flags::dontwait); ++i) {
+    inbox_drained = false;
+    for (int i = 0;; ++i) {
+      if (i == 4096) return;
+      if (!router.recv(from, zmq::recv_flags::dontwait)) break;
       if (!router.get(zmq::sockopt::rcvmore)) continue;
       (void)router.recv(body);
       if (router.get(zmq::sockopt::rcvmore)) {  // extra frames: not our protocol
@@ -697,6 +714,7 @@ struct Manager::Impl {
       }
       cluster.deliver_events(core.events());
     }
+    inbox_drained = true;
   }
 
   RunEnd run(const std::atomic<bool>& stop, WorkerFactory* run_factory) {
@@ -731,6 +749,7 @@ struct Manager::Impl {
       }
       on_monitor_event();
       cluster.deliver_events(core.events());
+      advance_liveness_clock();
       receive();
       double now = clock_s();
       if (now - last_beat >= options.heartbeat_s) {
@@ -807,6 +826,9 @@ struct Manager::Impl {
   std::set<ContextId> unservable;  // contexts whose files the manager failed to read
   Counters counters;
   WorkerFactory* factory = nullptr;  // during run()
+  double liveness_s = 0;             // the clock silences are measured on
+  double liveness_seen_s = 0;        // clock_s() when it last moved
+  bool inbox_drained = true;         // receive() read every message waiting
 };
 
 Manager::Manager(RunPlan& plan, EngineConfig config, ManagerOptions options)

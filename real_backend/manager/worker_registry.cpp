@@ -1,6 +1,8 @@
 #include "real_backend/manager/worker_registry.hpp"
 
+#include <algorithm>
 #include <cassert>
+#include <cmath>
 
 namespace hearth::real {
 
@@ -52,8 +54,24 @@ std::vector<WorkerId> WorkerRegistry::of_process(std::uint32_t pid) const {
   return live_where([&](const WorkerSlot& s) { return s.local && s.pid == pid; });
 }
 
+void WorkerRegistry::heard(WorkerId w, double now_s) {
+  WorkerSlot& s = slots_[w];
+  // A long gap is remembered for a minute or so, however often the worker talks.
+  double gap = now_s - s.last_heard_s;
+  s.recent_gap_s = std::max(gap, s.recent_gap_s * std::exp(-gap / 60));
+  s.last_heard_s = now_s;
+}
+
+double WorkerRegistry::silence_budget(WorkerId w, double timeout_s) const {
+  return std::clamp(3 * slots_[w].recent_gap_s, timeout_s, 4 * timeout_s);
+}
+
 std::vector<WorkerId> WorkerRegistry::silent(double now_s, double timeout_s) const {
-  return live_where([&](const WorkerSlot& s) { return now_s - s.last_heard_s > timeout_s; });
+  std::vector<WorkerId> out;
+  for (WorkerId w : live_ids()) {
+    if (now_s - slots_[w].last_heard_s > silence_budget(w, timeout_s)) out.push_back(w);
+  }
+  return out;
 }
 
 std::vector<WorkerId> WorkerRegistry::live_ids() const {

@@ -26,6 +26,7 @@ struct WorkerSlot {
   bool local = false;  // connected over loopback: its pid means something here
   std::uint32_t pid = 0;
   double last_heard_s = 0;
+  double recent_gap_s = 0;  // the longest gap between its messages of late (decaying)
 };
 
 class WorkerRegistry {
@@ -41,7 +42,8 @@ class WorkerRegistry {
   WorkerId join(WorkerSlot slot);
   // Marks `w` lost; returns false if it was not alive.
   bool lose(WorkerId w);
-  void heard(WorkerId w, double now_s) { slots_[w].last_heard_s = now_s; }
+  // A message from `w` at now_s.
+  void heard(WorkerId w, double now_s);
 
   // Live workers that a new connection on socket `fd` from a worker named `name` replaces: one of
   // that name (it joined again), or one on that socket (closed, and the number reused).
@@ -50,8 +52,12 @@ class WorkerRegistry {
   std::vector<WorkerId> on_socket(int fd) const;
   // Live workers on this machine whose process is `pid`.
   std::vector<WorkerId> of_process(std::uint32_t pid) const;
-  // Live workers not heard for more than timeout_s at now_s.
+  // Live workers not heard for longer than their budget at now_s: timeout_s, or for a worker whose
+  // messages came with long gaps of late (a starved process on a loaded machine), 3 times its
+  // longest recent gap, up to 4 * timeout_s.
   std::vector<WorkerId> silent(double now_s, double timeout_s) const;
+  // The silence `w` is allowed before it counts as lost.
+  double silence_budget(WorkerId w, double timeout_s) const;
   // The ids of the live workers.
   std::vector<WorkerId> live_ids() const;
 

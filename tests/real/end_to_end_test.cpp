@@ -102,7 +102,7 @@ std::string worker_id(const std::vector<std::string>& events, const std::string&
 
 }  // namespace
 
-TEST_CASE("4 workers killed at random lose no input, run none twice and change no output") {
+TEST_CASE("4 workers killed at random lose no input, run none twice and change no output", "[liveness]") {
   TempDir clean, faulty;
   write_job(clean);
   write_job(faulty);
@@ -125,7 +125,7 @@ TEST_CASE("4 workers killed at random lose no input, run none twice and change n
   CHECK(got == expected);
 }
 
-TEST_CASE("a manager killed mid-run resumes where it was and reruns no finished task") {
+TEST_CASE("a manager killed mid-run resumes where it was and reruns no finished task", "[liveness]") {
   TempDir dir;
   write_job(dir);
   fs::path db = dir / "job.state/results.db";
@@ -177,7 +177,7 @@ TEST_CASE("a manager killed mid-run resumes where it was and reruns no finished 
   }
 }
 
-TEST_CASE("a replayed trace starts workers, warns one with its grace, kills and restarts them") {
+TEST_CASE("a replayed trace starts workers, warns one with its grace, kills and restarts them", "[liveness]") {
   TempDir dir;
   write_job(dir);
   // 0.1 real seconds per trace second: t-1's notice 1 s in, with 1 s of grace; 2 s in, t-1 is
@@ -218,7 +218,7 @@ TEST_CASE("a replayed trace starts workers, warns one with its grace, kills and 
         }) == 2);
 }
 
-TEST_CASE("a worker process sent SIGTERM announces its notice and leaves within its grace") {
+TEST_CASE("a worker process sent SIGTERM announces its notice and leaves within its grace", "[liveness]") {
   TempDir dir;
   write_job(dir);
   pid_t manager = start_hearth(

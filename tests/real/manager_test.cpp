@@ -348,7 +348,7 @@ TEST_CASE("the key registry: issued, listed, revoked by label or key; its mistak
   CHECK(ring.refusal(batch[2]).empty());
 }
 
-TEST_CASE("a worker that goes silent is lost after the heartbeat timeout and its task requeued") {
+TEST_CASE("a worker that goes silent is lost after the heartbeat timeout and its task requeued", "[liveness]") {
   // Heartbeats ten times as often as the timeout: a worker that is alive, on a loaded machine,
   // is not taken for a silent one.
   ManagerOptions o;
@@ -420,7 +420,7 @@ TEST_CASE(
   CHECK(ids_in(f.output()) == expected_ids(20));
 }
 
-TEST_CASE("a worker that crashes mid-run is lost by its closed connection, and nothing is lost") {
+TEST_CASE("a worker that crashes mid-run is lost by its closed connection, and nothing is lost", "[liveness]") {
   Fixture f(300, 3, Work::classify);
   GatedWorker(f, "a").crash_after(60);  // gone after this line: its connection closes
   WorkerThread b(f.worker("b")), c(f.worker("c"));
@@ -431,7 +431,7 @@ TEST_CASE("a worker that crashes mid-run is lost by its closed connection, and n
   CHECK(ids_in(f.output()) == expected_ids(300));
 }
 
-TEST_CASE("a worker given a preemption notice tells the manager and leaves within its grace") {
+TEST_CASE("a worker given a preemption notice tells the manager and leaves within its grace", "[liveness]") {
   Fixture f(300, 3, Work::classify);
   {
     GatedWorker a(f, "a");
