@@ -660,10 +660,6 @@ struct Manager::Impl {
       if (id == ZMQ_EVENT_DISCONNECTED) {
         for (WorkerId w : workers.on_socket(static_cast<int>(value)))
           lose(w, "its connection closed");
-      } else if (id == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
-        // Not a refusal: the peer went away or was too slow mid-handshake (an overloaded
-        // machine); it dials again.
-        spdlog::debug("a connection's handshake did not complete: {}", zmq_strerror(value));
       } else {
         ++counters.refused_connections;
         spdlog::warn(
