@@ -673,7 +673,8 @@ struct Manager::Impl {
   // Silence is measured on a clock that stops while the manager itself does not run: after a
   // stall of its loop (a starved process, a paused VM) heartbeats may still sit in buffers it has
   // not read, so a stall counts for at most kLivenessStepS. And no worker is judged while
-  // messages wait unread: a manager that falls behind its inbox must not blame the workers.
+  // messages wait unread (for up to a timeout): a manager behind its inbox must not blame the
+  // workers.
   static constexpr double kLivenessStepS = 0.25;
 
   void advance_liveness_clock() {
@@ -683,7 +684,9 @@ struct Manager::Impl {
   }
 
   void check_liveness() {
-    if (inbox_drained) {
+    // Behind its inbox, the manager waits to judge, but not for longer than a timeout: a flood of
+    // messages must not keep a silent worker alive.
+    if (drained_s == liveness_s || liveness_s - drained_s > options.heartbeat_timeout_s) {
       for (WorkerId w : workers.silent(liveness_s, options.heartbeat_timeout_s)) {
         lose(w, fmt::format("silent for {:.1f} s", liveness_s - workers[w].last_heard_s));
       }
@@ -699,10 +702,11 @@ struct Manager::Impl {
   // delivering the core's events after each message.
   void receive() {
     zmq::message_t from, body;
-    inbox_drained = false;
-    for (int i = 0;; ++i) {
-      if (i == 4096) return;
-      if (!router.recv(from, zmq::recv_flags::dontwait)) break;
+    for (int i = 0; i < 4096; ++i) {
+      if (!router.recv(from, zmq::recv_flags::dontwait)) {
+        drained_s = liveness_s;
+        return;
+      }
       if (!router.get(zmq::sockopt::rcvmore)) continue;
       (void)router.recv(body);
       if (router.get(zmq::sockopt::rcvmore)) {  // extra frames: not our protocol
@@ -714,7 +718,6 @@ struct Manager::Impl {
       }
       cluster.deliver_events(core.events());
     }
-    inbox_drained = true;
   }
 
   RunEnd run(const std::atomic<bool>& stop, WorkerFactory* run_factory) {
@@ -828,7 +831,7 @@ struct Manager::Impl {
   WorkerFactory* factory = nullptr;  // during run()
   double liveness_s = 0;             // the clock silences are measured on
   double liveness_seen_s = 0;        // clock_s() when it last moved
-  bool inbox_drained = true;         // receive() read every message waiting
+  double drained_s = 0;              // liveness_s when receive() last read every message waiting
 };
 
 Manager::Manager(RunPlan& plan, EngineConfig config, ManagerOptions options)
