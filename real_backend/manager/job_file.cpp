@@ -81,13 +81,18 @@ class JobReader {
       throw InputError(
           fmt::format("{}:{}: {}", file_.string(), e.source().begin.line, e.description()));
     }
-    only_keys(root, {"output", "state", "policy", "contexts", "factory"}, "the job");
+    only_keys(root, {"output", "state", "policy", "contexts", "factory", "transfer"}, "the job");
     JobFile job;
     job.file = file_;
     job.output = path(text(root, "output", file_.stem().string() + ".out.jsonl"));
     job.state_dir = path(text(root, "state", file_.stem().string() + ".state"));
     if (const toml::table* p = table(root, "policy", "[policy]")) read_policy(*p, job);
     if (const toml::table* f = table(root, "factory", "[factory]")) read_factory(*f, job.factory);
+    if (const toml::table* t = table(root, "transfer", "[transfer]")) {
+      only_keys(*t, {"encryption", "streams"}, "[transfer]");
+      job.transfer_encryption = boolean(*t, "encryption", job.transfer_encryption);
+      job.transfer_streams = static_cast<int>(integer(*t, "streams", job.transfer_streams, 1, 16));
+    }
     const toml::node* cs = root.get("contexts");
     if (!cs || !cs->is_array_of_tables() || cs->as_array()->empty()) {
       throw InputError(fmt::format("{}: the job needs at least one [[contexts]]", file_.string()));

@@ -74,6 +74,12 @@ struct JobFile {
   int quarantine_after = 3;
   std::vector<JobContext> contexts;
   FactorySettings factory;
+  // [transfer]: how workers move contexts between them (docs/real-backend.md, "Transfers").
+  // encryption = false sends the bytes of bulk transfers in the clear, for a trusted cluster
+  // network: every chunk is still checked against the manager's digests, and a holder still serves
+  // only the transfers a CURVE-authenticated peer asked for. streams: data connections per source.
+  bool transfer_encryption = true;
+  int transfer_streams = 2;
 };
 
 // Throws InputError("job.toml:12: ...") for anything wrong or unknown in the file.

@@ -23,6 +23,7 @@
 #include "real_backend/manager/run_plan.hpp"
 #include "real_backend/manager/wire_cluster.hpp"
 #include "real_backend/manager/worker_registry.hpp"
+#include "real_backend/wire/bulk.hpp"
 #include "real_backend/wire/key_registry.hpp"
 #include "real_backend/wire/protocol.hpp"
 #include "real_backend/wire/transfer.hpp"
@@ -60,7 +61,7 @@ bool manager_message(const Message& m) {
          std::holds_alternative<AbortStage>(m) || std::holds_alternative<Evict>(m) ||
          std::holds_alternative<Task>(m) || std::holds_alternative<Cancel>(m) ||
          std::holds_alternative<Reset>(m) || std::holds_alternative<Shutdown>(m) ||
-         std::holds_alternative<Chunk>(m);
+         std::holds_alternative<Chunk>(m) || std::holds_alternative<BulkOpened>(m);
 }
 
 // What a worker announced, as the core's WorkerSpec (a worker does not announce bandwidths: they
@@ -161,6 +162,16 @@ struct Manager::Impl {
       throw InputError(fmt::format("cannot listen on {}: {}", options.listen, e.what()));
     }
     endpoint = router.get(zmq::sockopt::last_endpoint);
+    try {
+      bulk = std::make_unique<BulkServer>(
+          bind_host_of(options.listen),
+          BulkSource{{},
+                     [this](ContextId c, std::uint64_t offset, std::uint32_t length,
+                            std::string& out) { return read_context(c, offset, length, out); }},
+          "manager");
+    } catch (const TransferError& e) {
+      throw InputError(fmt::format("bulk transfers: {}", e.what()));
+    }
   }
 
   double clock_s() const { return std::chrono::duration<double>(Clock::now() - started).count(); }
@@ -366,7 +377,7 @@ struct Manager::Impl {
                     const std::string& reason) {
     if (source.kind == SourceKind::peer) return;
     const std::string& name = plan.info(c).name;
-    if (unservable.count(c)) {
+    if (std::lock_guard lock(unservable_mutex); unservable.count(c)) {
       return fail(fmt::format("context {} cannot be served by the manager; worker {} said: {}",
                               name, workers[w].name, reason));
     }
@@ -528,13 +539,19 @@ struct Manager::Impl {
     }
     // A connection whose key was revoked since it connected neither joins nor fetches (a joined
     // worker's is dropped by check_keys).
-    if (std::holds_alternative<Fetch>(m) || std::holds_alternative<Hello>(m)) {
+    if (std::holds_alternative<Fetch>(m) || std::holds_alternative<OpenBulk>(m) ||
+        std::holds_alternative<Hello>(m)) {
       if (key_ring.revoked(key_of(body))) {
         blocked.insert(routing);
         return;
       }
     }
     if (auto* f = std::get_if<Fetch>(&m)) return serve(routing, *f);
+    if (auto* o = std::get_if<OpenBulk>(&m)) {
+      send_raw(routing, encode(BulkOpened{o->context, bulk->port(),
+                                          bulk->grant(o->context, o->ticket, o->key)}));
+      return;
+    }
     if (auto* h = std::get_if<Hello>(&m)) return on_hello(routing, *h, body);
     WorkerId w = workers.on_connection(routing);
     if (w == kNoWorker) {
@@ -613,7 +630,9 @@ struct Manager::Impl {
     spdlog::info("worker {} ({}) joined: {}, {:.1f} GB device memory{}{}", w, h.name, h.gpu_type,
                  h.gpu_memory_bytes / 1e9, label.empty() ? "" : ", key ", label);
     if (factory) factory->worker_joined(h.name);
-    send_raw(routing, encode(Welcome{w, session, options.heartbeat_s}));
+    send_raw(routing,
+             encode(Welcome{w, session, options.heartbeat_s, plan.job().transfer_encryption,
+                            static_cast<std::uint32_t>(plan.job().transfer_streams)}));
     specs[w] = spec_of(w, h);
     run_monitor.worker_joined(w, h.name, h.gpu_type, host);
     cluster.joined(specs[w]);
@@ -623,29 +642,32 @@ struct Manager::Impl {
   // read from the directory, as its pack; if the directory changed since the job started, no
   // copy can be right: the fetch fails, and the manager says why, once per context.
   void serve(const std::string& routing, const Fetch& f) {
-    Chunk reply =
-        serve_fetch(f,
-                    [&](ContextId c, std::uint64_t offset, std::uint32_t length,
-                        std::string& out) -> std::string {
-                      if (c >= plan.context_count()) return fmt::format("no context {}", c);
-                      const ContextInfo& info = plan.info(c);
-                      if (offset >= info.size_bytes || length > info.size_bytes - offset) {
-                        return fmt::format("range {}+{} is outside {}", offset, length, info.name);
-                      }
-                      const fs::path& model = plan.job().contexts[c].model;
-                      if (!info.files.empty()) {
-                        std::string e = read_pack_range(model, info.files, offset, length, out);
-                        if (!e.empty() && unservable.insert(c).second) {
-                          spdlog::error("context {} cannot be served: {}", info.name, e);
-                        }
-                        return e;
-                      }
-                      if (!read_range(model, offset, length, out)) {
-                        return fmt::format("cannot read {}", info.name);
-                      }
-                      return "";
-                    });
-    send_raw(routing, encode(reply));
+    send_raw(routing, encode(serve_fetch(f, [this](ContextId c, std::uint64_t offset,
+                                                   std::uint32_t length, std::string& out) {
+               return read_context(c, offset, length, out);
+             })));
+  }
+
+  // Bytes of a context, as the manager serves them (called on the bulk server's threads too).
+  std::string read_context(ContextId c, std::uint64_t offset, std::uint32_t length,
+                           std::string& out) {
+    if (c >= plan.context_count()) return fmt::format("no context {}", c);
+    const ContextInfo& info = plan.info(c);
+    if (offset >= info.size_bytes || length > info.size_bytes - offset) {
+      return fmt::format("range {}+{} is outside {}", offset, length, info.name);
+    }
+    const fs::path& model = plan.job().contexts[c].model;
+    if (!info.files.empty()) {
+      std::string e = read_pack_range(model, info.files, offset, length, out);
+      if (!e.empty()) {
+        std::lock_guard lock(unservable_mutex);
+        if (unservable.insert(c).second)
+          spdlog::error("context {} cannot be served: {}", info.name, e);
+      }
+      return e;
+    }
+    if (!read_range(model, offset, length, out)) return fmt::format("cannot read {}", info.name);
+    return "";
   }
 
   void on_monitor_event() {
@@ -826,12 +848,15 @@ struct Manager::Impl {
   bool status_write_failed = false;
   std::unordered_map<std::string, int> malformed_by_routing;
   std::set<std::string> blocked;
+  std::mutex unservable_mutex;
   std::set<ContextId> unservable;  // contexts whose files the manager failed to read
   Counters counters;
   WorkerFactory* factory = nullptr;  // during run()
   double liveness_s = 0;             // the clock silences are measured on
   double liveness_seen_s = 0;        // clock_s() when it last moved
   double drained_s = 0;              // liveness_s when receive() last read every message waiting
+  // Bulk transfers of contexts whose source is the manager (last: its threads read the plan).
+  std::unique_ptr<BulkServer> bulk;
 };
 
 Manager::Manager(RunPlan& plan, EngineConfig config, ManagerOptions options)

@@ -6,9 +6,12 @@
 #include <chrono>
 #include <map>
 
+#include "os/atomic_file.hpp"
 #include "os/private_dir.hpp"
 #include "policy/errors.hpp"
 #include "real_backend/model/model_files.hpp"
+#include "real_backend/wire/bulk.hpp"
+#include "real_backend/wire/transfer.hpp"
 
 namespace hearth::real {
 
@@ -64,23 +67,51 @@ struct ModelDigest {
   std::uint64_t size_bytes = 0;
   std::string hash;
   std::vector<PackedFile> files;
+  std::string chunk_digests;
 };
 
 ModelDigest digest_model(const fs::path& model, const fs::path& state_dir) {
   if (!fs::is_directory(model)) {
     FileDigest d = digest_file(model);
-    return {d.size_bytes, d.hash, {}};
+    return {d.size_bytes, d.hash, {}, {}};
   }
   auto start = std::chrono::steady_clock::now();
   fs::path remembered = state_dir / "manifests" /
                         (digest_bytes(fs::absolute(model).string()).hash.substr(0, 16) + ".txt");
   fs::create_directories(remembered.parent_path());
   std::vector<PackedFile> files = pack_directory(model, remembered);
-  ModelDigest d{pack_size(files), manifest_hash(files), std::move(files)};
+  ModelDigest d{pack_size(files), manifest_hash(files), std::move(files), {}};
   spdlog::info("{}: a manifest of {} files, {:.3f} GB packed, in {:.1f} s", model.string(),
                d.files.size(), static_cast<double>(d.size_bytes) / 1e9,
                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   return d;
+}
+
+// The SHA-256 of each chunk of a context, which bulk transfers check (bulk.hpp). Kept in the state
+// directory under the context's hash: the same bytes always have the same digests.
+std::string chunk_digests_of(const fs::path& model, const ModelDigest& d,
+                             const fs::path& state_dir) {
+  fs::path kept = state_dir / "chunks" / fmt::format("{}-{}.sha256", d.hash, kDigestChunkBytes);
+  std::uint64_t chunks = (d.size_bytes + kDigestChunkBytes - 1) / kDigestChunkBytes;
+  std::string digests;
+  if (std::error_code e; fs::file_size(kept, e) == chunks * kChunkDigestBytes &&
+                         read_range(kept, 0, chunks * kChunkDigestBytes, digests)) {
+    return digests;
+  }
+  auto start = std::chrono::steady_clock::now();
+  digests = chunk_digests(d.size_bytes, kDigestChunkBytes,
+                          [&](std::uint64_t offset, std::uint32_t length, std::string& out) {
+                            if (!d.files.empty())
+                              return read_pack_range(model, d.files, offset, length, out).empty();
+                            return read_range(model, offset, length, out);
+                          });
+  if (digests.empty()) throw InputError(fmt::format("{}: cannot read", model.string()));
+  fs::create_directories(kept.parent_path());
+  os::write_file_atomically(kept, digests, 0600);
+  spdlog::info("{}: chunk digests of {:.3f} GB in {:.1f} s", model.string(),
+               static_cast<double>(d.size_bytes) / 1e9,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return digests;
 }
 
 }  // namespace
@@ -120,13 +151,18 @@ RunPlan::RunPlan(JobFile job, bool durable) : job_(std::move(job)) {
     rows_ += d->rows.size();
 
     auto [known, added] = model_digests.try_emplace(c.model);
-    if (added) known->second = digest_model(c.model, job_.state_dir);
+    if (added) {
+      known->second = digest_model(c.model, job_.state_dir);
+      known->second.chunk_digests = chunk_digests_of(c.model, known->second, job_.state_dir);
+    }
     const ModelDigest& model = known->second;
     ContextInfo info;
     info.name = c.name;
     info.size_bytes = model.size_bytes;
     info.hash = model.hash;
     info.files = model.files;
+    info.chunk_bytes = kDigestChunkBytes;
+    info.chunk_digests = model.chunk_digests;
     info.shared_path = fs::absolute(c.shared_path).string();
     info.inference = c.inference;
     infos_.push_back(info);

@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "policy/enum_names.hpp"
+#include "real_backend/wire/bulk.hpp"
 
 namespace hearth::real {
 
@@ -147,12 +148,15 @@ void fields(A& a, M& m) {
   if constexpr (std::is_same_v<T, ContextInfo>) {
     auto& i = m.inference;  // const when encoding
     a(m.name, m.size_bytes, m.hash, m.shared_path, i.has_model, i.task, i.labels, i.label_tokens,
-      i.max_new_tokens, i.stop_tokens, i.stop_strings, i.temperature, i.top_p, i.max_batch, m.files);
+      i.max_new_tokens, i.stop_tokens, i.stop_strings, i.temperature, i.top_p, i.max_batch, m.files,
+      m.chunk_bytes, m.chunk_digests);
     if constexpr (std::is_same_v<A, Reader>) {
       if (!m.files.empty()) {
         if (std::string e = manifest_error(m.files, m.size_bytes, m.hash); !e.empty())
           throw ProtocolError(fmt::format("context {}: {}", m.name, e));
       }
+      if (std::string e = chunk_digests_error(m); !e.empty())
+        throw ProtocolError(fmt::format("context {}: {}", m.name, e));
     }
   } else if constexpr (std::is_same_v<T, PackedFile>) {
     a(m.name, m.offset, m.size, m.hash);
@@ -170,9 +174,9 @@ void fields(A& a, M& m) {
   } else if constexpr (std::is_same_v<T, Notice>) {
     a(m.grace_s);
   } else if constexpr (std::is_same_v<T, Welcome>) {
-    a(m.worker, m.session, m.heartbeat_s);
+    a(m.worker, m.session, m.heartbeat_s, m.transfer_encryption, m.transfer_streams);
   } else if constexpr (std::is_same_v<T, Stage>) {
-    a(m.stage, m.context, m.tier, m.source, m.peer_endpoint, m.info);
+    a(m.stage, m.context, m.tier, m.source, m.peer_endpoint, m.info, m.more_peers);
   } else if constexpr (std::is_same_v<T, AbortStage>) {
     a(m.stage);
   } else if constexpr (std::is_same_v<T, Evict>) {
@@ -187,6 +191,10 @@ void fields(A& a, M& m) {
     a(m.context, m.offset, m.length);
   } else if constexpr (std::is_same_v<T, Chunk>) {
     a(m.context, m.offset, m.data, m.error);
+  } else if constexpr (std::is_same_v<T, OpenBulk>) {
+    a(m.context, m.ticket, m.key);
+  } else if constexpr (std::is_same_v<T, BulkOpened>) {
+    a(m.context, m.port, m.error);
   } else {
     static_assert(std::is_empty_v<T>, "a message without fields");
   }
@@ -227,9 +235,9 @@ Message decode(std::string_view bytes) {
 
 const char* message_name(const Message& message) {
   static constexpr const char* names[] = {
-      "hello",  "heartbeat", "stage_ready", "stage_failed", "task_finished", "task_failed",
-      "notice", "bye",       "welcome",     "stage",        "abort_stage",   "evict",
-      "task",   "cancel",    "reset",       "shutdown",     "fetch",         "chunk"};
+      "hello", "heartbeat", "stage_ready", "stage_failed", "task_finished", "task_failed", "notice",
+      "bye",   "welcome",   "stage",       "abort_stage",  "evict",         "task",        "cancel",
+      "reset", "shutdown",  "fetch",       "chunk",        "open_bulk",     "bulk_opened"};
   static_assert(std::size(names) == std::variant_size_v<Message>);
   return names[message.index()];
 }

@@ -20,7 +20,8 @@
 
 namespace hearth::real {
 
-inline constexpr std::uint32_t kProtocolVersion = 2;  // 2: directory contexts
+// 2: directory contexts; 3: bulk transfers (chunk digests, OpenBulk)
+inline constexpr std::uint32_t kProtocolVersion = 3;
 // Largest chunk of a context file one Chunk message carries.
 inline constexpr std::uint32_t kMaxChunkBytes = 4u << 20;
 
@@ -65,6 +66,10 @@ struct ContextInfo {
   std::string shared_path;  // where the file (or directory) is on the shared filesystem
   InferenceSettings inference;
   std::vector<PackedFile> files;  // a directory context: its files as packed; empty: a single file
+  // SHA-256 of each chunk_bytes-long piece of the file (or pack), concatenated: what a bulk
+  // transfer (bulk.hpp) checks each chunk against. Empty: only the CURVE path serves it.
+  std::uint32_t chunk_bytes = 0;
+  std::string chunk_digests;
 };
 
 // ---- worker -> manager ----------------------------------------------------------------------
@@ -111,6 +116,10 @@ struct Welcome {
   WorkerId worker = 0;
   std::uint64_t session = 0;
   double heartbeat_s = 0;
+  // Bulk transfers between workers (the job's [transfer]): AES-256-GCM or in the clear (still
+  // checked chunk by chunk), and data connections per source.
+  bool transfer_encryption = true;
+  std::uint32_t transfer_streams = 2;
 };
 struct Stage {
   std::uint64_t stage = 0;
@@ -119,6 +128,8 @@ struct Stage {
   StageSource source = StageSource::lower_tier;
   std::string peer_endpoint;  // source peer
   ContextInfo info;
+  // More holders to fetch from at the same time as peer_endpoint (bulk transfers only).
+  std::vector<std::string> more_peers;
 };
 struct AbortStage {
   std::uint64_t stage = 0;
@@ -159,10 +170,23 @@ struct Chunk {
   std::string data;
   std::string error;  // non-empty: the server cannot serve this range
 };
+// Asks a holder for a bulk transfer of `context` (bulk.hpp): it admits data connections that
+// present `ticket`, and encrypts with `key` (empty: in the clear). Sent over CURVE only.
+struct OpenBulk {
+  ContextId context = 0;
+  std::string ticket;
+  std::string key;
+};
+// The holder's answer: the port of its bulk server, or why not.
+struct BulkOpened {
+  ContextId context = 0;
+  std::uint16_t port = 0;
+  std::string error;
+};
 
-using Message =
-    std::variant<Hello, Heartbeat, StageReady, StageFailed, TaskFinished, TaskFailed, Notice, Bye,
-                 Welcome, Stage, AbortStage, Evict, Task, Cancel, Reset, Shutdown, Fetch, Chunk>;
+using Message = std::variant<Hello, Heartbeat, StageReady, StageFailed, TaskFinished, TaskFailed,
+                             Notice, Bye, Welcome, Stage, AbortStage, Evict, Task, Cancel, Reset,
+                             Shutdown, Fetch, Chunk, OpenBulk, BulkOpened>;
 
 std::string encode(const Message& message);
 // Throws ProtocolError saying what is wrong.

@@ -11,6 +11,8 @@
 
 #include "os/atomic_file.hpp"
 #include "os/fd.hpp"
+#include "os/network.hpp"
+#include "real_backend/wire/bulk.hpp"
 #include "real_backend/wire/file_hash.hpp"
 #include "real_backend/wire/pack.hpp"
 
@@ -219,8 +221,48 @@ Chunk serve_fetch(const Fetch& request, const RangeReader& read) {
   return c;
 }
 
+BulkPeer open_bulk(zmq::context_t& zmq_context, const std::string& endpoint,
+                   const std::string& server_public, const KeyPair& client, ContextId context,
+                   bool encrypt, const std::atomic<bool>& abort, double timeout_s) {
+  zmq::socket_t socket(zmq_context, zmq::socket_type::dealer);
+  socket.set(zmq::sockopt::linger, 0);
+  make_curve_client(socket, client, server_public);
+  socket.connect(endpoint);
+  OpenBulk open{context, random_bytes(kBulkTicketBytes),
+                encrypt ? random_bytes(kBulkKeyBytes) : std::string()};
+  socket.send(zmq::buffer(encode(open)), zmq::send_flags::none);
+  zmq::message_t reply;
+  auto start = std::chrono::steady_clock::now();
+  while (!socket.recv(reply, zmq::recv_flags::dontwait)) {
+    if (abort.load()) throw TransferError("aborted");
+    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > timeout_s)
+      throw TransferError(fmt::format("{} did not answer for {:.0f} s", endpoint, timeout_s));
+    zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
+    zmq::poll(&item, 1, std::chrono::milliseconds(100));
+  }
+  Message m;
+  try {
+    m = decode(reply.to_string_view());
+  } catch (const ProtocolError& e) {
+    throw TransferError(fmt::format("{} sent a malformed message: {}", endpoint, e.what()));
+  }
+  auto* opened = std::get_if<BulkOpened>(&m);
+  if (!opened)
+    throw TransferError(fmt::format("{} sent {}, not bulk_opened", endpoint, message_name(m)));
+  if (!opened->error.empty()) throw TransferError(fmt::format("{}: {}", endpoint, opened->error));
+  if (opened->context != context || opened->port == 0)
+    throw TransferError(fmt::format("{} opened the wrong transfer", endpoint));
+  std::string_view address = endpoint;
+  if (address.starts_with("tcp://")) address.remove_prefix(6);
+  std::string host(os::host_of(address));
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  return BulkPeer{endpoint, host, opened->port, std::move(open.ticket), std::move(open.key)};
+}
+
 FetchServer::FetchServer(zmq::context_t& zmq, const KeyPair& keys, std::set<std::string> clients,
-                         std::string owner, const std::string& bind, RangeReader read)
+                         std::string owner, const std::string& bind, RangeReader read,
+                         std::function<std::shared_ptr<const std::string>(ContextId)> host)
     : auth_(zmq, std::move(clients), owner),
       socket_(zmq, zmq::socket_type::router),
       read_(std::move(read)),
@@ -229,6 +271,8 @@ FetchServer::FetchServer(zmq::context_t& zmq, const KeyPair& keys, std::set<std:
   make_curve_server(socket_, keys);
   socket_.bind(bind);
   endpoint_ = socket_.get(zmq::sockopt::last_endpoint);
+  bulk_ =
+      std::make_unique<BulkServer>(bind_host_of(bind), BulkSource{std::move(host), read_}, owner_);
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -250,12 +294,17 @@ void FetchServer::loop() {
       (void)socket_.recv(body);
       while (socket_.get(zmq::sockopt::rcvmore))
         (void)socket_.recv(body);
-      Chunk reply;
+      Message reply;
       try {
         Message m = decode(body.to_string_view());
-        auto* fetch = std::get_if<Fetch>(&m);
-        if (!fetch) throw ProtocolError(fmt::format("{} is not a fetch", message_name(m)));
-        reply = serve_fetch(*fetch, read_);
+        if (auto* open = std::get_if<OpenBulk>(&m)) {
+          reply = BulkOpened{open->context, bulk_->port(),
+                             bulk_->grant(open->context, open->ticket, open->key)};
+        } else if (auto* fetch = std::get_if<Fetch>(&m)) {
+          reply = serve_fetch(*fetch, read_);
+        } else {
+          throw ProtocolError(fmt::format("{} is not a fetch", message_name(m)));
+        }
       } catch (const ProtocolError& e) {
         spdlog::warn("{}: dropped a malformed request: {}", owner_, e.what());
         continue;

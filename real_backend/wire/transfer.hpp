@@ -20,6 +20,11 @@
 #include "real_backend/wire/protocol.hpp"
 
 namespace hearth::real {
+class BulkServer;
+struct BulkPeer;
+}  // namespace hearth::real
+
+namespace hearth::real {
 
 class TransferError : public std::runtime_error {
  public:
@@ -38,6 +43,13 @@ void fetch_file(zmq::context_t& zmq_context, const std::string& endpoint,
                 const std::string& server_public, const KeyPair& client, ContextId context,
                 const ContextInfo& info, const std::filesystem::path& dest,
                 const std::atomic<bool>& abort, const FetchOptions& options = {});
+
+// Asks the FetchServer at `endpoint` (over CURVE, as fetch_file does) to open a bulk transfer of
+// `context`, encrypted unless `encrypt` is false: where to connect, with a fresh ticket and key.
+// Throws TransferError if it refuses, does not answer within `timeout_s`, or `abort` is set.
+BulkPeer open_bulk(zmq::context_t& zmq_context, const std::string& endpoint,
+                   const std::string& server_public, const KeyPair& client, ContextId context,
+                   bool encrypt, const std::atomic<bool>& abort, double timeout_s = 10);
 
 // Copies `info.shared_path` into `dest`; for a directory context, writes the directory's pack.
 // Throws TransferError.
@@ -69,11 +81,15 @@ Chunk serve_fetch(const Fetch& request, const RangeReader& read);
 // Answers Fetch requests on a thread of its own: a CURVE router socket with `keys`, bound to
 // `bind` (e.g. "tcp://127.0.0.1:0"), open to the clients whose public keys are `clients`, reading
 // with `read` (called on that thread). Malformed requests are logged and dropped. Every worker
-// serves its peers with one. Throws zmq::error_t if it cannot bind.
+// serves its peers with one. It also opens bulk transfers (bulk.hpp) on a BulkServer of its own,
+// on the same interface, serving from `host` (a context's bytes in memory, without a copy) where
+// it gives them, else from `read`. Throws zmq::error_t if it cannot bind, TransferError if the
+// bulk server cannot listen.
 class FetchServer {
  public:
   FetchServer(zmq::context_t& zmq, const KeyPair& keys, std::set<std::string> clients,
-              std::string owner, const std::string& bind, RangeReader read);
+              std::string owner, const std::string& bind, RangeReader read,
+              std::function<std::shared_ptr<const std::string>(ContextId)> host = {});
   ~FetchServer();
   // The endpoint bound, with the port chosen: "tcp://127.0.0.1:40123".
   const std::string& endpoint() const { return endpoint_; }
@@ -85,6 +101,7 @@ class FetchServer {
   zmq::socket_t socket_;
   RangeReader read_;
   std::string owner_;
+  std::unique_ptr<BulkServer> bulk_;
   std::string endpoint_;
   std::atomic<bool> stop_{false};
   std::thread thread_;

@@ -1,5 +1,6 @@
 #include "real_backend/worker/executor.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -8,6 +9,7 @@
 #include "real_backend/model/model_files.hpp"
 #include "real_backend/model/model_runtime.hpp"
 #include "real_backend/text/tokenizer.hpp"
+#include "real_backend/wire/bulk.hpp"
 #include "real_backend/wire/transfer.hpp"
 #include "real_backend/worker/context_cache.hpp"
 #include "real_backend/worker/inference.hpp"
@@ -174,10 +176,22 @@ void Executor::fetch_to_disk(const Stage& s, const std::atomic<bool>& abort) {
       copy_file(s.info, dest, abort);
       return;
     case StageSource::manager:
+      if (!s.info.chunk_digests.empty()) {
+        fetch_in_bulk({"tcp://" + options_.manager}, options_.keys.manager_public,
+                      options_.keys.worker, s.info, s.context, dest, abort);
+        return;
+      }
       fetch_file(zmq_, "tcp://" + options_.manager, options_.keys.manager_public,
                  options_.keys.worker, s.context, s.info, dest, abort);
       return;
     case StageSource::peer:
+      if (!s.info.chunk_digests.empty()) {
+        std::vector<std::string> holders{s.peer_endpoint};
+        holders.insert(holders.end(), s.more_peers.begin(), s.more_peers.end());
+        fetch_in_bulk(holders, options_.keys.peer.public_z85, options_.keys.peer, s.info, s.context,
+                      dest, abort);
+        return;
+      }
       // Peers know one another by the peer key pair every worker of the manager holds: a
       // worker's own key is the manager's business.
       fetch_file(zmq_, s.peer_endpoint, options_.keys.peer.public_z85, options_.keys.peer,
@@ -187,6 +201,34 @@ void Executor::fetch_to_disk(const Stage& s, const std::atomic<bool>& abort) {
       break;
   }
   throw TransferError("a disk stage needs a source other than the tier below");
+}
+
+// A bulk transfer from every holder that opens one: each is asked over CURVE (as `client`), and the
+// bytes come over data connections, checked chunk by chunk.
+void Executor::fetch_in_bulk(const std::vector<std::string>& holders,
+                             const std::string& server_public, const KeyPair& client,
+                             const ContextInfo& info, ContextId context, const fs::path& dest,
+                             const std::atomic<bool>& abort) {
+  std::vector<BulkPeer> peers;
+  std::string refused;
+  for (const std::string& endpoint : holders) {
+    try {
+      peers.push_back(open_bulk(zmq_, endpoint, server_public, client, context,
+                                transfer_encryption_.load(), abort));
+    } catch (const TransferError& e) {
+      refused += fmt::format("{}{}", refused.empty() ? "" : "; ", e.what());
+    }
+  }
+  if (peers.empty()) throw TransferError(refused);
+  if (!refused.empty()) spdlog::warn("fetch of {}: {}", info.name, refused);
+  BulkOptions o;
+  o.streams_per_source = transfer_streams_.load();
+  (void)fetch_bulk(peers, info, dest, abort, o);
+}
+
+void Executor::set_transfer(bool encryption, int streams_per_source) {
+  transfer_encryption_ = encryption;
+  transfer_streams_ = std::max(1, streams_per_source);
 }
 
 std::optional<Message> Executor::run_task(WorkItem& item) {

@@ -48,6 +48,9 @@ class Executor {
   void cancel_all_and_wait();
   // A task runs or waits, not cancelled.
   bool has_task() const;
+  // How bulk transfers from peers go (the manager's Welcome says): encrypted or not, and data
+  // connections per source.
+  void set_transfer(bool encryption, int streams_per_source);
 
  private:
   template <class Pred>
@@ -56,6 +59,9 @@ class Executor {
   void loop();
   std::optional<Message> run_stage(WorkItem& item);
   void fetch_to_disk(const Stage& s, const std::atomic<bool>& abort);
+  void fetch_in_bulk(const std::vector<std::string>& holders, const std::string& server_public,
+                     const KeyPair& client, const ContextInfo& info, ContextId context,
+                     const std::filesystem::path& dest, const std::atomic<bool>& abort);
   std::optional<Message> run_task(WorkItem& item);
 
   zmq::context_t& zmq_;
@@ -63,6 +69,8 @@ class Executor {
   const WorkerOptions& options_;
   std::string device_;
   bool threads_set_ = false;  // executor thread only
+  std::atomic<bool> transfer_encryption_{true};
+  std::atomic<int> transfer_streams_{2};
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::condition_variable idle_;

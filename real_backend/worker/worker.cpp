@@ -112,6 +112,7 @@ struct Worker::Impl {
     if (auto* w = std::get_if<Welcome>(&m)) {
       joined = true;
       heartbeat_s = w->heartbeat_s;
+      executor->set_transfer(w->transfer_encryption, static_cast<int>(w->transfer_streams));
       spdlog::info("joined as worker {} on {} ({})", w->worker, device, hello.gpu_type);
     } else if (auto* s = std::get_if<Stage>(&m)) {
       auto item = std::make_shared<WorkItem>();

@@ -2,6 +2,11 @@
 // may join, what happens when a worker vanishes or misbehaves, and that the core decides as it
 // would on a replay of the same events.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <catch2/catch_test_macros.hpp>
 
 #include <mutex>
@@ -188,6 +193,32 @@ class ScriptedWorker {
   Hello hello_;
 };
 
+// A port that takes connections and never says a word: a peer whose server hangs.
+class SilentPort {
+ public:
+  SilentPort() : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    REQUIRE(::bind(fd_, reinterpret_cast<sockaddr*>(&a), len) == 0);
+    REQUIRE(::listen(fd_, 16) == 0);
+    REQUIRE(::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    port_ = ntohs(a.sin_port);
+  }
+  ~SilentPort() { ::close(fd_); }
+  std::string endpoint() const { return "tcp://127.0.0.1:" + std::to_string(port_); }
+  // Someone dialled it (the connection waits, unaccepted).
+  bool dialled() const {
+    pollfd p{fd_, POLLIN, 0};
+    return ::poll(&p, 1, 0) > 0;
+  }
+
+ private:
+  int fd_;
+  int port_ = 0;
+};
+
 std::vector<std::string> ids_in(const std::vector<std::string>& lines) {
   std::vector<std::string> ids;
   for (const std::string& l : lines)
@@ -348,7 +379,8 @@ TEST_CASE("the key registry: issued, listed, revoked by label or key; its mistak
   CHECK(ring.refusal(batch[2]).empty());
 }
 
-TEST_CASE("a worker that goes silent is lost after the heartbeat timeout and its task requeued", "[liveness]") {
+TEST_CASE("a worker that goes silent is lost after the heartbeat timeout and its task requeued",
+          "[liveness]") {
   // Heartbeats ten times as often as the timeout: a worker that is alive, on a loaded machine,
   // is not taken for a silent one.
   ManagerOptions o;
@@ -395,15 +427,16 @@ TEST_CASE("a worker that joins later is seeded from a peer, not from the manager
 TEST_CASE(
     "a stage reading from a peer that dies fails on the receiver, which then loads elsewhere") {
   Fixture f(20, 5);
-  // Worker 0 holds the context (it says so) and serves it from an address where nobody listens.
-  ScriptedWorker holder(f, "holder", f.keys.workers.worker, "tcp://127.0.0.1:9");
+  // Worker 0 holds the context (it says so) and serves it from a port that never answers.
+  SilentPort hung;
+  ScriptedWorker holder(f, "holder", f.keys.workers.worker, hung.endpoint());
   holder.hello();
   REQUIRE(std::holds_alternative<Welcome>(*holder.next(2)));
   holder.hold([&] { return !holder.tasks.empty(); });
   // Worker 1 is sent to fetch from it (pcm reads shared storage only while nobody holds the
   // context) and waits for bytes that never come, until the holder vanishes.
   WorkerThread b(f.worker("b"));
-  holder.hold([&] { return fs::exists(f.dir / "cache-b/context-0.bin.part"); });
+  holder.hold([&] { return hung.dialled(); });
   holder.close();
   CHECK(f.manager->join() == RunEnd::finished);
   std::vector<std::string> commands = f.m().command_lines();
@@ -420,7 +453,8 @@ TEST_CASE(
   CHECK(ids_in(f.output()) == expected_ids(20));
 }
 
-TEST_CASE("a worker that crashes mid-run is lost by its closed connection, and nothing is lost", "[liveness]") {
+TEST_CASE("a worker that crashes mid-run is lost by its closed connection, and nothing is lost",
+          "[liveness]") {
   Fixture f(300, 3, Work::classify);
   GatedWorker(f, "a").crash_after(60);  // gone after this line: its connection closes
   WorkerThread b(f.worker("b")), c(f.worker("c"));
@@ -431,7 +465,8 @@ TEST_CASE("a worker that crashes mid-run is lost by its closed connection, and n
   CHECK(ids_in(f.output()) == expected_ids(300));
 }
 
-TEST_CASE("a worker given a preemption notice tells the manager and leaves within its grace", "[liveness]") {
+TEST_CASE("a worker given a preemption notice tells the manager and leaves within its grace",
+          "[liveness]") {
   Fixture f(300, 3, Work::classify);
   {
     GatedWorker a(f, "a");

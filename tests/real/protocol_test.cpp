@@ -3,6 +3,7 @@
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
+#include "real_backend/wire/bulk.hpp"
 #include "real_backend/wire/protocol.hpp"
 
 using namespace hearth;
@@ -30,7 +31,10 @@ TEST_CASE("every field of a stage command survives encoding") {
              0.5f,
              0.9f,
              8},
-            {}};
+            {},
+            kDigestChunkBytes,
+            std::string(811 * kChunkDigestBytes, 'd')};  // 3.4 GB in 4 MiB chunks
+  s.more_peers = {"tcp://10.0.0.3:4000", "tcp://10.0.0.4:4000"};
   Message m = decode(encode(s));
   REQUIRE(std::holds_alternative<Stage>(m));
   const Stage& r = std::get<Stage>(m);
@@ -53,6 +57,9 @@ TEST_CASE("every field of a stage command survives encoding") {
   CHECK(r.info.inference.temperature == 0.5f);
   CHECK(r.info.inference.top_p == 0.9f);
   CHECK(r.info.inference.max_batch == 8);
+  CHECK(r.info.chunk_bytes == kDigestChunkBytes);
+  CHECK(r.info.chunk_digests == s.info.chunk_digests);
+  CHECK(r.more_peers == s.more_peers);
 }
 
 namespace {
@@ -140,12 +147,13 @@ TEST_CASE("a manifest that is not a pack's layout, or not the context's, does no
           rehash(i);
         }) == "context hf: 65537 files, more than 65536");
   // A count larger than the bytes behind it is refused before anything is allocated. Behind it:
-  // 3 files of a name (4 + 11, 4 + 5, 4 + 25), offset and size (16) and hash (4 + 64): 305 bytes.
+  // 3 files of a name (4 + 11, 4 + 5, 4 + 25), offset and size (16) and hash (4 + 64), then the
+  // chunk size (4), no chunk digests (4) and no more peers (4): 317 bytes.
   std::string bytes = encode(directory_stage());
   std::size_t count_at = bytes.find(std::string("\x03\0\0\0\x0b\0\0\0config.json", 19));
   REQUIRE(count_at != std::string::npos);
   bytes[count_at + 3] = '\x7f';
-  CHECK_THROWS_WITH(decode(bytes), Equals("length 2130706435 exceeds the 305 bytes left"));
+  CHECK_THROWS_WITH(decode(bytes), Equals("length 2130706435 exceeds the 317 bytes left"));
 }
 
 TEST_CASE("tasks, results and hellos survive encoding") {
