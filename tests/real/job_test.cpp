@@ -107,6 +107,25 @@ TEST_CASE("mistakes in a job file are reported with file and line") {
   CHECK(error_of(base + "task = \"noop\"\n" + base + "task = \"noop\"\n") ==
         ":6: context name \"a\" is used twice");
   CHECK(error_of("output = [\n").rfind(":1: ", 0) == 0);  // TOML syntax, with its line
+  CHECK(error_of("[transfer]\nstreams = 0\n" + base + "task = \"noop\"\n") ==
+        ":2: streams must be at least 1");
+  CHECK(error_of("[transfer]\nencryption = \"no\"\n" + base + "task = \"noop\"\n") ==
+        ":2: encryption must be true or false");
+  CHECK(error_of("[transfer]\ncompress = true\n" + base + "task = \"noop\"\n") ==
+        ":2: unknown key \"compress\" in [transfer]");
+}
+
+TEST_CASE("a job's [transfer] turns bulk encryption off and sets the streams per holder") {
+  TempDir dir;
+  write_file(dir / "job.toml", kClassifyJob);
+  JobFile job = read_job_file(dir / "job.toml");
+  CHECK(job.transfer_encryption);
+  CHECK(job.transfer_streams == 2);
+  write_file(dir / "job.toml",
+             std::string(kClassifyJob) + "[transfer]\nencryption = false\nstreams = 4\n");
+  job = read_job_file(dir / "job.toml");
+  CHECK_FALSE(job.transfer_encryption);
+  CHECK(job.transfer_streams == 4);
 }
 
 TEST_CASE("a dataset line without an id, or with one seen before, is reported at its line") {
