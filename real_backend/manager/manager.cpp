@@ -252,7 +252,9 @@ struct Manager::Impl {
     spdlog::error("worker {} ({}) quarantined: {}", w, name, why);
     ++counters.quarantines;
     quarantined_names.insert(name);
-    quarantined_keys.insert(workers[w].key);
+    // A key of its own is the worker; the shared worker.key is every worker's.
+    if (workers[w].key != options.keys.workers.worker.public_z85)
+      quarantined_keys.insert(workers[w].key);
     workers.lose(w);
     if (factory) factory->worker_left(name);
     run_monitor.worker_quarantined(w, why);
