@@ -722,9 +722,18 @@ struct Manager::Impl {
     }
   }
 
-  // Reads what workers sent (up to a bound, so that timers keep running under a flood),
-  // delivering the core's events after each message.
+  // Reads what workers sent (up to a bound, so that timers keep running under a flood). The
+  // results of every task finished in the pass are committed in one transaction, and only then
+  // does the core hear of the pass's events, in the order they came: a task counts as done once
+  // its results are on disk, and a busy manager pays one commit per pass, not one per task.
   void receive() {
+    plan.store().begin_batch();
+    read_inbox();
+    plan.store().commit_batch();
+    cluster.deliver_events(core.events());
+  }
+
+  void read_inbox() {
     zmq::message_t from, body;
     for (int i = 0; i < 4096; ++i) {
       if (!router.recv(from, zmq::recv_flags::dontwait)) {
@@ -740,7 +749,6 @@ struct Manager::Impl {
       } else {
         on_message(from.to_string(), body);
       }
-      cluster.deliver_events(core.events());
     }
   }
 

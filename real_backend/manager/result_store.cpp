@@ -143,27 +143,57 @@ void ResultStore::exec(const char* sql) {
 template <class Write>
 void ResultStore::transaction(const std::string& what, double needed_bytes, Write write) {
   try {
-    sqlite::exec(db_, "BEGIN");
+    if (!batch_open_) sqlite::exec(db_, "BEGIN");
+    batch_open_ = batch_wanted_;
     try {
       write();
-      sqlite::exec(db_, "COMMIT");
+      if (batch_open_) {
+        ++batch_writes_;
+        batch_bytes_ += needed_bytes;
+      } else {
+        sqlite::exec(db_, "COMMIT");
+      }
     } catch (...) {
+      batch_open_ = batch_wanted_ = false;  // the whole batch goes
       // SQLite may have rolled back already (a full disk, an I/O error): then there is nothing to
       // roll back, and its error is the one to report.
       if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
       throw;
     }
   } catch (const SqliteError& e) {
-    if (e.damaged()) throw StateDamaged(damaged_message(path_, e.why()));
-    std::string problem = e.io_error() ? space_problem(path_, needed_bytes) : "";
-    if (e.no_space() || !problem.empty()) {
-      throw NoSpace(fmt::format(
-          "{}: no room to {} ({}{}): it needs about {} more, and {}. The results recorded before "
-          "are intact: free some space and run the job again to resume",
-          path_, what, problem.empty() ? "" : problem + "; ", e.why(), bytes_text(needed_bytes),
-          free_space(path_)));
-    }
-    throw std::runtime_error(fmt::format("{}: cannot {}: {}", path_, what, e.what()));
+    fail(e, what, needed_bytes);
+  }
+}
+
+void ResultStore::fail(const SqliteError& e, const std::string& what, double needed_bytes) const {
+  if (e.damaged()) throw StateDamaged(damaged_message(path_, e.why()));
+  std::string problem = e.io_error() ? space_problem(path_, needed_bytes) : "";
+  if (e.no_space() || !problem.empty()) {
+    throw NoSpace(fmt::format(
+        "{}: no room to {} ({}{}): it needs about {} more, and {}. The results recorded before "
+        "are intact: free some space and run the job again to resume",
+        path_, what, problem.empty() ? "" : problem + "; ", e.why(), bytes_text(needed_bytes),
+        free_space(path_)));
+  }
+  throw std::runtime_error(fmt::format("{}: cannot {}: {}", path_, what, e.what()));
+}
+
+void ResultStore::begin_batch() {
+  if (batch_wanted_) return;
+  batch_wanted_ = true;  // the transaction begins with the first write
+  batch_writes_ = 0;
+  batch_bytes_ = 0;
+}
+
+void ResultStore::commit_batch() {
+  batch_wanted_ = false;
+  if (!batch_open_) return;
+  batch_open_ = false;
+  try {
+    sqlite::exec(db_, "COMMIT");
+  } catch (const SqliteError& e) {
+    if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    fail(e, fmt::format("record the results of {} tasks", batch_writes_), batch_bytes_);
   }
 }
 

@@ -25,6 +25,10 @@ struct sqlite3;
 
 namespace hearth::real {
 
+namespace sqlite {
+class SqliteError;
+}
+
 // No room to write the state database or the output: the message says which file, how much it
 // needed and how much its file system has free.
 class NoSpace : public std::runtime_error {
@@ -57,7 +61,14 @@ class ResultStore {
   // not done: they are tried again.
   std::vector<std::vector<bool>> done_rows(const std::vector<std::size_t>& row_counts);
 
-  // Records the results of one task in one transaction.
+  // Between these, every write goes into one transaction, committed by commit_batch(): the
+  // manager records all the tasks one pass over its inbox finished at once (a transaction costs
+  // more than the rows of a no-op task). A write that fails rolls the whole batch back and
+  // throws; so does a commit that fails.
+  void begin_batch();
+  void commit_batch();
+
+  // Records the results of one task in one transaction (in the batch, if one is open).
   void record_task(std::uint64_t task, std::uint32_t context,
                    const std::vector<std::uint64_t>& rows, const std::vector<std::string>& results,
                    const std::string& worker);
@@ -91,10 +102,17 @@ class ResultStore {
   // StateDamaged where they are that, saying that `what` needed about `needed_bytes`.
   template <class Write>
   void transaction(const std::string& what, double needed_bytes, Write write);
+  // Throws what `e` is, as transaction() says.
+  [[noreturn]] void fail(const sqlite::SqliteError& e, const std::string& what,
+                         double needed_bytes) const;
   sqlite3* db_ = nullptr;
   std::unique_ptr<Statements> statements_;
   std::string path_;
   int run_ = 0;
+  bool batch_wanted_ = false;  // between begin_batch() and commit_batch()
+  bool batch_open_ = false;    // ... and written to: its transaction has begun
+  std::uint64_t batch_writes_ = 0;
+  double batch_bytes_ = 0;
 };
 
 }  // namespace hearth::real

@@ -65,6 +65,37 @@ TEST_CASE("a row cannot be recorded twice") {
   CHECK(s.done_rows({2}) == std::vector<std::vector<bool>>{{false, true}});
 }
 
+TEST_CASE("tasks recorded in a batch are committed together, and a failed write drops the batch") {
+  TempDir dir;
+  // What another reader of the file sees: committed rows only.
+  auto rows_on_disk = [&] {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open_v2((dir / "r.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr) ==
+            SQLITE_OK);
+    sqlite3_stmt* count = nullptr;
+    REQUIRE(sqlite3_prepare_v2(db, "SELECT count(*) FROM results", -1, &count, nullptr) ==
+            SQLITE_OK);
+    REQUIRE(sqlite3_step(count) == SQLITE_ROW);
+    int n = sqlite3_column_int(count, 0);
+    sqlite3_finalize(count);
+    sqlite3_close(db);
+    return n;
+  };
+  ResultStore s(dir / "r.db", "job-1");
+  s.begin_batch();
+  s.record_task(0, 0, {0}, {"1"}, "w1");
+  s.record_task(1, 0, {1}, {"2"}, "w1");
+  CHECK(rows_on_disk() == 0);
+  s.commit_batch();
+  CHECK(rows_on_disk() == 2);
+  s.begin_batch();
+  s.record_task(2, 0, {2}, {"3"}, "w1");
+  CHECK_THROWS(s.record_task(3, 0, {0}, {"4"}, "w2"));  // row 0 again: the whole batch goes
+  s.commit_batch();
+  CHECK(s.done_rows({3}) == std::vector<std::vector<bool>>{{true, true, false}});
+  CHECK(rows_on_disk() == 2);
+}
+
 TEST_CASE("the output has one line per row, in row order, with id, context, result and worker") {
   TempDir dir;
   ResultStore s(dir / "r.db", "job-1");
