@@ -194,7 +194,7 @@ def calibration(rows):
         "disk_read_Bps": (need("stages", "host_from_disk_GBps") * 1e9, "read_whole_file of a context just copied (host stage)"),
         "disk_write_Bps": (need("stages", "disk_from_shared_GBps") * 1e9, "copy_file from the shared path, one at a time (disk stage)"),
         "host_to_gpu_Bps": (need("stages", "gpu_from_host_copy_GBps") * 1e9, "the fast loader from host memory (gpu stage)"),
-        "network_Bps": (need("stages", "disk_from_peer_GBps") * 1e9, "fetch_file from a peer over loopback, CURVE"),
+        "network_Bps": (need("stages", "disk_from_peer_GBps") * 1e9, "a bulk transfer from a peer over loopback (AES-256-GCM, SHA-256 per chunk)"),
         "per_batch_s": (0.0, "not measured: a task's round trip and commit are milliseconds"),
         "per_inference_s": (per_inference, per_inference_from),
         "shared_storage_Bps": (shared_together(rows) * 1e9,
