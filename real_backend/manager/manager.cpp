@@ -61,7 +61,8 @@ bool manager_message(const Message& m) {
          std::holds_alternative<AbortStage>(m) || std::holds_alternative<Evict>(m) ||
          std::holds_alternative<Task>(m) || std::holds_alternative<Cancel>(m) ||
          std::holds_alternative<Reset>(m) || std::holds_alternative<Shutdown>(m) ||
-         std::holds_alternative<Chunk>(m) || std::holds_alternative<BulkOpened>(m);
+         std::holds_alternative<Chunk>(m) || std::holds_alternative<BulkOpened>(m) ||
+         std::holds_alternative<AdmitTransfer>(m);
 }
 
 // What a worker announced, as the core's WorkerSpec (a worker does not announce bandwidths: they

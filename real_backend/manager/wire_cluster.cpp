@@ -8,6 +8,7 @@
 
 #include "real_backend/manager/result_check.hpp"
 #include "real_backend/manager/run_plan.hpp"
+#include "real_backend/wire/bulk.hpp"
 
 namespace hearth::real {
 
@@ -59,6 +60,12 @@ void WireCluster::stage_context(WorkerId w, ContextId c, Tier tier, Source sourc
       post([=](ClusterEvents& e) { e.stage_failed(w, c, tier, "the peer is gone"); });
       return;
     }
+    // The manager makes each peer transfer's ticket and key and tells both ends: a holder serves
+    // only the transfers the manager admitted, so a worker whose key was revoked (or any stranger
+    // that can reach the port) gets nothing from a peer.
+    m.peer_ticket = random_bytes(kBulkTicketBytes);
+    if (plan_.job().transfer_encryption) m.peer_key = random_bytes(kBulkKeyBytes);
+    send_(source.peer, AdmitTransfer{c, m.peer_ticket, m.peer_key});
   }
   stages_[m.stage] = {w, c, tier, source};
   monitor_.stage_started(w, c, tier, source_name(source, plan_, c),

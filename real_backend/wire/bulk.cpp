@@ -266,6 +266,26 @@ std::string chunk_digests_error(const ContextInfo& info) {
   return "";
 }
 
+BulkPeer bulk_peer_at(const std::string& endpoint, std::string ticket, std::string key) {
+  std::string_view address = endpoint;
+  if (address.starts_with("tcp://")) address.remove_prefix(6);
+  std::size_t colon = address.rfind(':');
+  int port = 0;
+  if (colon != std::string_view::npos) {
+    std::string digits(address.substr(colon + 1));
+    port = digits.find_first_not_of("0123456789") == std::string::npos && digits.size() <= 5
+               ? std::atoi(digits.c_str())
+               : 0;
+  }
+  if (port <= 0 || port > 65535)
+    throw TransferError(fmt::format("{} names no host and port", endpoint));
+  std::string host(address.substr(0, colon));
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  return BulkPeer{endpoint, host, static_cast<std::uint16_t>(port), std::move(ticket),
+                  std::move(key)};
+}
+
 std::string bind_host_of(std::string_view b) {
   if (b.starts_with("tcp://")) b.remove_prefix(6);
   std::string host(os::host_of(b));
@@ -296,8 +316,9 @@ struct BulkServer::Connection {
   std::atomic<bool> done{false};
 };
 
-BulkServer::BulkServer(const std::string& host, BulkSource source, std::string owner)
-    : source_(std::move(source)), owner_(std::move(owner)) {
+BulkServer::BulkServer(const std::string& host, BulkSource source, std::string owner,
+                       double admission_wait_s)
+    : source_(std::move(source)), owner_(std::move(owner)), admission_wait_s_(admission_wait_s) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -400,7 +421,15 @@ void BulkServer::serve(Connection& c) {
   char hello[kHelloBytes];
   if (!recv_all(fd, hello, sizeof hello, stop_, 10) || std::memcmp(hello, kMagic, 4) != 0) return;
   std::uint32_t stream = get_u32(hello + 4 + kBulkTicketBytes);
-  std::shared_ptr<Grant> grant = admit(std::string(hello + 4, kBulkTicketBytes), stream);
+  const std::string ticket(hello + 4, kBulkTicketBytes);
+  std::shared_ptr<Grant> grant = admit(ticket, stream);
+  auto waited_since = std::chrono::steady_clock::now();
+  while (!grant && !stop_ &&
+         std::chrono::duration<double>(std::chrono::steady_clock::now() - waited_since).count() <
+             admission_wait_s_) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    grant = admit(ticket, stream);
+  }
   if (!grant) {
     spdlog::warn("{}: refused a data connection with an unknown, expired or reused ticket", owner_);
     return;

@@ -68,8 +68,11 @@ struct BulkSource {
 // port of its own and serves each admitted connection on a thread of its own.
 class BulkServer {
  public:
-  // Throws TransferError if it cannot listen.
-  BulkServer(const std::string& host, BulkSource source, std::string owner);
+  // Throws TransferError if it cannot listen. A connection with a ticket not granted yet waits
+  // up to `admission_wait_s` for it: a peer server hears of a transfer from the manager at about
+  // the time the fetcher is told to make it.
+  BulkServer(const std::string& host, BulkSource source, std::string owner,
+             double admission_wait_s = 0);
   ~BulkServer();
   BulkServer(const BulkServer&) = delete;
   BulkServer& operator=(const BulkServer&) = delete;
@@ -92,6 +95,7 @@ class BulkServer {
 
   BulkSource source_;
   std::string owner_;
+  double admission_wait_s_ = 0;
   int listen_fd_ = -1;
   std::uint16_t port_ = 0;
   std::atomic<bool> stop_{false};
@@ -109,6 +113,10 @@ struct BulkPeer {
   std::string ticket;
   std::string key;  // empty: in the clear
 };
+
+// The holder at `endpoint` ("tcp://host:port", as peers announce their peer servers) with a
+// ticket and key. Throws TransferError if the endpoint has no port.
+BulkPeer bulk_peer_at(const std::string& endpoint, std::string ticket, std::string key);
 
 struct BulkOptions {
   int streams_per_source = 2;

@@ -176,7 +176,7 @@ void fields(A& a, M& m) {
   } else if constexpr (std::is_same_v<T, Welcome>) {
     a(m.worker, m.session, m.heartbeat_s, m.transfer_encryption, m.transfer_streams);
   } else if constexpr (std::is_same_v<T, Stage>) {
-    a(m.stage, m.context, m.tier, m.source, m.peer_endpoint, m.info, m.more_peers);
+    a(m.stage, m.context, m.tier, m.source, m.peer_endpoint, m.info, m.peer_ticket, m.peer_key);
   } else if constexpr (std::is_same_v<T, AbortStage>) {
     a(m.stage);
   } else if constexpr (std::is_same_v<T, Evict>) {
@@ -195,6 +195,8 @@ void fields(A& a, M& m) {
     a(m.context, m.ticket, m.key);
   } else if constexpr (std::is_same_v<T, BulkOpened>) {
     a(m.context, m.port, m.error);
+  } else if constexpr (std::is_same_v<T, AdmitTransfer>) {
+    a(m.context, m.ticket, m.key);
   } else {
     static_assert(std::is_empty_v<T>, "a message without fields");
   }
@@ -235,9 +237,10 @@ Message decode(std::string_view bytes) {
 
 const char* message_name(const Message& message) {
   static constexpr const char* names[] = {
-      "hello", "heartbeat", "stage_ready", "stage_failed", "task_finished", "task_failed", "notice",
-      "bye",   "welcome",   "stage",       "abort_stage",  "evict",         "task",        "cancel",
-      "reset", "shutdown",  "fetch",       "chunk",        "open_bulk",     "bulk_opened"};
+      "hello",     "heartbeat",   "stage_ready",   "stage_failed", "task_finished", "task_failed",
+      "notice",    "bye",         "welcome",       "stage",        "abort_stage",   "evict",
+      "task",      "cancel",      "reset",         "shutdown",     "fetch",         "chunk",
+      "open_bulk", "bulk_opened", "admit_transfer"};
   static_assert(std::size(names) == std::variant_size_v<Message>);
   return names[message.index()];
 }

@@ -20,7 +20,7 @@
 
 namespace hearth::real {
 
-// 2: directory contexts; 3: bulk transfers (chunk digests, OpenBulk)
+// 2: directory contexts; 3: bulk transfers (chunk digests, OpenBulk, tickets from the manager)
 inline constexpr std::uint32_t kProtocolVersion = 3;
 // Largest chunk of a context file one Chunk message carries.
 inline constexpr std::uint32_t kMaxChunkBytes = 4u << 20;
@@ -116,8 +116,8 @@ struct Welcome {
   WorkerId worker = 0;
   std::uint64_t session = 0;
   double heartbeat_s = 0;
-  // Bulk transfers between workers (the job's [transfer]): AES-256-GCM or in the clear (still
-  // checked chunk by chunk), and data connections per source.
+  // Bulk transfers (the job's [transfer]): AES-256-GCM or in the clear (still checked chunk by
+  // chunk), and data connections per source.
   bool transfer_encryption = true;
   std::uint32_t transfer_streams = 2;
 };
@@ -128,8 +128,10 @@ struct Stage {
   StageSource source = StageSource::lower_tier;
   std::string peer_endpoint;  // source peer
   ContextInfo info;
-  // More holders to fetch from at the same time as peer_endpoint (bulk transfers only).
-  std::vector<std::string> more_peers;
+  // A peer source: the ticket the manager made for this transfer (and sent the holder in an
+  // AdmitTransfer), and its AES-256 key (empty: in the clear).
+  std::string peer_ticket;
+  std::string peer_key;
 };
 struct AbortStage {
   std::uint64_t stage = 0;
@@ -156,6 +158,13 @@ struct Reset {
 };
 // The run is over: leave.
 struct Shutdown {};
+// Serve a bulk transfer of `context` on the peer server to whoever presents `ticket` (within a
+// minute), encrypted with `key` (empty: in the clear): another worker's stage reads from this one.
+struct AdmitTransfer {
+  ContextId context = 0;
+  std::string ticket;
+  std::string key;
+};
 
 // ---- file transfers (anyone authenticated -> manager or peer) --------------------------------
 
@@ -186,7 +195,7 @@ struct BulkOpened {
 
 using Message = std::variant<Hello, Heartbeat, StageReady, StageFailed, TaskFinished, TaskFailed,
                              Notice, Bye, Welcome, Stage, AbortStage, Evict, Task, Cancel, Reset,
-                             Shutdown, Fetch, Chunk, OpenBulk, BulkOpened>;
+                             Shutdown, Fetch, Chunk, OpenBulk, BulkOpened, AdmitTransfer>;
 
 std::string encode(const Message& message);
 // Throws ProtocolError saying what is wrong.

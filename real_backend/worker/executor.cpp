@@ -184,19 +184,15 @@ void Executor::fetch_to_disk(const Stage& s, const std::atomic<bool>& abort) {
       fetch_file(zmq_, "tcp://" + options_.manager, options_.keys.manager_public,
                  options_.keys.worker, s.context, s.info, dest, abort);
       return;
-    case StageSource::peer:
-      if (!s.info.chunk_digests.empty()) {
-        std::vector<std::string> holders{s.peer_endpoint};
-        holders.insert(holders.end(), s.more_peers.begin(), s.more_peers.end());
-        fetch_in_bulk(holders, options_.keys.peer.public_z85, options_.keys.peer, s.info, s.context,
-                      dest, abort);
-        return;
-      }
-      // Peers know one another by the peer key pair every worker of the manager holds: a
-      // worker's own key is the manager's business.
-      fetch_file(zmq_, s.peer_endpoint, options_.keys.peer.public_z85, options_.keys.peer,
-                 s.context, s.info, dest, abort);
+    case StageSource::peer: {
+      // The manager made this transfer's ticket and told the holder: peers serve nothing else.
+      if (s.peer_ticket.empty()) throw TransferError("a peer stage without a ticket");
+      BulkOptions o;
+      o.streams_per_source = transfer_streams_.load();
+      (void)fetch_bulk({bulk_peer_at(s.peer_endpoint, s.peer_ticket, s.peer_key)}, s.info, dest,
+                       abort, o);
       return;
+    }
     case StageSource::lower_tier:
       break;
   }

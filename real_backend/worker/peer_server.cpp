@@ -16,17 +16,13 @@ std::string peer_host(const WorkerOptions& options) {
 
 }  // namespace
 
-PeerServer::PeerServer(zmq::context_t& zmq, const WorkerOptions& options, const ContextCache& cache)
+PeerServer::PeerServer(const WorkerOptions& options, const ContextCache& cache)
     : host_(peer_host(options)),
-      server_(
-          zmq, options.keys.peer, {options.keys.peer.public_z85}, "peer server of " + options.name,
-          fmt::format("tcp://{}:0", os::is_loopback(host_) ? host_ : "*"),
-          [&cache](ContextId c, std::uint64_t offset, std::uint32_t length, std::string& out) {
-            return cache.read(c, offset, length, out);
-          },
-          [&cache](ContextId c) { return cache.host(c); }) {
-  const std::string& bound = server_.endpoint();
-  endpoint_ = fmt::format("tcp://{}:{}", host_, bound.substr(bound.rfind(':') + 1));
-}
+      server_(os::is_loopback(host_) ? host_ : "0.0.0.0",
+              BulkSource{[&cache](ContextId c) { return cache.host(c); },
+                         [&cache](ContextId c, std::uint64_t offset, std::uint32_t length,
+                                  std::string& out) { return cache.read(c, offset, length, out); }},
+              "peer server of " + options.name, 10),
+      endpoint_(fmt::format("tcp://{}:{}", host_, server_.port())) {}
 
 }  // namespace hearth::real

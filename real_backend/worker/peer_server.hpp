@@ -1,13 +1,12 @@
 #pragma once
-// A worker's peer server: answers other workers' fetches from this worker's disk and host copies,
-// on a thread of its own. Peers of a worker whose manager is on loopback are on this machine;
-// others reach it by its host name (or the address given), on every interface.
-
-#include <zmq.hpp>
+// A worker's peer server: serves bulk transfers of the contexts this worker holds (its host copy
+// without a copy, else its disk copy) to other workers, each transfer admitted by the manager
+// (AdmitTransfer), on threads of its own. Peers of a worker whose manager is on loopback are on
+// this machine; others reach it by its host name (or the address given), on every interface.
 
 #include <string>
 
-#include "real_backend/wire/transfer.hpp"
+#include "real_backend/wire/bulk.hpp"
 #include "real_backend/worker/worker.hpp"
 
 namespace hearth::real {
@@ -16,14 +15,19 @@ class ContextCache;
 
 class PeerServer {
  public:
-  // Binds; throws zmq::error_t if it cannot.
-  PeerServer(zmq::context_t& zmq, const WorkerOptions& options, const ContextCache& cache);
+  // Listens; throws TransferError if it cannot.
+  PeerServer(const WorkerOptions& options, const ContextCache& cache);
   // "tcp://host:port", as peers dial it.
   const std::string& endpoint() const { return endpoint_; }
+  // Serves `context` to the peer that presents `ticket` (the manager's word); an error text, empty
+  // if admitted.
+  std::string admit(ContextId context, const std::string& ticket, const std::string& key) {
+    return server_.grant(context, ticket, key);
+  }
 
  private:
   std::string host_;
-  FetchServer server_;
+  BulkServer server_;
   std::string endpoint_;
 };
 

@@ -49,7 +49,7 @@ struct Worker::Impl {
     cache.clear();
     resolve_device();
     done.bind(kExecutorDoneEndpoint);
-    peers = std::make_unique<PeerServer>(zmq, options, cache);
+    peers = std::make_unique<PeerServer>(options, cache);
     executor = std::make_unique<Executor>(zmq, cache, options, device);
     manager.set(zmq::sockopt::linger, 1000);
     make_curve_client(manager, options.keys.worker, options.keys.manager_public);
@@ -122,6 +122,9 @@ struct Worker::Impl {
       auto item = std::make_shared<WorkItem>();
       item->task = *t;
       executor->submit(std::move(item));
+    } else if (auto* a = std::get_if<AdmitTransfer>(&m)) {
+      if (std::string e = peers->admit(a->context, a->ticket, a->key); !e.empty())
+        spdlog::warn("cannot serve context {} to a peer: {}", a->context, e);
     } else if (auto* e = std::get_if<Evict>(&m)) {
       cache.evict(e->context, e->tier);
     } else if (auto* c = std::get_if<Cancel>(&m)) {

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "real_backend/wire/bulk.hpp"
 #include "real_backend/wire/file_hash.hpp"
@@ -169,6 +170,27 @@ TEST_CASE("a chunk that does not decrypt, or a data connection without a ticket,
     KeyPair stranger = make_key_pair();
     CHECK_THROWS_WITH(holder.open(zmq, stranger, true, 0.5), ContainsSubstring("did not answer"));
   }
+}
+
+TEST_CASE("a peer server serves a transfer the manager admits, even once its fetcher waits") {
+  // As a worker's peer server: no CURVE door, only tickets the manager hands it (AdmitTransfer),
+  // which may come just after the fetcher dials.
+  TempDir dir;
+  std::string bytes = content(kChunk * 5 + 7);
+  ContextInfo info = info_of(bytes);
+  auto held = std::make_shared<const std::string>(bytes);
+  BulkServer peer("127.0.0.1", BulkSource{[&](ContextId) { return held; }, {}}, "test peer", 60);
+  std::string ticket = random_bytes(kBulkTicketBytes), key = random_bytes(kBulkKeyBytes);
+  BulkPeer at = bulk_peer_at("tcp://127.0.0.1:" + std::to_string(peer.port()), ticket, key);
+  CHECK(at.host == "127.0.0.1");
+  std::atomic<bool> abort{false};
+  std::thread fetch([&] { fetch_bulk({at}, info, dir / "got", abort); });
+  CHECK(peer.grant(0, ticket, key).empty());
+  fetch.join();
+  CHECK(read_file(dir / "got") == bytes);
+  CHECK(peer.grant(0, ticket, key) == "a ticket already in use");
+  CHECK_THROWS_WITH(bulk_peer_at("tcp://10.0.0.7", "", ""),
+                    ContainsSubstring("names no host and port"));
 }
 
 TEST_CASE("chunk digests that do not fit the context are refused") {

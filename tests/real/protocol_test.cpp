@@ -34,7 +34,8 @@ TEST_CASE("every field of a stage command survives encoding") {
             {},
             kDigestChunkBytes,
             std::string(811 * kChunkDigestBytes, 'd')};  // 3.4 GB in 4 MiB chunks
-  s.more_peers = {"tcp://10.0.0.3:4000", "tcp://10.0.0.4:4000"};
+  s.peer_ticket = std::string(kBulkTicketBytes, 't');
+  s.peer_key = std::string(kBulkKeyBytes, 'k');
   Message m = decode(encode(s));
   REQUIRE(std::holds_alternative<Stage>(m));
   const Stage& r = std::get<Stage>(m);
@@ -59,7 +60,8 @@ TEST_CASE("every field of a stage command survives encoding") {
   CHECK(r.info.inference.max_batch == 8);
   CHECK(r.info.chunk_bytes == kDigestChunkBytes);
   CHECK(r.info.chunk_digests == s.info.chunk_digests);
-  CHECK(r.more_peers == s.more_peers);
+  CHECK(r.peer_ticket == s.peer_ticket);
+  CHECK(r.peer_key == s.peer_key);
 }
 
 namespace {
@@ -148,12 +150,12 @@ TEST_CASE("a manifest that is not a pack's layout, or not the context's, does no
         }) == "context hf: 65537 files, more than 65536");
   // A count larger than the bytes behind it is refused before anything is allocated. Behind it:
   // 3 files of a name (4 + 11, 4 + 5, 4 + 25), offset and size (16) and hash (4 + 64), then the
-  // chunk size (4), no chunk digests (4) and no more peers (4): 317 bytes.
+  // chunk size (4), no chunk digests (4), no peer ticket (4) and no key (4): 321 bytes.
   std::string bytes = encode(directory_stage());
   std::size_t count_at = bytes.find(std::string("\x03\0\0\0\x0b\0\0\0config.json", 19));
   REQUIRE(count_at != std::string::npos);
   bytes[count_at + 3] = '\x7f';
-  CHECK_THROWS_WITH(decode(bytes), Equals("length 2130706435 exceeds the 317 bytes left"));
+  CHECK_THROWS_WITH(decode(bytes), Equals("length 2130706435 exceeds the 321 bytes left"));
 }
 
 TEST_CASE("tasks, results and hellos survive encoding") {
