@@ -11,7 +11,6 @@
 
 #include "os/atomic_file.hpp"
 #include "os/fd.hpp"
-#include "os/network.hpp"
 #include "real_backend/wire/bulk.hpp"
 #include "real_backend/wire/file_hash.hpp"
 #include "real_backend/wire/pack.hpp"
@@ -70,6 +69,15 @@ class CheckedWriter {
   std::uint64_t written_ = 0;
 };
 
+// A server's reply; one that does not decode is the server's failure.
+Message decode_from(const std::string& endpoint, const zmq::message_t& reply) {
+  try {
+    return decode(reply.to_string_view());
+  } catch (const ProtocolError& e) {
+    throw TransferError(fmt::format("{} sent a malformed message: {}", endpoint, e.what()));
+  }
+}
+
 }  // namespace
 
 void fetch_file(zmq::context_t& zmq_context, const std::string& endpoint,
@@ -108,12 +116,7 @@ void fetch_file(zmq::context_t& zmq_context, const std::string& endpoint,
     zmq::message_t reply;
     (void)socket.recv(reply);
     last_data = std::chrono::steady_clock::now();
-    Message m;
-    try {
-      m = decode(reply.to_string_view());
-    } catch (const ProtocolError& e) {
-      throw TransferError(fmt::format("{} sent a malformed message: {}", endpoint, e.what()));
-    }
+    Message m = decode_from(endpoint, reply);
     auto* chunk = std::get_if<Chunk>(&m);
     if (!chunk)
       throw TransferError(fmt::format("{} sent {}, not a chunk", endpoint, message_name(m)));
@@ -240,24 +243,16 @@ BulkPeer open_bulk(zmq::context_t& zmq_context, const std::string& endpoint,
     zmq::pollitem_t item{socket.handle(), 0, ZMQ_POLLIN, 0};
     zmq::poll(&item, 1, std::chrono::milliseconds(100));
   }
-  Message m;
-  try {
-    m = decode(reply.to_string_view());
-  } catch (const ProtocolError& e) {
-    throw TransferError(fmt::format("{} sent a malformed message: {}", endpoint, e.what()));
-  }
+  Message m = decode_from(endpoint, reply);
   auto* opened = std::get_if<BulkOpened>(&m);
   if (!opened)
     throw TransferError(fmt::format("{} sent {}, not bulk_opened", endpoint, message_name(m)));
   if (!opened->error.empty()) throw TransferError(fmt::format("{}: {}", endpoint, opened->error));
   if (opened->context != context || opened->port == 0)
     throw TransferError(fmt::format("{} opened the wrong transfer", endpoint));
-  std::string_view address = endpoint;
-  if (address.starts_with("tcp://")) address.remove_prefix(6);
-  std::string host(os::host_of(address));
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
-    host = host.substr(1, host.size() - 2);
-  return BulkPeer{endpoint, host, opened->port, std::move(open.ticket), std::move(open.key)};
+  BulkPeer from = bulk_peer_at(endpoint, std::move(open.ticket), std::move(open.key));
+  from.port = opened->port;  // the bulk server's, beside the CURVE one the endpoint names
+  return from;
 }
 
 FetchServer::FetchServer(zmq::context_t& zmq, const KeyPair& keys, std::set<std::string> clients,

@@ -175,51 +175,35 @@ void Executor::fetch_to_disk(const Stage& s, const std::atomic<bool>& abort) {
     case StageSource::shared_path:
       copy_file(s.info, dest, abort);
       return;
-    case StageSource::manager:
-      if (!s.info.chunk_digests.empty()) {
-        fetch_in_bulk({"tcp://" + options_.manager}, options_.keys.manager_public,
-                      options_.keys.worker, s.info, s.context, dest, abort);
+    case StageSource::manager: {
+      const std::string manager = "tcp://" + options_.manager;
+      if (s.info.chunk_digests.empty()) {
+        fetch_file(zmq_, manager, options_.keys.manager_public, options_.keys.worker, s.context,
+                   s.info, dest, abort);
         return;
       }
-      fetch_file(zmq_, "tcp://" + options_.manager, options_.keys.manager_public,
-                 options_.keys.worker, s.context, s.info, dest, abort);
-      return;
-    case StageSource::peer: {
-      // The manager made this transfer's ticket and told the holder: peers serve nothing else.
-      if (s.peer_ticket.empty()) throw TransferError("a peer stage without a ticket");
-      BulkOptions o;
-      o.streams_per_source = transfer_streams_.load();
-      (void)fetch_bulk({bulk_peer_at(s.peer_endpoint, s.peer_ticket, s.peer_key)}, s.info, dest,
-                       abort, o);
+      // Opened over this worker's own CURVE connection, where the manager's key checks apply.
+      BulkPeer from = open_bulk(zmq_, manager, options_.keys.manager_public, options_.keys.worker,
+                                s.context, transfer_encryption_.load(), abort);
+      (void)fetch_bulk({from}, s.info, dest, abort, bulk_options());
       return;
     }
+    case StageSource::peer:
+      // The manager made this transfer's ticket and told the holder: peers serve nothing else.
+      if (s.peer_ticket.empty()) throw TransferError("a peer stage without a ticket");
+      (void)fetch_bulk({bulk_peer_at(s.peer_endpoint, s.peer_ticket, s.peer_key)}, s.info, dest,
+                       abort, bulk_options());
+      return;
     case StageSource::lower_tier:
       break;
   }
   throw TransferError("a disk stage needs a source other than the tier below");
 }
 
-// A bulk transfer from every holder that opens one: each is asked over CURVE (as `client`), and the
-// bytes come over data connections, checked chunk by chunk.
-void Executor::fetch_in_bulk(const std::vector<std::string>& holders,
-                             const std::string& server_public, const KeyPair& client,
-                             const ContextInfo& info, ContextId context, const fs::path& dest,
-                             const std::atomic<bool>& abort) {
-  std::vector<BulkPeer> peers;
-  std::string refused;
-  for (const std::string& endpoint : holders) {
-    try {
-      peers.push_back(open_bulk(zmq_, endpoint, server_public, client, context,
-                                transfer_encryption_.load(), abort));
-    } catch (const TransferError& e) {
-      refused += fmt::format("{}{}", refused.empty() ? "" : "; ", e.what());
-    }
-  }
-  if (peers.empty()) throw TransferError(refused);
-  if (!refused.empty()) spdlog::warn("fetch of {}: {}", info.name, refused);
+BulkOptions Executor::bulk_options() const {
   BulkOptions o;
   o.streams_per_source = transfer_streams_.load();
-  (void)fetch_bulk(peers, info, dest, abort, o);
+  return o;
 }
 
 void Executor::set_transfer(bool encryption, int streams_per_source) {

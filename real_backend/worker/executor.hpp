@@ -16,6 +16,7 @@
 #include <string>
 #include <thread>
 
+#include "real_backend/wire/bulk.hpp"
 #include "real_backend/wire/protocol.hpp"
 #include "real_backend/worker/worker.hpp"
 
@@ -59,9 +60,7 @@ class Executor {
   void loop();
   std::optional<Message> run_stage(WorkItem& item);
   void fetch_to_disk(const Stage& s, const std::atomic<bool>& abort);
-  void fetch_in_bulk(const std::vector<std::string>& holders, const std::string& server_public,
-                     const KeyPair& client, const ContextInfo& info, ContextId context,
-                     const std::filesystem::path& dest, const std::atomic<bool>& abort);
+  BulkOptions bulk_options() const;
   std::optional<Message> run_task(WorkItem& item);
 
   zmq::context_t& zmq_;
