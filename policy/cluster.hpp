@@ -32,11 +32,14 @@ class Cluster {
   virtual void evict_context(WorkerId worker, ContextId context, Tier tier) = 0;
 
   // Starts `task` on `worker`. Requires: the context is ready in the worker's GPU memory and the
-  // worker runs nothing else. Ends with exactly one of task_finished or task_failed for
-  // task.attempt, unless the worker is lost first or the task is cancelled.
+  // worker runs nothing else, or (with EngineConfig::pipeline) runs one task of the same context
+  // and holds none behind it: then the worker starts this one the moment the running one ends
+  // (however it ends). Ends with exactly one of task_finished or task_failed for task.attempt,
+  // unless the worker is lost first or the task is cancelled.
   virtual void start_task(WorkerId worker, const TaskSpec& task) = 0;
 
-  // Stops attempt `attempt` on `worker`; no event follows for it. Harmless if it already ended.
+  // Stops attempt `attempt` on `worker`, or drops it if it waits there; no event follows for it.
+  // Harmless if it already ended.
   virtual void cancel_task(WorkerId worker, AttemptId attempt) = 0;
 };
 

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <utility>
 
 namespace hearth {
 
@@ -26,8 +27,9 @@ void ContractCheck::abort_on_broken(const std::string& what) {
   std::abort();
 }
 
-ContractCheck::ContractCheck(Cluster& cluster, const Workload& workload, OnBroken on_broken)
-    : ClusterWrapper(cluster), on_broken_(std::move(on_broken)) {
+ContractCheck::ContractCheck(Cluster& cluster, const Workload& workload, OnBroken on_broken,
+                             bool pipelined)
+    : ClusterWrapper(cluster), on_broken_(std::move(on_broken)), pipelined_(pipelined) {
   for (const ContextSpec& c : workload.contexts)
     sizes_.push_back(c.size_bytes);
 }
@@ -112,16 +114,25 @@ void ContractCheck::start_task(WorkerId worker, const TaskSpec& task) {
     return ClusterWrapper::start_task(worker, task);
   }
   Worker& w = workers_[worker];
-  if (w.attempt != 0) {
-    broken(fmt::format("worker {} is given attempt {} while it runs attempt {}", worker,
-                       task.attempt, w.attempt));
-  }
   if (!(w.ready[task.context] & bit(Tier::gpu))) {
     broken(fmt::format("a task of context {} on worker {}, which does not have it in GPU memory",
                        task.context, worker));
   }
-  w.attempt = task.attempt;
-  w.task_context = task.context;
+  if (w.attempt == 0) {
+    w.attempt = task.attempt;
+    w.task_context = task.context;
+  } else if (!pipelined_ || w.next != 0) {
+    broken(fmt::format("worker {} is given attempt {} while it runs attempt {}{}", worker,
+                       task.attempt, w.attempt,
+                       w.next != 0 ? fmt::format(" and holds attempt {}", w.next) : ""));
+  } else if (task.context != w.task_context) {
+    broken(
+        fmt::format("worker {} is given attempt {} of context {} to run after attempt {} of "
+                    "context {}",
+                    worker, task.attempt, task.context, w.attempt, w.task_context));
+  } else {
+    w.next = task.attempt;
+  }
   ClusterWrapper::start_task(worker, task);
 }
 
@@ -131,7 +142,13 @@ void ContractCheck::cancel_task(WorkerId worker, AttemptId attempt) {
 }
 
 void ContractCheck::attempt_ended(WorkerId worker, AttemptId attempt) {
-  if (alive(worker) && workers_[worker].attempt == attempt) workers_[worker].attempt = 0;
+  if (!alive(worker) || attempt == 0) return;
+  Worker& w = workers_[worker];
+  if (w.attempt == attempt) {
+    w.attempt = std::exchange(w.next, 0);  // the worker goes on to the one it holds
+  } else if (w.next == attempt) {
+    w.next = 0;
+  }
 }
 
 // ---- events --------------------------------------------------------------------------------

@@ -13,7 +13,8 @@
 //   evict_context  the worker is alive; the context is ready on that tier and nothing uses it
 //                  there: a task of it on the GPU, a stage to the tier above, a peer reading the
 //                  worker's last copy of its bytes
-//   start_task     the worker is alive, runs no other attempt, and has the context in GPU memory
+//   start_task     the worker is alive and has the context in GPU memory; it runs no other
+//                  attempt, or (pipelined) runs one of the same context and holds none behind it
 // A command that breaks one is a bug in the core: `on_broken` is told what (by default, it is
 // printed and the program aborts) and the command still goes on to the cluster.
 
@@ -35,7 +36,10 @@ class ContractCheck final : public ClusterWrapper, public ClusterEventsWrapper {
   static void abort_on_broken(const std::string& what);
 
   // Checks the commands meant for `cluster`; events go on to the target set with set_target().
-  ContractCheck(Cluster& cluster, const Workload& workload, OnBroken on_broken = abort_on_broken);
+  // With `pipelined`, a worker may hold one attempt behind its running one
+  // (EngineConfig::pipeline).
+  ContractCheck(Cluster& cluster, const Workload& workload, OnBroken on_broken = abort_on_broken,
+                bool pipelined = false);
 
   void stage_context(WorkerId worker, ContextId context, Tier tier, Source source) override;
   void evict_context(WorkerId worker, ContextId context, Tier tier) override;
@@ -61,6 +65,7 @@ class ContractCheck final : public ClusterWrapper, public ClusterEventsWrapper {
     std::vector<int> uploads;           // per context: peer stages reading from this worker
     std::array<double, kTierCount> used_bytes{};
     AttemptId attempt = 0;  // running; 0 for none
+    AttemptId next = 0;     // waiting behind it (pipelined); 0 for none
     ContextId task_context = 0;
     // Per context: the peer its disk stage reads from, and that peer's incarnation.
     std::vector<std::pair<WorkerId, std::uint32_t>> disk_peer;
@@ -75,6 +80,7 @@ class ContractCheck final : public ClusterWrapper, public ClusterEventsWrapper {
 
   std::vector<double> sizes_;  // per context
   OnBroken on_broken_;
+  bool pipelined_ = false;
   std::vector<Worker> workers_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <utility>
 
 namespace hearth {
 
@@ -32,7 +33,9 @@ PoolStatus Engine::pool_status() const {
 }
 
 bool Engine::runs(WorkerId worker, AttemptId attempt) const {
-  return worker < workers_.size() && workers_[worker].alive && workers_[worker].attempt == attempt;
+  if (worker >= workers_.size() || !workers_[worker].alive || attempt == 0) return false;
+  const WorkerState& w = workers_[worker];
+  return w.attempt == attempt || w.next_attempt == attempt;
 }
 
 bool Engine::given_up(TaskId task) const {
@@ -77,6 +80,10 @@ void Engine::preemption_notice(WorkerId worker, double grace_s) {
   ++stats_.notices;
   w.draining = true;
   forget_idle(worker);
+  if (w.next_task != kNoTask) {  // it would start too late to matter
+    cluster_.cancel_task(worker, w.next_attempt);
+    drop_next(worker);
+  }
   for (ContextId c = 0; c < contexts_.size(); ++c) {
     refresh_holder(worker, c);
     refresh_serving(worker, c);
@@ -99,6 +106,7 @@ void Engine::worker_lost(WorkerId worker) {
   ++stats_.preemptions;
   estimator_.worker_lost(w.spec, w.joined_s, now_);
   if (w.busy()) abandon_task(worker);
+  drop_next(worker);
   forget_idle(worker);
   w.alive = false;
   --live_workers_;
@@ -160,19 +168,27 @@ void Engine::stage_failed(WorkerId worker, ContextId context, Tier tier, std::st
 
 void Engine::task_finished(WorkerId worker, AttemptId attempt, double output_bytes) {
   tick();
-  if (!live(worker)) return;
+  if (!live(worker) || attempt == 0) return;
   WorkerState& w = workers_[worker];
-  if (attempt == 0 || w.attempt != attempt) return;  // stale or cancelled
-  TaskId t = w.task;
+  // A worker runs its tasks in order, so its next task ends first only on a worker that breaks
+  // the protocol; it counts all the same, though it has no start time to learn from.
+  const bool next = attempt == w.next_attempt;
+  if (!next && w.attempt != attempt) return;  // stale or cancelled
+  TaskId t = next ? w.next_task : w.task;
   ContextId c = tasks_[t].context;
-  estimator_.task_observed(w.spec, tasks_[t].count, now_ - w.task_started_s);
+  if (!next) estimator_.task_observed(w.spec, tasks_[t].count, now_ - w.task_started_s);
   stats_.output_bytes += output_bytes;
   TaskRecord& task = tasks_[t];
   task.state = TaskState::done;
   contexts_[c].done += task.count;
   ++stats_.tasks_done;
   stats_.inferences_done += task.count;
-  end_attempts(t, worker);
+  if (next) {
+    take_next(worker);
+    queue_next(worker);
+  } else {
+    end_attempts(t, worker);
+  }
   if (!policies_.placement->keeps_contexts()) {
     for (Tier tier : {Tier::gpu, Tier::host, Tier::disk}) {
       if (w.contexts[c].ready(tier) && !in_use(w, c, tier)) evict(worker, c, tier);
@@ -183,21 +199,30 @@ void Engine::task_finished(WorkerId worker, AttemptId attempt, double output_byt
 
 void Engine::task_failed(WorkerId worker, AttemptId attempt, std::string_view) {
   tick();
-  if (!live(worker)) return;
+  if (!live(worker) || attempt == 0) return;
   WorkerState& w = workers_[worker];
-  if (attempt == 0 || w.attempt != attempt) return;
-  TaskId t = w.task;
+  const bool next = attempt == w.next_attempt;
+  if (!next && w.attempt != attempt) return;  // stale or cancelled
+  TaskId t = next ? w.next_task : w.task;
   TaskRecord& task = tasks_[t];
   if (++task.failures >= static_cast<std::uint32_t>(config_.max_task_failures)) {
     // Give the task up rather than retry it forever; its inferences count as failed.
     task.state = TaskState::failed;
     contexts_[task.context].failed += task.count;
     ++stats_.tasks_failed;
-    end_attempts(t, worker);
+    if (next) {
+      take_next(worker);
+    } else {
+      end_attempts(t, worker);
+    }
   } else {
     task.failed_on = worker;
-    abandon_task(worker);
-    make_idle(worker);
+    if (next) {
+      requeue(take_next(worker), Requeue::lost);
+    } else {
+      abandon_task(worker);
+      promote_next(worker);  // the worker goes on to its next task, if it holds one
+    }
   }
   schedule();
 }
@@ -244,6 +269,7 @@ void Engine::schedule() {
 
 void Engine::decide(WorkerId w) {
   if (finished()) return;
+  if (!holding_next_.empty() && pending_inferences() == 0) reclaim_next(w);
   Decision d = policies_.placement->next_for(*this, w);
   switch (d.kind) {
     case Decision::Kind::wait:
@@ -294,21 +320,93 @@ TaskId Engine::take_task(WorkerId w, ContextId c) {
 }
 
 void Engine::start_attempt(WorkerId w, TaskId t) {
+  AttemptId attempt = next_attempt_++;
+  begin_running(w, t, attempt);
+  TaskRecord& task = tasks_[t];
+  ++task.attempts;
+  ++stats_.attempts;
+  cluster_.start_task(w, TaskSpec{t, attempt, task.context, task.first, task.count});
+  queue_next(w);
+}
+
+// Counts `attempt` of task t as running on w from now (a next task was sent, and counted, earlier).
+void Engine::begin_running(WorkerId w, TaskId t, AttemptId attempt) {
   WorkerState& ws = workers_[w];
   TaskRecord& task = tasks_[t];
   ws.task = t;
-  ws.attempt = next_attempt_++;
+  ws.attempt = attempt;
   ws.task_started_s = now_;
   ws.contexts[task.context].last_used_s = now_;
   task.state = TaskState::running;
-  ++task.attempts;
   if (task.running() == 0) {
     task.expected_end_s = now_ + estimator_.task_s(ws.spec, task.count);
     contexts_[task.context].running_by_end.insert({task.expected_end_s, t});
   }
   task.runners[task.runners[0] == kNoWorker ? 0 : 1] = w;
+}
+
+// ---- pipelining ---------------------------------------------------------------------------
+
+void Engine::queue_next(WorkerId w) {
+  WorkerState& ws = workers_[w];
+  if (!config_.pipeline || !policies_.placement->keeps_contexts() || ws.draining ||
+      ws.attempt == 0 || ws.next_task != kNoTask) {
+    return;
+  }
+  ContextId c = tasks_[ws.task].context;
+  if (contexts_[c].pending() == 0) return;
+  TaskId t = take_task(w, c);
+  TaskRecord& task = tasks_[t];
+  task.state = TaskState::bound;
+  ++task.attempts;
   ++stats_.attempts;
-  cluster_.start_task(w, TaskSpec{t, ws.attempt, task.context, task.first, task.count});
+  ws.next_task = t;
+  ws.next_attempt = next_attempt_++;
+  holding_next_.insert(w);
+  cluster_.start_task(w, TaskSpec{t, ws.next_attempt, c, task.first, task.count});
+}
+
+TaskId Engine::take_next(WorkerId w) {
+  WorkerState& ws = workers_[w];
+  holding_next_.erase(w);
+  ws.next_attempt = 0;
+  return std::exchange(ws.next_task, kNoTask);
+}
+
+// The running slot of live worker w is empty. The worker starts its next task on its own, so the
+// core counts it running from now; a worker without one is idle.
+void Engine::promote_next(WorkerId w) {
+  if (workers_[w].next_task == kNoTask) return make_idle(w);
+  AttemptId attempt = workers_[w].next_attempt;
+  begin_running(w, take_next(w), attempt);
+  queue_next(w);
+}
+
+void Engine::drop_next(WorkerId w) {
+  if (workers_[w].next_task == kNoTask) return;
+  requeue(take_next(w), Requeue::given_back);
+  unpark_all();  // workers told to wait for want of work may take it
+}
+
+// Nothing is pending and w is idle: it takes back a next task waiting on another worker, of a
+// context in w's GPU memory, where it would end sooner: the one whose worker frees up last.
+void Engine::reclaim_next(WorkerId w) {
+  const WorkerState& ws = workers_[w];
+  WorkerId best = kNoWorker;
+  double best_end_s = 0;
+  for (WorkerId h : holding_next_) {
+    const WorkerState& hs = workers_[h];
+    const TaskRecord& task = tasks_[hs.next_task];
+    if (h == w || !ws.contexts[task.context].ready(Tier::gpu)) continue;
+    double there_s = remaining_s(h) + estimator_.task_s(hs.spec, task.count);
+    if (there_s > estimator_.task_s(ws.spec, task.count) && there_s > best_end_s) {
+      best = h;
+      best_end_s = there_s;
+    }
+  }
+  if (best == kNoWorker) return;
+  cluster_.cancel_task(best, workers_[best].next_attempt);
+  drop_next(best);
 }
 
 void Engine::bind_and_load(WorkerId w, ContextId c) {
@@ -420,19 +518,19 @@ void Engine::requeue(TaskId t, Requeue why) {
 }
 
 // Task t is over (done, or given up) as seen from worker `w`: cancels every other attempt of it
-// and frees all its runners, w included.
+// and frees all its runners, w included: each goes on to its next task, if it holds one.
 void Engine::end_attempts(TaskId t, WorkerId w) {
   TaskRecord& task = tasks_[t];
-  for (WorkerId r : task.runners) {
+  contexts_[task.context].running_by_end.erase({task.expected_end_s, t});
+  const std::array<WorkerId, 2> runners = std::exchange(task.runners, {kNoWorker, kNoWorker});
+  for (WorkerId r : runners) {
     if (r == kNoWorker) continue;
     WorkerState& rs = workers_[r];
     if (r != w) cluster_.cancel_task(r, rs.attempt);
     rs.task = kNoTask;
     rs.attempt = 0;
-    make_idle(r);
+    promote_next(r);
   }
-  task.runners = {kNoWorker, kNoWorker};
-  contexts_[task.context].running_by_end.erase({task.expected_end_s, t});
 }
 
 }  // namespace hearth

@@ -27,6 +27,12 @@ struct EngineConfig {
   int max_task_failures = 3;
   // A worker that fails to stage a context this many times in a row stops trying that context.
   int max_stage_failures = 3;
+  // Pipelined dispatch: a worker running a task of a context that keeps its contexts is also sent
+  // its next task of that context, which it starts the moment the running one ends, so that it
+  // does not idle for the round trip to the manager between tasks. At the end of the work an
+  // idle worker takes such a waiting task back for itself. For the real manager, where that
+  // round trip is real; the simulator's is zero, and it leaves this off.
+  bool pipeline = false;
 };
 
 struct EngineStats {
@@ -94,6 +100,14 @@ class Engine final : public ClusterEvents, private SchedulerState {
 
   TaskId take_task(WorkerId w, ContextId c);
   void start_attempt(WorkerId w, TaskId t);
+  void begin_running(WorkerId w, TaskId t, AttemptId attempt);
+  // Pipelining: sends w its next task; makes the next task the running one once the running
+  // slot is empty (or makes w idle); puts it back in the queue; gives an idle worker one back.
+  void queue_next(WorkerId w);
+  TaskId take_next(WorkerId w);
+  void promote_next(WorkerId w);
+  void drop_next(WorkerId w);
+  void reclaim_next(WorkerId w);
   void bind_and_load(WorkerId w, ContextId c);
   void start_loading(WorkerId w, ContextId c);
   void advance_load(WorkerId w);
@@ -124,6 +138,7 @@ class Engine final : public ClusterEvents, private SchedulerState {
   std::vector<IdleKey> idle_keys_;      // the key each worker was last queued under
   std::vector<SeedQueue> seed_queues_;  // per context: workers awaiting a seed, in order
   bool seeds_dirty_ = false;            // something changed that may let a seed start
+  std::set<WorkerId> holding_next_;     // workers with a next task waiting (pipelining)
 };
 
 }  // namespace hearth

@@ -35,6 +35,8 @@ void MemoryCluster::lose(WorkerId w) {
   if (w >= workers_.size() || !workers_[w].up) return;
   workers_[w].up = false;
   ++workers_[w].incarnation;
+  workers_[w].running = false;
+  workers_[w].waiting.clear();
   core_->worker_lost(w);
   // Transfers it was sending fail on their receivers now.
   std::vector<std::uint64_t> broken;
@@ -79,14 +81,25 @@ void MemoryCluster::end(std::uint64_t id) {
     core_->context_ready(a.worker, a.context, a.tier);
     return;
   }
+  run_next(a.worker);
   auto failing = task_failures_.find(a.task.task);
   if (failing != task_failures_.end() && failing->second > 0) {
     --failing->second;
-    core_->task_failed(a.worker, a.task.attempt, "scripted failure");
-    return;
+    return after_message(
+        a.worker, [this, a] { core_->task_failed(a.worker, a.task.attempt, "scripted failure"); });
   }
-  core_->task_finished(a.worker, a.task.attempt,
-                       config_.output_bytes_per_inference * static_cast<double>(a.task.count));
+  after_message(a.worker, [this, a] {
+    core_->task_finished(a.worker, a.task.attempt,
+                         config_.output_bytes_per_inference * static_cast<double>(a.task.count));
+  });
+}
+
+void MemoryCluster::after_message(WorkerId w, std::function<void()> deliver) {
+  if (config_.message_s == 0) return deliver();
+  at(now_ + config_.message_s,
+     [this, w, incarnation = workers_[w].incarnation, deliver = std::move(deliver)] {
+       if (workers_[w].up && workers_[w].incarnation == incarnation) deliver();
+     });
 }
 
 void MemoryCluster::stage_context(WorkerId worker, ContextId context, Tier tier, Source source) {
@@ -122,22 +135,46 @@ void MemoryCluster::evict_context(WorkerId, ContextId, Tier) {
 
 void MemoryCluster::start_task(WorkerId worker, const TaskSpec& task) {
   ++counters_.tasks_started;
+  after_message(worker, [this, worker, task] { arrive(worker, task); });
+}
+
+void MemoryCluster::arrive(WorkerId worker, const TaskSpec& task) {
+  if (cancelled_.erase(task.attempt)) return;
+  workers_[worker].waiting.push_back(task);
+  if (!workers_[worker].running) run_next(worker);
+}
+
+// The worker's running task is over: it starts the next that reached it, if any.
+void MemoryCluster::run_next(WorkerId worker) {
+  Worker& w = workers_[worker];
+  w.running = !w.waiting.empty();
+  if (!w.running) return;
   Activity a;
   a.worker = worker;
   a.is_task = true;
-  a.task = task;
-  double s = config_.task_overhead_s +
-             static_cast<double>(task.count) * config_.inference_s / workers_[worker].spec.speed;
-  begin(a, s);
+  a.task = w.waiting.front();
+  w.waiting.pop_front();
+  begin(a, config_.task_overhead_s +
+               static_cast<double>(a.task.count) * config_.inference_s / w.spec.speed);
 }
 
+// Takes effect at once: a cancelled task that has not reached its worker yet never runs.
 void MemoryCluster::cancel_task(WorkerId worker, AttemptId attempt) {
   for (auto it = in_flight_.begin(); it != in_flight_.end(); ++it) {
     if (it->second.is_task && it->second.worker == worker && it->second.task.attempt == attempt) {
       ++counters_.tasks_cancelled;
       in_flight_.erase(it);
-      return;
+      return run_next(worker);
     }
+  }
+  std::deque<TaskSpec>& waiting = workers_[worker].waiting;
+  auto it = std::find_if(waiting.begin(), waiting.end(),
+                         [&](const TaskSpec& t) { return t.attempt == attempt; });
+  if (it != waiting.end()) {
+    ++counters_.tasks_cancelled;
+    waiting.erase(it);
+  } else if (config_.message_s > 0) {
+    cancelled_.insert(attempt);  // it may still be on its way
   }
 }
 

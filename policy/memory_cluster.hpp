@@ -8,14 +8,19 @@
 //   host from disk            size / disk_read_Bps
 //   gpu from host             size / host_to_gpu_Bps + init_s
 //   task                      task_overhead_s + count * inference_s / speed
+// A worker runs its tasks one after another, in the order they reach it. A task's start command
+// reaches the worker, and its end reaches the core, `message_s` after they are sent (0 by
+// default: at once), so a worker given one task at a time idles for a round trip between tasks.
 // A lost worker loses everything on it; a transfer it was sending fails on the receiver at the
 // same moment. It trusts the commands it is given: put it behind a ContractCheck
 // (policy/contract_check.hpp, as tests/policy/rig.hpp does) to have them checked.
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <queue>
+#include <set>
 #include <vector>
 
 #include "policy/cluster.hpp"
@@ -27,6 +32,7 @@ struct MemoryClusterConfig {
   double task_overhead_s = 1.0;
   double inference_s = 0.05;  // per inference at speed 1.0
   double output_bytes_per_inference = 100;
+  double message_s = 0;  // one way, for tasks' start commands and their ends
 };
 
 class MemoryCluster final : public Cluster {
@@ -70,6 +76,8 @@ class MemoryCluster final : public Cluster {
     WorkerSpec spec;
     bool up = false;
     std::uint32_t incarnation = 0;
+    bool running = false;          // a task runs
+    std::deque<TaskSpec> waiting;  // tasks that reached it, to run after the running one
   };
   // Something in flight that ends with an event, unless its worker (or source peer) is lost or
   // it is cancelled first.
@@ -86,6 +94,10 @@ class MemoryCluster final : public Cluster {
   std::uint64_t begin(Activity a, double duration_s);
   void end(std::uint64_t id);
   void lose(WorkerId w);
+  void arrive(WorkerId w, const TaskSpec& task);
+  void run_next(WorkerId w);
+  // Runs `deliver` `message_s` from now, if the worker is still the same incarnation by then.
+  void after_message(WorkerId w, std::function<void()> deliver);
 
   MemoryClusterConfig config_;
   ClusterEvents* core_ = nullptr;
@@ -101,6 +113,7 @@ class MemoryCluster final : public Cluster {
   std::map<std::uint64_t, Activity> in_flight_;
   std::uint64_t next_activity_ = 1;
   std::map<TaskId, int> task_failures_;
+  std::set<AttemptId> cancelled_;  // attempts cancelled before they began
   Counters counters_;
 };
 

@@ -58,6 +58,11 @@ struct WorkerState {
   double load_eta_s = 0;           // when it was estimated to be ready, at the start of the load
   LoadSource load_origin = LoadSource::shared_storage;
   bool awaiting_seed = false;  // wants `loading` on disk and waits for the replication planner
+  // Pipelining (EngineConfig::pipeline): a task of the running task's context, already sent to
+  // the worker, which starts it when the running one ends. Bound, and in no runner list until
+  // then.
+  TaskId next_task = kNoTask;
+  AttemptId next_attempt = 0;
 
   double capacity(Tier t) const { return capacity_bytes(spec, t); }
   double free_bytes(Tier t) const { return capacity(t) - used_bytes[static_cast<int>(t)]; }

@@ -5,7 +5,8 @@ namespace hearth {
 WiredEngine::WiredEngine(Cluster& cluster, Workload workload, EngineConfig config, Wiring wiring) {
   Cluster* out = &cluster;
   if (wiring.check_contract) {
-    check_ = std::make_unique<ContractCheck>(cluster, workload, std::move(wiring.on_broken));
+    check_ = std::make_unique<ContractCheck>(cluster, workload, std::move(wiring.on_broken),
+                                             config.pipeline);
     out = check_.get();
   }
   if (wiring.record) {

@@ -44,8 +44,10 @@ struct Checked {
   std::vector<std::string> broken;
   ContractCheck check;
 
-  Checked()
-      : check(cluster, two_models(), [this](const std::string& what) { broken.push_back(what); }) {
+  explicit Checked(bool pipelined = false)
+      : check(
+            cluster, two_models(), [this](const std::string& what) { broken.push_back(what); },
+            pipelined) {
     check.set_target(core);
   }
   static Workload two_models() {
@@ -195,4 +197,37 @@ TEST_CASE("what ends a stage or a task frees what the check counted for it") {
   k.check.evict_context(0, 0, Tier::host);
   k.check.evict_context(0, 0, Tier::gpu);
   CHECK(k.broken.empty());
+}
+
+TEST_CASE("pipelined, a worker may hold one task of its running task's context, and no more") {
+  Checked k(/*pipelined=*/true);
+  k.check.worker_joined(gpu(0));
+  k.stage_up_to(0, 0, Tier::gpu);
+  k.stage_up_to(0, 1, Tier::gpu);
+  k.check.start_task(0, k.task(1, 0));
+  k.check.start_task(0, k.task(2, 0));  // held behind attempt 1
+  CHECK(k.broken.empty());
+  k.check.start_task(0, k.task(3, 0));
+  REQUIRE(k.broken.size() == 1);
+  CHECK_THAT(k.broken[0], ContainsSubstring("while it runs attempt 1 and holds attempt 2"));
+  // Attempt 1 ends: the worker runs attempt 2, and may hold one again, of the same context only.
+  k.check.task_finished(0, 1, 100);
+  k.check.start_task(0, k.task(4, 1));
+  REQUIRE(k.broken.size() == 2);
+  CHECK_THAT(k.broken[1], ContainsSubstring("of context 1 to run after attempt 2 of context 0"));
+  // Context 0 is in use while attempt 2 runs; cancelling it frees the worker for context 1.
+  k.check.evict_context(0, 0, Tier::gpu);
+  CHECK(k.broken.size() == 3);
+  k.check.cancel_task(0, 2);
+  k.check.start_task(0, k.task(5, 1));
+  CHECK(k.broken.size() == 3);
+
+  // Without pipelining, a second task is refused even of the same context.
+  Checked one;
+  one.check.worker_joined(gpu(0));
+  one.stage_up_to(0, 0, Tier::gpu);
+  one.check.start_task(0, one.task(1, 0));
+  one.check.start_task(0, one.task(2, 0));
+  REQUIRE(one.broken.size() == 1);
+  CHECK_THAT(one.broken[0], ContainsSubstring("is given attempt 2 while it runs attempt 1"));
 }

@@ -2,48 +2,10 @@
 
 #include <catch2/catch_test_macros.hpp>
 
-#include <map>
-#include <sstream>
-
 #include "tests/policy/rig.hpp"
 
 using namespace hearth;
 using namespace hearth::testing;
-
-namespace {
-
-Workload one_model(std::uint64_t inferences) {
-  Workload w;
-  w.add(model(), inferences);
-  return w;
-}
-
-// How many times each task was reported finished, from the logged commands and events.
-std::map<TaskId, int> finishes_per_task(const Rig& rig) {
-  std::map<AttemptId, TaskId> task_of;
-  for (const std::string& line : rig.command_lines()) {
-    std::istringstream in(line);
-    std::string time, verb, worker, word;
-    TaskId task = 0;
-    AttemptId attempt = 0;
-    in >> time >> verb;
-    if (verb != "start") continue;
-    in >> worker >> word >> task >> word >> attempt;
-    task_of[attempt] = task;
-  }
-  std::map<TaskId, int> finishes;
-  for (const std::string& line : rig.event_lines()) {
-    std::istringstream in(line);
-    std::string time, verb;
-    WorkerId w = 0;
-    AttemptId attempt = 0;
-    in >> time >> verb >> w >> attempt;
-    if (verb == "finished") ++finishes[task_of.at(attempt)];
-  }
-  return finishes;
-}
-
-}  // namespace
 
 TEST_CASE("N tasks on one worker load the context once under pcm and N times under naive") {
   // 100 inferences in tasks of 10: each task 1 + 10 * 0.4 = 5 s; a cold load 15 s.
@@ -83,7 +45,7 @@ TEST_CASE("a worker lost mid-task gets its task requeued and every task finishes
   CHECK(s.tasks_done == 4);
   CHECK(s.inferences_done == 40);
   CHECK(rig.makespan() == 30.0);
-  auto finishes = finishes_per_task(rig);
+  auto finishes = rig.finishes_per_task();
   REQUIRE(finishes.size() == 4);
   for (auto [task, n] : finishes) {
     CAPTURE(task);

@@ -4,6 +4,8 @@
 // policies.
 
 #include <algorithm>
+#include <map>
+#include <sstream>
 #include <string>
 
 #include "policy/engine.hpp"
@@ -32,6 +34,12 @@ inline WorkerSpec gpu(WorkerId id, double speed = 1.0, double gpu_memory_bytes =
 // gpu() worker: 10 s to disk + 1 s to host + (1 s + 3 s) to GPU = 15 s.
 inline ContextSpec model(std::string name = "model", double size_bytes = 1e9) {
   return ContextSpec{0, std::move(name), size_bytes, 3.0};
+}
+
+inline Workload one_model(std::uint64_t inferences) {
+  Workload w;
+  w.add(model(), inferences);
+  return w;
 }
 
 // Tasks cost 1 s plus 0.4 s per inference at speed 1.
@@ -82,6 +90,30 @@ struct Rig {
   }
   std::uint64_t loads_from(LoadSource s) const {
     return engine.stats().context_loads[static_cast<int>(s)];
+  }
+  // How many times each task was reported finished, from the logged commands and events.
+  std::map<TaskId, int> finishes_per_task() const {
+    std::map<AttemptId, TaskId> task_of;
+    for (const std::string& line : command_lines()) {
+      std::istringstream in(line);
+      std::string time, verb, worker, word;
+      TaskId task = 0;
+      AttemptId attempt = 0;
+      in >> time >> verb;
+      if (verb != "start") continue;
+      in >> worker >> word >> task >> word >> attempt;
+      task_of[attempt] = task;
+    }
+    std::map<TaskId, int> finishes;
+    for (const std::string& line : event_lines()) {
+      std::istringstream in(line);
+      std::string time, verb;
+      WorkerId w = 0;
+      AttemptId attempt = 0;
+      in >> time >> verb >> w >> attempt;
+      if (verb == "finished") ++finishes[task_of.at(attempt)];
+    }
+    return finishes;
   }
   std::vector<std::string> command_lines() const { return wired.command_lines(); }
   std::vector<std::string> event_lines() const { return wired.event_lines(); }
