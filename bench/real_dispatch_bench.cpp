@@ -1,16 +1,17 @@
 // real_dispatch_bench: how fast the manager dispatches tasks, from one worker to a thousand.
 // No-op tasks of one inference each (batch 1), over loopback TCP with CURVE; every finished task
-// is committed to SQLite in its own transaction, as in a real run. Each worker count runs in a
+// is committed to SQLite before it counts, as in a real run. Each worker count runs in a
 // process of its own (the manager), with its workers in another process (so that the manager's
 // memory is its own): tasks per second over the whole run, and in the steady part
 // (from the moment the last worker had the context on its device to the last task), and the
 // manager's resident memory, per worker. The workers are light ones (worker_host below), so that
 // a thousand of them fit beside the manager on two cores. Work Queue (cctools' work_queue_bench,
 // built beside this program when coop-computing-tools-dev is installed) runs the same counts side
-// by side.
+// by side, and so does hearth with one task per worker at a time ("hearth-serial", [policy]
+// pipeline = false), to show what holding the next task is worth.
 //
 //   real_dispatch_bench [--workers 1,4,1000] [--tasks N] [--json]
-//                       [--work-queue-tasks N (5000)] [--no-work-queue]
+//                       [--work-queue-tasks N (5000)] [--no-work-queue] [--no-serial]
 //
 // --json prints one object per line: system, workers, tasks, seconds, tasks_per_s,
 // steady_tasks_per_s, manager_rss_mb (hearth: and manager_grew_mb, from before the job was read to
@@ -53,7 +54,7 @@ namespace {
 
 // A job of `tasks` no-op inferences, one per task, in a fresh directory; workers copy the (tiny)
 // context from the shared path.
-fs::path write_job(const fs::path& dir, int tasks) {
+fs::path write_job(const fs::path& dir, int tasks, bool pipeline) {
   fs::create_directories(dir);
   {
     std::ofstream d(dir / "rows.jsonl");
@@ -63,7 +64,8 @@ fs::path write_job(const fs::path& dir, int tasks) {
   std::ofstream(dir / "context.bin") << std::string(1000, 'c');
   std::ofstream(dir / "job.toml")
       << "output = \"out.jsonl\"\n[policy]\nbatch_size = 1\n"
-         "[[contexts]]\nname = \"noop\"\nmodel = \"context.bin\"\nformat = \"bytes\"\n"
+      << (pipeline ? "" : "pipeline = false\n")
+      << "[[contexts]]\nname = \"noop\"\nmodel = \"context.bin\"\nformat = \"bytes\"\n"
          "task = \"noop\"\ndataset = \"rows.jsonl\"\nsource = \"shared\"\n";
   return dir / "job.toml";
 }
@@ -188,11 +190,12 @@ int worker_host(const std::string& address, const fs::path& keyfile, int n) {
   return over == n ? 0 : 1;
 }
 
-// --measure N TASKS DIR: a manager for N workers (started in a worker host), one JSON line.
-int measure(const std::string& self, int workers, int tasks, const fs::path& dir) {
+// --measure N TASKS DIR PIPELINE: a manager for N workers (started in a worker host), one JSON
+// line.
+int measure(const std::string& self, int workers, int tasks, const fs::path& dir, bool pipeline) {
   raise_file_limit();
   double rss_before = rss_kb();
-  RunPlan plan(read_job_file(write_job(dir, tasks)));
+  RunPlan plan(read_job_file(write_job(dir, tasks, pipeline)));
   ManagerOptions options;
   options.keys.manager = make_key_pair();
   options.keys.workers = {options.keys.manager.public_z85, make_key_pair(), make_key_pair()};
@@ -234,7 +237,7 @@ int measure(const std::string& self, int workers, int tasks, const fs::path& dir
     }
   }
   std::uint64_t done = manager.stats().tasks_done;
-  json out{{"system", "hearth"},
+  json out{{"system", pipeline ? "hearth" : "hearth-serial"},
            {"workers", workers},
            {"tasks", done},
            {"seconds", seconds},
@@ -264,13 +267,13 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.size() == 4 && args[0] == "--worker-host")
     return worker_host(args[1], args[2], std::stoi(args[3]));
-  if (args.size() == 4 && args[0] == "--measure")
-    return measure(self, std::stoi(args[1]), std::stoi(args[2]), args[3]);
+  if (args.size() == 5 && args[0] == "--measure")
+    return measure(self, std::stoi(args[1]), std::stoi(args[2]), args[3], args[4] == "on");
 
   std::vector<int> counts{1, 4, 16};
   int tasks = 20000;
   int work_queue_tasks = 5000;  // a hundred times slower: fewer tasks, as long a run
-  bool json_lines = false, work_queue = true;
+  bool json_lines = false, work_queue = true, serial = true;
   for (std::size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--workers" && i + 1 < args.size()) {
       counts = parse_counts(args[++i]);
@@ -282,10 +285,12 @@ int main(int argc, char** argv) {
       work_queue_tasks = std::stoi(args[++i]);
     } else if (args[i] == "--no-work-queue") {
       work_queue = false;
+    } else if (args[i] == "--no-serial") {
+      serial = false;
     } else {
       fmt::print(stderr,
                  "usage: real_dispatch_bench [--workers 1,4,1000] [--tasks N] [--json] "
-                 "[--work-queue-tasks N] [--no-work-queue]\n");
+                 "[--work-queue-tasks N] [--no-work-queue] [--no-serial]\n");
       return 2;
     }
   }
@@ -294,15 +299,19 @@ int main(int argc, char** argv) {
   std::string pattern = (fs::temp_directory_path() / "hearth-bench-XXXXXX").string();
   fs::path scratch = mkdtemp(pattern.data());
   if (!json_lines) {
-    fmt::print("{:<11} {:>8} {:>8} {:>9} {:>10} {:>15} {:>11}\n", "system", "workers", "tasks",
+    fmt::print("{:<14} {:>8} {:>8} {:>9} {:>10} {:>15} {:>11}\n", "system", "workers", "tasks",
                "seconds", "tasks/s", "steady tasks/s", "manager MB");
   }
   int failures = 0;
   std::map<int, double> grew_mb;  // hearth's, by worker count
   for (int workers : counts) {
-    std::vector<std::pair<std::string, std::string>> runs{
-        {"hearth", fmt::format("{} --measure {} {} {}", self, workers, tasks,
-                               (scratch / fmt::format("w{}", workers)).string())}};
+    auto hearth = [&](bool pipeline) {
+      return fmt::format("{} --measure {} {} {} {}", self, workers, tasks,
+                         (scratch / fmt::format("w{}{}", workers, pipeline ? "" : "s")).string(),
+                         pipeline ? "on" : "off");
+    };
+    std::vector<std::pair<std::string, std::string>> runs{{"hearth", hearth(true)}};
+    if (serial) runs.emplace_back("hearth-serial", hearth(false));
     if (work_queue)
       runs.emplace_back("work_queue",
                         fmt::format("{} {} {}", wq.string(), workers, work_queue_tasks));
@@ -327,7 +336,7 @@ int main(int argc, char** argv) {
       auto number = [&](const char* key) {
         return line.contains(key) ? line[key].get<double>() : 0.0;
       };
-      fmt::print("{:<11} {:>8} {:>8} {:>9.2f} {:>10.0f} {:>15.0f} {:>11.1f}\n", system, workers,
+      fmt::print("{:<14} {:>8} {:>8} {:>9.2f} {:>10.0f} {:>15.0f} {:>11.1f}\n", system, workers,
                  line["tasks"].get<std::uint64_t>(), number("seconds"), number("tasks_per_s"),
                  line.contains("steady_tasks_per_s") ? number("steady_tasks_per_s")
                                                      : number("tasks_per_s"),

@@ -111,7 +111,7 @@ class JobReader {
     only_keys(t,
               {"placement", "eviction", "granularity", "replication", "batch_size", "upload_cap",
                "task_overhead_s", "inference_s", "shared_storage_Bps", "max_task_failures",
-               "verify", "verify_tolerance", "quarantine_after"},
+               "verify", "verify_tolerance", "quarantine_after", "pipeline"},
               "[policy]");
     EngineConfig& e = job.engine;
     job.verify = number(t, "verify", 0, 0);
@@ -131,6 +131,7 @@ class JobReader {
     e.estimates.shared_storage_Bps =
         number(t, "shared_storage_Bps", e.estimates.shared_storage_Bps, 1);
     e.max_task_failures = static_cast<int>(number(t, "max_task_failures", e.max_task_failures, 1));
+    e.pipeline = boolean(t, "pipeline", e.pipeline);
   }
 
   // A whole number in [min, max].

@@ -65,7 +65,13 @@ struct JobFile {
   std::filesystem::path file;
   std::filesystem::path output;
   std::filesystem::path state_dir;
-  EngineConfig engine;
+  // Workers hold their next task ([policy] pipeline, on by default): a round trip to the
+  // manager between tasks is real here.
+  EngineConfig engine = [] {
+    EngineConfig e;
+    e.pipeline = true;
+    return e;
+  }();
   // [policy] checks of workers' results (docs/real-backend.md, "Bad workers"): the share of
   // finished tasks run again on another worker, how far their scores may differ, and how many
   // failed tasks in a row quarantine a worker.

@@ -81,8 +81,17 @@ void WireCluster::evict_context(WorkerId w, ContextId c, Tier tier) {
 
 void WireCluster::start_task(WorkerId w, const TaskSpec& task) {
   if (!workers_[w].alive) return;
-  attempts_[task.attempt] = {w, task, 0};
   monitor_.task_started(w, task, false);
+  if (task.task < recorded_.size() && recorded_[task.task]) {
+    spdlog::info(
+        "task {} was recorded as the core cancelled the attempt that ran it: it counts as "
+        "done on worker {} ({}) without running again",
+        task.task, w, workers_[w].name);
+    monitor_.task_cancelled(w, task.attempt);  // its worker counted it when it came in
+    post([w, attempt = task.attempt](ClusterEvents& e) { e.task_finished(w, attempt, 0); });
+    return;
+  }
+  attempts_[task.attempt] = {w, task, 0};
   send_(w, Task{task.attempt, task.context, plan_.inputs(task.context, task.first, task.count),
                 plan_.seeds(task.context, task.first, task.count)});
 }
@@ -157,6 +166,8 @@ void WireCluster::task_finished(WorkerId w, const TaskFinished& m) {
   // results on restart, one killed before it reruns the task.
   plan_.store().record_task(t.task, t.context, plan_.rows_of(t.context, t.first, t.count),
                             m.results, workers_[w].name);
+  if (t.task >= recorded_.size()) recorded_.resize(t.task + 1);
+  recorded_[t.task] = true;
   monitor_.task_finished(w, m.attempt);
   if (hooks_.task_outcome) hooks_.task_outcome(w, t.context, t.count, true, "");
   if (verify_share_ > 0 && sampled(t.task)) {

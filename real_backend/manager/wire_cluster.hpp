@@ -130,6 +130,12 @@ class WireCluster final : public Cluster {
   std::map<std::uint64_t, StageRecord> stages_;
   std::uint64_t next_stage_ = 1;
   std::unordered_map<AttemptId, AttemptRecord> attempts_;
+  // Tasks whose results are recorded in this run, by task id. Results are recorded as they come
+  // in, and the core hears of them later: an event delivered before (a preemption notice, an idle
+  // worker taking back a next task) may make the core cancel the attempt that sent them and hand
+  // the task out again. Such a task counts as finished at once, on disk already, and never runs
+  // twice.
+  std::vector<bool> recorded_;
   Hooks hooks_;
   double verify_share_ = 0;
   double verify_tolerance_ = 0.05;

@@ -8,6 +8,7 @@
 
 #include <catch2/catch_test_macros.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "real_backend/factory/batch_system.hpp"
@@ -110,6 +111,16 @@ TEST_CASE("Slurm workers preempted by scancel, killed, or by an owner's job lose
 
   // scancel: SIGTERM, a preemption notice the worker announces; scancel -s KILL: gone at once.
   std::set<std::string> first = running(jobs_named("hearth-preempted"));
+  // A job runs before its worker has joined; the notice is the manager's to hear. (Two quick
+  // workers may use the gate's 300 inferences before the third has joined.)
+  REQUIRE(wait_for(
+      [&] {
+        std::string log = read_file(job.dir / "run.log");
+        return std::all_of(first.begin(), first.end(), [&](const std::string& id) {
+          return log.find("(slurm-" + id + ") joined") != std::string::npos;
+        });
+      },
+      60));
   auto it = first.begin();
   std::string noticed = *it++, killed = *it++;
   REQUIRE(run_command({"scancel", noticed}).status == 0);

@@ -111,8 +111,20 @@ TEST_CASE("mistakes in a job file are reported with file and line") {
         ":2: streams must be at least 1");
   CHECK(error_of("[transfer]\nencryption = \"no\"\n" + base + "task = \"noop\"\n") ==
         ":2: encryption must be true or false");
+  CHECK(error_of("[policy]\npipeline = 1\n" + base + "task = \"noop\"\n") ==
+        ":2: pipeline must be true or false");
   CHECK(error_of("[transfer]\ncompress = true\n" + base + "task = \"noop\"\n") ==
         ":2: unknown key \"compress\" in [transfer]");
+}
+
+TEST_CASE("workers hold their next task unless the job's policy table says pipeline = false") {
+  TempDir dir;
+  write_file(dir / "job.toml", kClassifyJob);
+  CHECK(read_job_file(dir / "job.toml").engine.pipeline);
+  std::string text = kClassifyJob;
+  text.insert(text.find("[policy]\n") + 9, "pipeline = false\n");
+  write_file(dir / "job.toml", text);
+  CHECK_FALSE(read_job_file(dir / "job.toml").engine.pipeline);
 }
 
 TEST_CASE("a job's [transfer] turns bulk encryption off and sets the streams per holder") {

@@ -394,6 +394,8 @@ TEST_CASE("a worker that goes silent is lost after the heartbeat timeout and its
   // It holds task 0 and stops talking; its connection stays open. Once the manager counts it
   // lost, it tells it to start over.
   std::optional<Message> reset = silent.next(60);
+  while (reset && std::holds_alternative<Task>(*reset))
+    reset = silent.next(60);  // the task it would run next
   REQUIRE(reset);
   REQUIRE(std::holds_alternative<Reset>(*reset));
   CHECK(std::get<Reset>(*reset).reason.starts_with("silent for "));
@@ -550,7 +552,9 @@ TEST_CASE("a worker that answers with garbage is quarantined, and every row is d
     BadWorker bad(f, "bad", garbage);
     REQUIRE(f.log.wait("(bad) quarantined: 3 failed tasks in a row while others finished theirs", 1,
                        120));
-    CHECK(bad.worker.tasks.size() == 3);
+    // Three tasks failed; pipelined, it was sent the one it would have run next as well.
+    CHECK(bad.worker.tasks.size() >= 3);
+    CHECK(bad.worker.tasks.size() <= 4);
     // The quarantine covers bad's name, not the shared worker.key every worker dials with.
     WorkerThread c(f.worker("c"));
     REQUIRE(f.log.wait("(c) joined", 1, 120));
