@@ -23,8 +23,12 @@ int main(int argc, char** argv) {
   hearth::cli::add_model_command(app);
   try {
     app.parse(argc, argv);
+  } catch (const CLI::RuntimeError& e) {
+    return e.get_exit_code();  // a command's own status, said on stderr already (3, 4)
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // Help and version exit 0; every mistake on the command line exits 2, as other input errors
+    // do (CLI11's own codes, 104-109, mean nothing to a script).
+    return app.exit(e) == 0 ? 0 : 2;
   } catch (const hearth::InputError& e) {
     fmt::print(stderr, "hearth: {}\n", e.what());
     return 2;

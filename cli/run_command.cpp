@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/number_option.hpp"
 #include "cli/run_report.hpp"
 #include "os/logging.hpp"
 #include "os/network.hpp"
@@ -256,7 +257,7 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--granularity", a->policy.granularity, "Task-sizing policy");
   cmd->add_option("--replication", a->policy.replication, "Peer seeding policy");
   cmd->add_option("--batch-size", a->policy.batch_size, "Inferences per task (adaptive: the most)")
-      ->check(CLI::PositiveNumber);
+      ->check(whole_number(1, kMaxBatchSize));
   cmd->add_option("--heartbeat-timeout", a->heartbeat_timeout_s,
                   "Seconds of silence after which a worker is lost")
       ->check(CLI::PositiveNumber);

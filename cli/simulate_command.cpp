@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli/commands.hpp"
+#include "cli/number_option.hpp"
 #include "policy/errors.hpp"
 #include "sim_backend/report.hpp"
 #include "sim_backend/scenario.hpp"
@@ -30,6 +31,7 @@ struct SimulateFlags {
   std::optional<double> detection_delay_s;
   std::string out;
   bool json = false;
+  bool timings = false;
   bool quiet = false;
 };
 
@@ -46,12 +48,9 @@ void draw_progress(const std::string& label, const sim::Progress& p) {
 }
 
 void check_flags(const SimulateFlags& f) {
-  if (f.policy.batch_size && *f.policy.batch_size == 0) {
-    throw InputError("--batch-size: must be at least 1");
-  }
-  if (f.detection_delay_s && !(*f.detection_delay_s >= 0)) {
-    throw InputError(
-        fmt::format("--detection-delay: must be 0 or more (is {})", *f.detection_delay_s));
+  if (f.detection_delay_s && !(*f.detection_delay_s >= 0 && std::isfinite(*f.detection_delay_s))) {
+    throw InputError(fmt::format(
+        "--detection-delay: must be a number of seconds, 0 or more (is {})", *f.detection_delay_s));
   }
 }
 
@@ -64,6 +63,7 @@ void run(const SimulateFlags& f) {
   if (placements.empty()) placements.emplace_back(std::nullopt);  // the scenario's own
 
   const bool show_progress = !f.quiet && ::isatty(STDERR_FILENO) != 0;
+  const sim::HostTimings timings = f.timings ? sim::HostTimings::include : sim::HostTimings::omit;
   std::vector<sim::SimResult> results;
   for (const auto& placement : placements) {
     sim::ScenarioOverrides o;
@@ -83,19 +83,30 @@ void run(const SimulateFlags& f) {
     if (!f.out.empty()) {
       const std::string dir =
           placements.size() == 1 ? f.out : fmt::format("{}/{}", f.out, scenario.policies.placement);
-      sim::write_outputs(results.back(), dir);
+      sim::write_outputs(results.back(), dir, timings);
     }
   }
 
-  if (results.size() == 1) {
-    const sim::Summary& s = results.front().summary;
-    fmt::print("{}", f.json ? sim::summary_json(s) : sim::summary_text(s));
-    return;
-  }
   std::vector<sim::Summary> summaries;
   for (const auto& r : results)
     summaries.push_back(r.summary);
-  fmt::print("{}", f.json ? sim::comparison_json(summaries) : sim::comparison_text(summaries));
+  if (summaries.size() == 1) {
+    fmt::print("{}",
+               f.json ? sim::summary_json(summaries[0], timings) : sim::summary_text(summaries[0]));
+  } else {
+    fmt::print("{}",
+               f.json ? sim::comparison_json(summaries, timings) : sim::comparison_text(summaries));
+  }
+  // As `hearth run` does when its trace ends with work left: a script must not take an
+  // unfinished simulation for a result.
+  for (const sim::Summary& s : summaries) {
+    if (s.finished) continue;
+    fmt::print(stderr,
+               "hearth: {} did not finish: {} of {} inferences done when the pool could no longer "
+               "progress\n",
+               s.placement, s.inferences_done, s.inferences_total);
+    throw CLI::RuntimeError(3);
+  }
 }
 
 }  // namespace
@@ -117,14 +128,18 @@ void add_simulate_command(CLI::App& app) {
                   "granularity policy (fixed, adaptive)");
   cmd->add_option("--replication", flags->policy.replication, "replication policy (flow, greedy)");
   cmd->add_option("--batch-size", flags->policy.batch_size,
-                  "inferences per task (adaptive: at most)");
-  cmd->add_option("--seed", flags->seed, "seed (for a generated trace)");
+                  "inferences per task (adaptive: at most)")
+      ->check(whole_number(1, kMaxBatchSize));
+  cmd->add_option("--seed", flags->seed, "seed (for a generated trace)")->check(whole_number(0));
   cmd->add_option("--detection-delay", flags->detection_delay_s,
                   "seconds before the manager notices a lost worker");
   cmd->add_option("--out", flags->out,
                   "write summary.json, tasks.csv and timeline.csv here (one folder per policy "
                   "when comparing)");
-  cmd->add_flag("--json", flags->json, "print the summary as JSON");
+  cmd->add_flag("--json", flags->json,
+                "print the summary as JSON (the same scenario and seed print the same bytes)");
+  cmd->add_flag("--timings", flags->timings,
+                "add the host's timings (wall_s, setup_wall_s) to --json and summary.json");
   cmd->add_flag("--quiet", flags->quiet, "no progress bar");
   cmd->callback([flags] { run(*flags); });
 }

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "cli/commands.hpp"
+#include "cli/number_option.hpp"
 #include "policy/errors.hpp"
 #include "traces/convert_bamboo.hpp"
 #include "traces/convert_spotserve.hpp"
@@ -55,7 +56,7 @@ void add_convert(CLI::App& trace) {
                                "files do not say; spotserve: ms)");
   cmd->add_option("--gpu-type", args->gpu_type,
                   "GPU type of every worker (default: from an AWS family in the file name, "
-                  "g4dn -> T4-16GB, p2 -> K80-12GB)");
+                  "g4dn -> T4-16GB, p2 -> K80-12GB, p3 -> V100-16GB, p3dn -> V100-32GB)");
   auto* leave = cmd->add_option("--leave", args->leave,
                                 "bamboo: which instances leave when the count drops: newest "
                                 "(default) or oldest");
@@ -69,14 +70,15 @@ void add_convert(CLI::App& trace) {
     }
     if (bamboo && unit->count() == 0) {
       throw InputError(
-          "--from bamboo needs --time-unit s or h: the published series do not say (the "
+          "--from bamboo needs --time-unit ms, s or h: the published series do not say (the "
           "*_scaled.csv files and the p2 2020-11-20-to-23 file are in hours, the rest in "
           "seconds)");
     }
     std::string gpu_type = args->gpu_type.empty() ? gpu::of_aws_file(args->input) : args->gpu_type;
     if (gpu_type.empty()) {
       throw InputError(fmt::format(
-          "{}: the file name names no AWS family (g4dn, p2), so pass --gpu-type", args->input));
+          "{}: the file name names no AWS family (g4dn, p2, p3, p3dn), so pass --gpu-type",
+          args->input));
     }
     std::string how = fmt::format("--from {}", args->from);
     const std::string text = read_text_file(args->input);
@@ -114,7 +116,7 @@ void add_generate(CLI::App& trace) {
   auto* cmd = trace.add_subcommand("generate",
                                    "Generate a seeded, reproducible trace (traces/GENERATORS.md)");
   cmd->add_option("--preset", args->preset, "Start from a preset: campus (567 GPUs, 186 held)");
-  cmd->add_option("--seed", args->seed, "Random seed (default 1)");
+  cmd->add_option("--seed", args->seed, "Random seed (default 1)")->check(whole_number(0));
   cmd->add_option("--duration", args->duration,
                   "Length of the trace: 90, 90s, 30m, 24h, 7d (default 24h)");
   cmd->add_option("--start-hour", args->start_hour, "Hour of day at time 0 (default 0)");

@@ -135,7 +135,7 @@ void write_done(const fs::path& out, const ExperimentSpec& spec, const Cell& cel
   Json j{{"key", key_json(spec, cell)},
          {"fingerprint", cell_fingerprint(spec, cell)},
          {"status", "done"},
-         {"summary", Json::parse(sim::summary_json(outcome.summary))},
+         {"summary", Json::parse(sim::summary_json(outcome.summary, sim::HostTimings::include))},
          {"trace_facts", facts_json(outcome.trace)}};
   write_atomically(done_path(out, key), j.dump(1) + "\n");
   fs::remove(failed_path(out, key));
@@ -343,7 +343,7 @@ CellOutcome simulate_cell(const ExperimentSpec& spec, const Cell& cell,
   sim::SimOptions options;
   options.in_process = true;  // the cell's own process is the simulation's
   const sim::SimResult result = sim::simulate(scenario, options);
-  if (!timeline_dir.empty()) sim::write_outputs(result, timeline_dir);
+  if (!timeline_dir.empty()) sim::write_outputs(result, timeline_dir, sim::HostTimings::include);
   return {result.summary, trace_facts(scenario.trace)};
 }
 
@@ -595,7 +595,8 @@ std::size_t write_results_csv(const ExperimentSpec& spec, const std::string& out
   // simulator added since, by name. Its scenario name is the cell key; its policy names, batch
   // size and seed are the key's own columns.
   Json summary_fields;
-  flatten(Json::parse(sim::summary_json(sim::Summary{})), "", summary_fields);
+  flatten(Json::parse(sim::summary_json(sim::Summary{}, sim::HostTimings::include)), "",
+          summary_fields);
   for (const char* name : kSummaryOrder) {
     if (summary_fields.contains(name)) header.push_back(name);
   }

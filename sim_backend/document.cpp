@@ -5,11 +5,10 @@
 #include <toml++/toml.h>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <optional>
-#include <sstream>
 
 #include "policy/errors.hpp"
+#include "traces/text.hpp"
 
 namespace hearth::sim {
 
@@ -51,11 +50,7 @@ DocumentFormat format_of(const std::string& path) {
 
 Document read_document(const std::string& path) {
   DocumentFormat format = format_of(path);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(fmt::format("{}: cannot open", path));
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_document(text.str(), path, format);
+  return parse_document(traces::read_text_file(path), path, format);
 }
 
 std::string relative_to(const std::string& file, const std::string& path) {

@@ -59,7 +59,13 @@ class Node {
     try {
       return parse(value);
     } catch (const InputError& e) {
-      fail(key, e.what());
+      // Parsers shared with the command line name the value themselves ("arrivals 'x': ..."),
+      // which the key's path has said already.
+      std::string_view what = e.what();
+      if (what.starts_with(key) && what.substr(key.size()).starts_with(' ')) {
+        what.remove_prefix(key.size() + 1);
+      }
+      fail(key, what);
     }
   }
   // The value, checked as text() and count() check it; nothing when the key is absent.

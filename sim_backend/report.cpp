@@ -41,8 +41,12 @@ double ratio(const Summary& s) {
 
 // summary.json: every field of the summary by its name, the loads keyed by their source, and
 // the ratio to the lower bound.
-nlohmann::json report_json(const Summary& s) {
+nlohmann::json report_json(const Summary& s, HostTimings timings) {
   nlohmann::json j = s;
+  if (timings == HostTimings::omit) {
+    j.erase("wall_s");
+    j.erase("setup_wall_s");
+  }
   nlohmann::json loads = nlohmann::json::object();
   for (int i = 0; i < kLoadSourceCount; ++i)
     loads[to_string(static_cast<LoadSource>(i))] = s.context_loads[i];
@@ -67,8 +71,8 @@ std::ofstream open_for_writing(const std::filesystem::path& path) {
 
 }  // namespace
 
-std::string summary_json(const Summary& s) {
-  return report_json(s).dump(2) + "\n";
+std::string summary_json(const Summary& s, HostTimings timings) {
+  return report_json(s, timings).dump(2) + "\n";
 }
 
 std::string summary_text(const Summary& s) {
@@ -103,13 +107,13 @@ std::string summary_text(const Summary& s) {
   return out;
 }
 
-void write_outputs(const SimResult& r, const std::string& dir) {
+void write_outputs(const SimResult& r, const std::string& dir, HostTimings timings) {
   std::filesystem::path root(dir);
   std::error_code ec;
   std::filesystem::create_directories(root, ec);
   if (ec) throw InputError(fmt::format("{}: cannot create: {}", dir, ec.message()));
 
-  open_for_writing(root / "summary.json") << summary_json(r.summary);
+  open_for_writing(root / "summary.json") << summary_json(r.summary, timings);
 
   auto tasks = open_for_writing(root / "tasks.csv");
   tasks << "task,attempt,context,first,count,worker,gpu_type,start_s,end_s,outcome\n";
@@ -150,10 +154,10 @@ std::string comparison_text(const std::vector<Summary>& runs) {
   return out;
 }
 
-std::string comparison_json(const std::vector<Summary>& runs) {
+std::string comparison_json(const std::vector<Summary>& runs, HostTimings timings) {
   nlohmann::json all = nlohmann::json::array();
   for (const Summary& s : runs)
-    all.push_back(report_json(s));
+    all.push_back(report_json(s, timings));
   return all.dump(2) + "\n";
 }
 

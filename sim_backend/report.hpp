@@ -10,14 +10,18 @@
 
 namespace hearth::sim {
 
-std::string summary_json(const Summary& summary);
+// Whether JSON carries the host's timings (wall_s, setup_wall_s). Without them, the same scenario
+// and seed give the same bytes, so that two runs compare with cmp.
+enum class HostTimings : bool { omit, include };
+
+std::string summary_json(const Summary& summary, HostTimings timings);
 std::string summary_text(const Summary& summary);
 
 // Creates `dir` if needed. Throws InputError if it cannot be written.
-void write_outputs(const SimResult& result, const std::string& dir);
+void write_outputs(const SimResult& result, const std::string& dir, HostTimings timings);
 
 // Runs side by side: makespan, its ratio to the lower bound, and the counts that explain it.
 std::string comparison_text(const std::vector<Summary>& runs);
-std::string comparison_json(const std::vector<Summary>& runs);
+std::string comparison_json(const std::vector<Summary>& runs, HostTimings timings);
 
 }  // namespace hearth::sim

@@ -15,6 +15,8 @@ std::string of_aws_file(std::string_view path) {
     }
     if (word == "g4dn") return std::string(kT4);
     if (word == "p2") return std::string(kK80);
+    if (word == "p3") return std::string(kV100_16);
+    if (word == "p3dn") return std::string(kV100);
     word.clear();
   }
   return {};

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "os/process.hpp"
+#include "policy/errors.hpp"
 #include "traces/availability.hpp"
 #include "traces/text.hpp"
 
@@ -43,6 +44,11 @@ void plot_availability(const Trace& trace, const std::string& title, const std::
   if (access(directory.empty() ? "." : directory.c_str(), W_OK) != 0) {
     fail(png_path, 0, fmt::format("cannot write there: {}", std::strerror(errno)));
   }
+  std::error_code ec;
+  if (std::filesystem::is_directory(png_path, ec)) fail(png_path, 0, "is a folder, not a file");
+  if (access(png_path.c_str(), F_OK) == 0 && access(png_path.c_str(), W_OK) != 0) {
+    fail(png_path, 0, fmt::format("cannot write: {}", std::strerror(errno)));
+  }
   const std::string python = os::environment_or("HEARTH_PYTHON", "/usr/bin/python3");
   const std::string script =
       os::environment_or("HEARTH_PLOT_TRACE_SCRIPT", HEARTH_PLOT_TRACE_SCRIPT);
@@ -59,6 +65,7 @@ void plot_availability(const Trace& trace, const std::string& title, const std::
   }
   const int status = os::run_program({python, script, series_path, png_path, title});
   std::filesystem::remove(series_path);
+  if (status == 2) throw InputError(fmt::format("{}: the plot was not written", png_path));
   if (status != 0) {
     throw std::runtime_error(
         fmt::format("{} {} failed with exit status {}", python, script, status));

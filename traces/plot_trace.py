@@ -38,7 +38,11 @@ def main(series_path, png_path, title):
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     fig.tight_layout()
-    fig.savefig(png_path, format="png")
+    try:
+        fig.savefig(png_path, format="png")
+    except OSError as e:  # a path the checks before could not rule out (a read-only mount)
+        print(f"hearth: {png_path}: cannot write: {e.strerror or e}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -19,6 +20,9 @@ void fail(std::string_view source, std::size_t line, std::string_view what) {
 }
 
 std::string read_text_file(const std::string& path) {
+  // A folder opens like a file and reads as nothing: it would pass for an empty file.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) fail(path, 0, "is a folder, not a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(path, 0, fmt::format("cannot read: {}", std::strerror(errno)));
   std::ostringstream text;

@@ -130,7 +130,7 @@ TEST_CASE("mistakes in a spec are reported with the file and the key") {
       {"file = \"" + data + "/one-worker.csv\"",
        "generate = \"campus\"\npool = \"G=2\"\n"
        "arrivals = \"poisson:fast\"",
-       "key traces[0].arrivals: arrivals 'poisson:fast': expected poisson:RATE_PER_H or "
+       "key traces[0].arrivals: 'poisson:fast': expected poisson:RATE_PER_H or "
        "bursts:MEAN_GAP:SIZE"},
       {"file = \"" + data + "/one-worker.csv\"", "static = \"G=0\"",
        "key traces[0].static: pool 'G=0': expected GPU_TYPE=COUNT,... like "

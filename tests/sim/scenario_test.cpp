@@ -276,6 +276,29 @@ inferences = 100
   CHECK_THROWS_WITH(load_scenario(path), Equals(path + ": key trace.pool: must be a string"));
 }
 
+TEST_CASE("a generator setting the generator refuses is named once, at its key") {
+  auto dir = scratch("generator-value");
+  write(dir / "cluster.toml", kClusterToml);
+  std::string path = write(dir / "g.toml", R"(
+cluster = "cluster.toml"
+[trace]
+generate = "campus"
+arrivals = "poisson"
+[[contexts]]
+size_bytes = 1e9
+inferences = 100
+)");
+  CHECK_THROWS_WITH(load_scenario(path),
+                    Equals(path + ": key trace.arrivals: 'poisson': expected poisson:RATE_PER_H or "
+                                  "bursts:MEAN_GAP:SIZE"));
+}
+
+TEST_CASE("a folder given as a scenario is called a folder, not an empty file") {
+  auto dir = scratch("folder.toml");
+  CHECK_THROWS_WITH(load_scenario(dir.string()),
+                    Equals(dir.string() + ": is a folder, not a file"));
+}
+
 TEST_CASE("the bundled default scenario loads: the campus pool, 12 hours, a million inferences") {
   Scenario s = load_scenario(default_scenario_path());
   CHECK(s.workload.total_inferences() == 1000000);
@@ -289,7 +312,7 @@ TEST_CASE("--out writes the summary, one row per attempt and one per timeline se
   SimResult r =
       simulate(one_context({{0, "up", "a"}, {67, "down", "a"}, {67, "up", "a"}}, 100, "pcm"));
   auto dir = scratch("out");
-  write_outputs(r, dir.string());
+  write_outputs(r, dir.string(), HostTimings::omit);
   auto lines = [](const std::filesystem::path& p) {
     std::ifstream in(p);
     std::vector<std::string> out;
@@ -310,5 +333,7 @@ TEST_CASE("--out writes the summary, one row per attempt and one per timeline se
   CHECK(timeline[3] == "a,G,1,65.000000,67.000000,lost");
   CHECK(timeline[4] == "a,G,2,67.000000,127.000000,loading");
   CHECK(std::filesystem::exists(dir / "summary.json"));
-  CHECK_THAT(summary_json(r.summary), ContainsSubstring("\"makespan_s\": 172"));
+  CHECK_THAT(summary_json(r.summary, HostTimings::omit), ContainsSubstring("\"makespan_s\": 172"));
+  CHECK_THAT(summary_json(r.summary, HostTimings::omit), !ContainsSubstring("wall_s"));
+  CHECK_THAT(summary_json(r.summary, HostTimings::include), ContainsSubstring("\"setup_wall_s\""));
 }

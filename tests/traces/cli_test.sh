@@ -31,12 +31,23 @@ expect 2 "hearth: $data/bad-backwards.csv:5: time 3 goes backwards (previous 5 a
   "$hearth" trace info "$data/bad-backwards.csv"
 expect 2 "hearth: $data/spotserve-style-unseen.trace.csv:4: unknown GPU type 'V100-32GB' (the cluster description has A100-40GB, T4-16GB)" \
   "$hearth" trace info --gpu-types A100-40GB,T4-16GB "$data/spotserve-style-unseen.trace.csv"
-expect 2 "hearth: --from bamboo needs --time-unit s or h: the published series do not say (the *_scaled.csv files and the p2 2020-11-20-to-23 file are in hours, the rest in seconds)" \
+expect 2 "hearth: --from bamboo needs --time-unit ms, s or h: the published series do not say (the *_scaled.csv files and the p2 2020-11-20-to-23 file are in hours, the rest in seconds)" \
   "$hearth" trace convert --from bamboo "$data/bad-backwards.csv" -o "$tmp/x.csv"
-expect 2 "hearth: $data/spotserve-style-unseen.csv: the file name names no AWS family (g4dn, p2), so pass --gpu-type" \
+expect 2 "hearth: $data/spotserve-style-unseen.csv: the file name names no AWS family (g4dn, p2, p3, p3dn), so pass --gpu-type" \
   "$hearth" trace convert --from spotserve "$data/spotserve-style-unseen.csv" -o "$tmp/x.csv"
 expect 2 "hearth: /nonexistent.csv: cannot read: No such file or directory" \
   "$hearth" trace info /nonexistent.csv
+expect 2 "hearth: $tmp: is a folder, not a file" "$hearth" trace info "$tmp"
+expect 2 "--seed: must be a whole number from 0 to 18446744073709551615 (is -1)
+Run with --help for more information." "$hearth" trace generate --preset campus --seed -1 -o -
+expect 2 "file is required
+Run with --help for more information." "$hearth" trace info
+
+# A p3 instance family names its GPU: a V100.
+cp "$data/spotserve-style-unseen.csv" "$tmp/aws-spot-p3-2xlarge.csv"
+expect 0 "hearth: wrote $tmp/p3.csv: 12 events, 6 workers, peak 4 up, ends at 5400 s" \
+  "$hearth" trace convert --from spotserve "$tmp/aws-spot-p3-2xlarge.csv" -o "$tmp/p3.csv"
+grep -q ',up,[^,]*,V100-16GB,' "$tmp/p3.csv" || fail "a p3 file's workers are not V100-16GB"
 
 # A SpotServe-style file converts to a trace that info reads, as JSON too.
 expect 0 "hearth: wrote $tmp/unseen.csv: 12 events, 6 workers, peak 4 up, ends at 5400 s" \
@@ -61,6 +72,14 @@ for trace in "$shipped"/*.csv; do
 done
 "$hearth" trace plot "$shipped/spotserve-g4dn.csv" -o "$tmp/plot.png" 2>/dev/null || fail "plot failed"
 [ "$(head -c 4 "$tmp/plot.png" | tail -c 3)" = "PNG" ] || fail "plot wrote no PNG"
+# Where a plot cannot go: said in one or two lines, status 2, no Python traceback.
+expect 2 "hearth: $tmp: is a folder, not a file" \
+  "$hearth" trace plot "$shipped/spotserve-g4dn.csv" -o "$tmp"
+expect 2 "hearth: /nonexistent/x.png: cannot write there: No such file or directory" \
+  "$hearth" trace plot "$shipped/spotserve-g4dn.csv" -o /nonexistent/x.png
+"$hearth" trace plot "$shipped/spotserve-g4dn.csv" -o /proc/x.png >"$tmp/out" 2>"$tmp/err"
+[ $? = 2 ] || fail "plot to /proc/x.png did not exit 2"
+grep -q Traceback "$tmp/err" && fail "plot to /proc/x.png printed a traceback"
 
 [ "$failures" = 0 ] && echo "trace_cli: all checks passed"
 exit "$failures"

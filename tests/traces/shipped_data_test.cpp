@@ -125,7 +125,9 @@ TEST_CASE("AWS instance families in a file name give their GPU type") {
         "K80-12GB");
   CHECK(gpu::of_aws_file("g4dn.csv") == "T4-16GB");
   CHECK(gpu::of_aws_file("p2/trace_0203.txt") == "");  // the folder does not count
-  CHECK(gpu::of_aws_file("p3dn-trace.csv") == "");
+  CHECK(gpu::of_aws_file("aws-spot-instances-p3-2xlarge.csv") == "V100-16GB");
+  CHECK(gpu::of_aws_file("p3dn-trace.csv") == "V100-32GB");
+  CHECK(gpu::of_aws_file("p38-trace.csv") == "");
 }
 
 }  // namespace
