@@ -4,6 +4,7 @@
 #include <fmt/core.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -43,32 +44,40 @@ void report_written(const std::string& path, const Trace& trace) {
 void add_convert(CLI::App& trace) {
   struct Args {
     std::string from, input, output, time_unit, gpu_type, leave = "newest", worker_prefix = "spot-";
+    std::uint64_t seed = 1;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = trace.add_subcommand("convert", "Convert a published trace into hearth's format");
-  cmd->add_option("--from", args->from, "Published format: bamboo (count series) or spotserve")
+  cmd->add_option("--from", args->from,
+                  "Published format: bamboo (count series), counts (any time,count CSV) or "
+                  "spotserve")
       ->required()
-      ->check(CLI::IsMember({"bamboo", "spotserve"}));
+      ->check(CLI::IsMember({"bamboo", "counts", "spotserve"}));
   cmd->add_option("input", args->input, "The published file")->required();
   cmd->add_option("-o,--output", args->output, "Trace to write ('-': standard output)")->required();
   auto* unit = cmd->add_option("--time-unit", args->time_unit,
                                "Unit of the input's times: ms, s or h (bamboo: required, the "
-                               "files do not say; spotserve: ms)");
+                               "files do not say; counts: s; spotserve: ms)");
   cmd->add_option("--gpu-type", args->gpu_type,
                   "GPU type of every worker (default: from an AWS family in the file name, "
                   "g4dn -> T4-16GB, p2 -> K80-12GB, p3 -> V100-16GB, p3dn -> V100-32GB)");
   auto* leave = cmd->add_option("--leave", args->leave,
-                                "bamboo: which instances leave when the count drops: newest "
-                                "(default) or oldest");
+                                "bamboo, counts: which instances leave when the count drops: "
+                                "newest (default), oldest or random (see --seed)");
+  auto* seed = cmd->add_option("--seed", args->seed, "--leave random: the draw's seed (default 1)")
+                   ->check(whole_number(0));
   auto* prefix = cmd->add_option("--worker-prefix", args->worker_prefix,
-                                 "bamboo: instances are named PREFIX1, PREFIX2, ... (default "
-                                 "spot-)");
-  cmd->callback([args, unit, leave, prefix] {
-    const bool bamboo = args->from == "bamboo";
-    if (!bamboo && (leave->count() > 0 || prefix->count() > 0)) {
-      throw InputError("--leave and --worker-prefix apply to --from bamboo only");
+                                 "bamboo, counts: instances are named PREFIX1, PREFIX2, ... "
+                                 "(default spot-)");
+  cmd->callback([args, unit, leave, seed, prefix] {
+    const bool counts = args->from == "bamboo" || args->from == "counts";
+    if (!counts && (leave->count() > 0 || prefix->count() > 0)) {
+      throw InputError("--leave and --worker-prefix apply to --from bamboo and counts only");
     }
-    if (bamboo && unit->count() == 0) {
+    if (seed->count() > 0 && args->leave != "random") {
+      throw InputError("--seed applies to --leave random only");
+    }
+    if (args->from == "bamboo" && unit->count() == 0) {
       throw InputError(
           "--from bamboo needs --time-unit ms, s or h: the published series do not say (the "
           "*_scaled.csv files and the p2 2020-11-20-to-23 file are in hours, the rest in "
@@ -76,19 +85,24 @@ void add_convert(CLI::App& trace) {
     }
     std::string gpu_type = args->gpu_type.empty() ? gpu::of_aws_file(args->input) : args->gpu_type;
     if (gpu_type.empty()) {
-      throw InputError(fmt::format(
-          "{}: the file name names no AWS family (g4dn, p2, p3, p3dn), so pass --gpu-type",
-          args->input));
+      throw InputError(
+          fmt::format("{}: the file name names no AWS family (g4dn, p2, p3, p3dn), so pass "
+                      "--gpu-type",
+                      args->input));
     }
     std::string how = fmt::format("--from {}", args->from);
     const std::string text = read_text_file(args->input);
     Trace converted;
-    if (bamboo) {
-      BambooOptions options{parse_time_unit(args->time_unit), gpu_type,
-                            parse_leave_order(args->leave), args->worker_prefix};
+    if (counts) {
+      const std::string time_unit = unit->count() > 0 ? args->time_unit : "s";
+      BambooOptions options{parse_time_unit(time_unit), gpu_type, parse_leave_order(args->leave),
+                            args->worker_prefix};
+      options.seed = args->seed;
+      options.header = args->from == "counts";
       converted = convert_bamboo(text, args->input, options);
-      how += fmt::format(" --time-unit {} --leave {} --worker-prefix {}", args->time_unit,
-                         args->leave, args->worker_prefix);
+      how += fmt::format(" --time-unit {} --leave {}", time_unit, args->leave);
+      if (options.leave == LeaveOrder::random) how += fmt::format(" --seed {}", args->seed);
+      how += fmt::format(" --worker-prefix {}", args->worker_prefix);
     } else {
       SpotServeOptions options;
       if (unit->count() > 0) options.time_unit = parse_time_unit(args->time_unit);

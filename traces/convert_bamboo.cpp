@@ -4,6 +4,9 @@
 
 #include <cmath>
 #include <deque>
+#include <iterator>
+#include <random>
+#include <utility>
 
 #include "policy/errors.hpp"
 #include "traces/text.hpp"
@@ -13,7 +16,8 @@ namespace hearth::traces {
 LeaveOrder parse_leave_order(std::string_view word) {
   if (word == "newest") return LeaveOrder::newest_first;
   if (word == "oldest") return LeaveOrder::oldest_first;
-  throw InputError(fmt::format("leave order '{}' is not one of newest, oldest", word));
+  if (word == "random") return LeaveOrder::random;
+  throw InputError(fmt::format("leave order '{}' is not one of newest, oldest, random", word));
 }
 
 Trace convert_bamboo(std::string_view text, std::string_view source_name,
@@ -26,8 +30,16 @@ Trace convert_bamboo(std::string_view text, std::string_view source_name,
   std::size_t next_number = 1;
   double previous_s = 0;
   std::string_view previous_time;
+  // mt19937_64 is the same sequence everywhere, and the draw below uses it directly: the same
+  // seed gives the same trace on every platform.
+  std::mt19937_64 draw(options.seed);
+  bool first = true;
   for (const auto& [line, content] : lines) {
     const auto fields = split_fields(content, ',');
+    if (std::exchange(first, false) && options.header && fields.size() == 2 &&
+        (fields[0] == "time" || fields[0] == "time_s") && fields[1] == "count") {
+      continue;
+    }
     if (fields.size() != 2) {
       fail(source_name, line,
            fmt::format("expected time,count but found {} fields", fields.size()));
@@ -51,10 +63,19 @@ Trace convert_bamboo(std::string_view text, std::string_view source_name,
       trace.events.push_back({time_s, alive.back(), EventKind::up, options.gpu_type, 0, line, {}});
     }
     while (alive.size() > target) {
-      const bool newest = options.leave == LeaveOrder::newest_first;
-      std::string leaving = newest ? alive.back() : alive.front();
-      newest ? alive.pop_back() : alive.pop_front();
-      trace.events.push_back({time_s, std::move(leaving), EventKind::down, "", 0, line, {}});
+      auto leaving = alive.begin();
+      switch (options.leave) {
+        case LeaveOrder::newest_first:
+          leaving = std::prev(alive.end());
+          break;
+        case LeaveOrder::oldest_first:
+          break;
+        case LeaveOrder::random:
+          leaving += static_cast<std::ptrdiff_t>(draw() % alive.size());
+          break;
+      }
+      trace.events.push_back({time_s, std::move(*leaving), EventKind::down, "", 0, line, {}});
+      alive.erase(leaving);
     }
   }
   if (trace.events.empty()) fail(source_name, lines.front().number, "no instance is ever alive");

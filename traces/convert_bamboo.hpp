@@ -1,9 +1,11 @@
 #pragma once
-// Converts a Bamboo count series (uclasystem/bamboo, doc/data/*.csv) into a trace. A row
-// `time,count` says how many instances are alive from that time on; the series never says which
-// instance left, so the converter names instances itself and applies a documented rule
-// (traces/FORMAT.md, "Converters").
+// Converts a count series into a trace: Bamboo's (uclasystem/bamboo, doc/data/*.csv) or any
+// `time,count` CSV (`--from counts`, which may start with a `time,count` header). A row says how
+// many instances are alive from that time on; the series never says which instance left, so the
+// converter names instances itself and applies a documented, selectable rule (traces/FORMAT.md,
+// "Converters").
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -16,9 +18,10 @@ namespace hearth::traces {
 enum class LeaveOrder {
   newest_first,  // the k most recently added (the default; see FORMAT.md for why)
   oldest_first,  // the k that have been alive longest
+  random,        // k drawn uniformly from those alive, one after another (seeded)
 };
 
-// "newest" or "oldest"; anything else throws InputError.
+// "newest", "oldest" or "random"; anything else throws InputError.
 LeaveOrder parse_leave_order(std::string_view word);
 
 struct BambooOptions {
@@ -26,7 +29,9 @@ struct BambooOptions {
   std::string gpu_type;              // every instance's GPU type
   LeaveOrder leave = LeaveOrder::newest_first;
   std::string worker_prefix =
-      "spot-";  // instances are named prefix + 1, 2, ... in order of arrival
+      "spot-";             // instances are named prefix + 1, 2, ... in order of arrival
+  std::uint64_t seed = 1;  // of LeaveOrder::random: the same seed, the same trace
+  bool header = false;     // the first row may be a `time,count` header (--from counts)
 };
 
 // Event lines are the lines of the series; the trace ends at the last row's time. Throws

@@ -65,6 +65,45 @@ TEST_CASE("bamboo: with --leave oldest the longest-lived instances leave first")
         "30 up spot-4\n");
 }
 
+TEST_CASE("counts: with --leave random the leavers are drawn, the same for the same seed") {
+  // 20 up, then down to 10, 5, 0: every instance leaves once, in an order the seed decides.
+  const char* series = "time,count\n0,20\n10,10\n20,5\n30,0\n";
+  auto random = [&](std::uint64_t seed) {
+    BambooOptions o = options(LeaveOrder::random);
+    o.seed = seed;
+    o.header = true;
+    return convert_bamboo(series, "c.csv", o);
+  };
+  const Trace a = random(7);
+  CHECK(story(a) == story(random(7)));
+  CHECK(story(a) != story(random(8)));
+  REQUIRE(a.events.size() == 40);
+  CHECK(a.events.front().line == 2);  // the header is not a row
+  // Not the newest-first or oldest-first order: the first ten leavers mix old and new.
+  std::string leavers;
+  for (std::size_t i = 20; i < 30; ++i)
+    leavers += a.events[i].worker + " ";
+  CHECK(leavers !=
+        "spot-20 spot-19 spot-18 spot-17 spot-16 spot-15 spot-14 spot-13 spot-12 spot-11 ");
+  CHECK(leavers != "spot-1 spot-2 spot-3 spot-4 spot-5 spot-6 spot-7 spot-8 spot-9 spot-10 ");
+  // The counts over time are the rule's to keep whatever the order: 10 after 10 s, 5 after 20 s.
+  const TraceSummary s = summarize(a);
+  CHECK(s.peak_up == 20);
+  CHECK(s.workers == 20);
+  CHECK(s.gpu_seconds == 20 * 10 + 10 * 10 + 5 * 10);
+  CHECK(parse_leave_order("random") == LeaveOrder::random);
+}
+
+TEST_CASE("counts: a header is taken only where allowed and only as the first row") {
+  BambooOptions o = options();
+  o.header = true;
+  CHECK(convert_bamboo("time,count\n0,1\n5,0\n", "c.csv", o).events.size() == 2);
+  CHECK(input_error([&] { convert_bamboo("0,1\ntime,count\n", "c.csv", o); }) ==
+        "c.csv:2: time 'time' is not a number");
+  CHECK(input_error([] { convert_bamboo("time,count\n0,1\n", "b.csv", options()); }) ==
+        "b.csv:1: time 'time' is not a number");
+}
+
 TEST_CASE("bamboo: times are read in the unit the caller names") {
   const auto trace = convert_bamboo("0,0\n0.03,0\n0.03,2\n1.5,2\n1.5,1\n", "b.csv",
                                     options(LeaveOrder::newest_first, TimeUnit::h));
@@ -98,8 +137,8 @@ TEST_CASE("bamboo: malformed series are rejected at their line") {
 TEST_CASE("bamboo: the leave order and the time unit are named, never guessed") {
   CHECK(parse_leave_order("newest") == LeaveOrder::newest_first);
   CHECK(parse_leave_order("oldest") == LeaveOrder::oldest_first);
-  CHECK(input_error([] { parse_leave_order("random"); }) ==
-        "leave order 'random' is not one of newest, oldest");
+  CHECK(input_error([] { parse_leave_order("fifo"); }) ==
+        "leave order 'fifo' is not one of newest, oldest, random");
   CHECK(input_error([] { parse_time_unit("min"); }) == "time unit 'min' is not one of ms, s, h");
 }
 

@@ -49,6 +49,20 @@ expect 0 "hearth: wrote $tmp/p3.csv: 12 events, 6 workers, peak 4 up, ends at 54
   "$hearth" trace convert --from spotserve "$tmp/aws-spot-p3-2xlarge.csv" -o "$tmp/p3.csv"
 grep -q ',up,[^,]*,V100-16GB,' "$tmp/p3.csv" || fail "a p3 file's workers are not V100-16GB"
 
+# A pool's size sampled over time converts with a chosen leave rule; random is seeded.
+printf 'time,count\n0,4\n600,2\n1200,3\n1800,0\n' >"$tmp/pool.csv"
+expect 0 "hearth: wrote $tmp/r7.csv: 10 events, 5 workers, peak 4 up, ends at 1800 s" \
+  "$hearth" trace convert --from counts --gpu-type A100-40GB --leave random --seed 7 \
+  "$tmp/pool.csv" -o "$tmp/r7.csv"
+"$hearth" trace convert --from counts --gpu-type A100-40GB --leave random --seed 7 \
+  "$tmp/pool.csv" -o "$tmp/r7b.csv" 2>/dev/null
+cmp -s "$tmp/r7.csv" "$tmp/r7b.csv" || fail "counts --leave random: the same seed gave another trace"
+grep -q -- '--leave random --seed 7' "$tmp/r7.csv" || fail "the converted file does not record the seed"
+expect 2 "hearth: --seed applies to --leave random only" \
+  "$hearth" trace convert --from counts --gpu-type A100-40GB --seed 7 "$tmp/pool.csv" -o -
+expect 2 "hearth: leave order 'lifo' is not one of newest, oldest, random" \
+  "$hearth" trace convert --from counts --gpu-type A100-40GB --leave lifo "$tmp/pool.csv" -o -
+
 # A SpotServe-style file converts to a trace that info reads, as JSON too.
 expect 0 "hearth: wrote $tmp/unseen.csv: 12 events, 6 workers, peak 4 up, ends at 5400 s" \
   "$hearth" trace convert --from spotserve --gpu-type V100-32GB "$data/spotserve-style-unseen.csv" \
