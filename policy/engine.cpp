@@ -336,6 +336,9 @@ void Engine::begin_running(WorkerId w, TaskId t, AttemptId attempt) {
   ws.task = t;
   ws.attempt = attempt;
   ws.task_started_s = now_;
+  ws.task_end_s = now_ + estimator_.task_s(ws.spec, task.count);
+  contexts_[task.context].running_speed += ws.spec.speed;
+  contexts_[task.context].running_end_sum += ws.spec.speed * ws.task_end_s;
   ws.contexts[task.context].last_used_s = now_;
   task.state = TaskState::running;
   if (task.running() == 0) {
@@ -474,7 +477,10 @@ void Engine::abandon_task(WorkerId w, Requeue why) {
   if (TaskId t = ws.task; t != kNoTask) {
     TaskRecord& task = tasks_[t];
     for (WorkerId& r : task.runners) {
-      if (r == w) r = kNoWorker;
+      if (r == w) {
+        r = kNoWorker;
+        stop_running(w, task.context);
+      }
     }
     if (task.running() == 0) contexts_[task.context].running_by_end.erase({task.expected_end_s, t});
     if (task.running() == 0 && task.state != TaskState::done && task.state != TaskState::failed) {
@@ -492,6 +498,12 @@ void Engine::abandon_task(WorkerId w, Requeue why) {
       set_residency(w, c, Tier::disk, Residency::absent);  // releases the reserved room
     }
   }
+}
+
+void Engine::stop_running(WorkerId w, ContextId c) {
+  const WorkerState& ws = workers_[w];
+  contexts_[c].running_speed -= ws.spec.speed;
+  contexts_[c].running_end_sum -= ws.spec.speed * ws.task_end_s;
 }
 
 void Engine::stop_loading(WorkerId w) {
@@ -527,6 +539,7 @@ void Engine::end_attempts(TaskId t, WorkerId w) {
     if (r == kNoWorker) continue;
     WorkerState& rs = workers_[r];
     if (r != w) cluster_.cancel_task(r, rs.attempt);
+    stop_running(r, tasks_[t].context);
     rs.task = kNoTask;
     rs.attempt = 0;
     promote_next(r);

@@ -112,6 +112,8 @@ class Engine final : public ClusterEvents, private SchedulerState {
   void start_loading(WorkerId w, ContextId c);
   void advance_load(WorkerId w);
   void stop_loading(WorkerId w);
+  // w's attempt of a task of c no longer runs (ended, lost, cancelled).
+  void stop_running(WorkerId w, ContextId c);
   // Why a worker drops its task: the task was lost (preemption, failure) or never really began.
   enum class Requeue : bool { lost, given_back };
   void abandon_task(WorkerId w, Requeue why = Requeue::lost);

@@ -24,8 +24,8 @@ class FixedGranularity final : public Granularity {
 // highest at T = o + sqrt(o^2 + 2 o / lambda) (Young's checkpoint interval, with overhead), so the
 // batch is (T - o) / t inferences for a worker that needs t seconds per inference: smaller when
 // preemptions are frequent, larger when the overhead is high or the worker fast. It is capped
-// by the largest batch allowed and by the worker's share (by speed) of the work left, so that
-// the last tasks end together, though not below 4 o / t, where overhead is a fifth of the task.
+// by the largest batch allowed and by the worker's share of the work left, so that the last
+// tasks end together (docs/policies.md, "Granularity").
 class AdaptiveGranularity final : public Granularity {
  public:
   explicit AdaptiveGranularity(std::uint64_t max_batch_size) : max_(max_batch_size) {}
@@ -41,12 +41,17 @@ class AdaptiveGranularity final : public Granularity {
       best = std::sqrt(overhead * overhead + 2 * overhead / rate) / per_inference;
     }
     const ContextState& cs = state.context(c);
-    if (cs.serving_speed > 0) {
-      // The last tasks end together if each takes its share by speed, but never so small
-      // that the overhead exceeds a fifth of the task.
-      double share = static_cast<double>(cs.pending()) * ws.spec.speed / cs.serving_speed;
-      double floor = per_inference > 0 ? 4 * overhead / per_inference : 1.0;
-      best = std::min(best, std::max(share, floor));
+    if (cs.serving_speed > 0 && per_inference > 0) {
+      // The last tasks end together if each server takes what it can do by the time all of them
+      // would be done: the pending work, plus what their running attempts still need, plus
+      // what the loading ones still wait (a ready worker need not leave work to those that
+      // would start it late, nor a slow one take more than the fast ones can wait for).
+      double reference_s = per_inference * ws.spec.speed;  // an inference at speed 1
+      double end_s = (static_cast<double>(cs.pending()) * reference_s +
+                      cs.loading_wait_s(state.now()) + cs.running_left_s(state.now())) /
+                     cs.serving_speed;
+      double share = end_s * ws.spec.speed / reference_s;
+      best = std::min(best, share);
     }
     best = std::clamp(best, 1.0, static_cast<double>(max_));
     return static_cast<std::uint64_t>(best);

@@ -79,9 +79,7 @@ class AdaptivePlacement final : public Placement {
     const WorkerSpec& spec = state.worker(w).spec;
     double work_s = static_cast<double>(cs.pending()) * state.estimator().inference_s(spec) *
                     spec.speed;  // at speed 1
-    // Speed-weighted time the loading workers still need before they can help.
-    double waits_s = std::max(0.0, cs.loading_eta_sum - state.now() * cs.loading_speed);
-    return (work_s + waits_s) / cs.serving_speed;
+    return (work_s + cs.loading_wait_s(state.now())) / cs.serving_speed;
   }
 
   // A second attempt of the running task expected to end last, if w would finish it in less

@@ -3,6 +3,7 @@
 // pending, bound, running or done; which contexts sit on which tier of which worker; what is in
 // flight. The engine is the only writer; policies read it through the const queries below.
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <deque>
@@ -54,6 +55,7 @@ struct WorkerState {
   TaskId task = kNoTask;
   AttemptId attempt = 0;  // set while running
   double task_started_s = 0;
+  double task_end_s = 0;           // when the running attempt was estimated to end, at its start
   ContextId loading = kNoContext;  // the context being brought to GPU memory
   double load_eta_s = 0;           // when it was estimated to be ready, at the start of the load
   LoadSource load_origin = LoadSource::shared_storage;
@@ -102,7 +104,18 @@ struct ContextState {
   double serving_speed = 0;    // sum of speeds of workers with it on GPU or loading it
   double loading_speed = 0;    // sum of speeds of the workers loading it
   double loading_eta_sum = 0;  // sum of speed * estimated ready time over those
-  int fetching = 0;            // disk stages of it reading from a peer or shared storage
+  // Speed-weighted seconds the workers loading it still need before they can serve it, from
+  // `now_s`: what the pending work waits for besides the servers' own time.
+  double loading_wait_s(double now_s) const {
+    return std::max(0.0, loading_eta_sum - now_s * loading_speed);
+  }
+  double running_speed = 0;    // sum of speeds of the workers running an attempt of it
+  double running_end_sum = 0;  // sum of speed * estimated end of their attempts
+  // Speed-weighted seconds those attempts still need: work its servers do before the pending.
+  double running_left_s(double now_s) const {
+    return std::max(0.0, running_end_sum - now_s * running_speed);
+  }
+  int fetching = 0;  // disk stages of it reading from a peer or shared storage
 
   std::uint64_t pending() const { return (total - next_fresh) + requeued_inferences; }
   bool complete() const { return done + failed == total; }
