@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <fstream>
 #include <map>
 
 #include "os/atomic_file.hpp"
@@ -11,6 +12,7 @@
 #include "policy/errors.hpp"
 #include "real_backend/model/model_files.hpp"
 #include "real_backend/wire/bulk.hpp"
+#include "real_backend/wire/file_hash.hpp"
 #include "real_backend/wire/transfer.hpp"
 
 namespace hearth::real {
@@ -70,15 +72,53 @@ struct ModelDigest {
   std::string chunk_digests;
 };
 
-ModelDigest digest_model(const fs::path& model, const fs::path& state_dir) {
-  if (!fs::is_directory(model)) {
-    FileDigest d = digest_file(model);
-    return {d.size_bytes, d.hash, {}, {}};
+fs::path chunk_digests_path(const fs::path& state_dir, const std::string& hash) {
+  return state_dir / "chunks" / fmt::format("{}-{}.sha256", hash, kDigestChunkBytes);
+}
+
+// A model file's size and hash. Remembered in the state directory with the file's time, so that
+// a resumed run does not read a multi-GB file again while it is unchanged; read once otherwise,
+// its chunk digests (which bulk transfers check) taken in the same pass.
+ModelDigest digest_model_file(const fs::path& model, const fs::path& remembered,
+                              const fs::path& state_dir) {
+  const std::uint64_t size = fs::file_size(model);
+  const auto mtime =
+      static_cast<std::int64_t>(fs::last_write_time(model).time_since_epoch().count());
+  {
+    std::ifstream in(remembered);
+    std::uint64_t known_size = 0;
+    std::int64_t known_mtime = 0;
+    std::string hash;
+    if (in >> known_size >> known_mtime >> hash && known_size == size && known_mtime == mtime &&
+        hash.size() == 64) {
+      return {size, hash, {}, {}};
+    }
   }
   auto start = std::chrono::steady_clock::now();
+  FileHasher hasher;
+  std::string digests = chunk_digests(
+      size, kDigestChunkBytes, [&](std::uint64_t offset, std::uint32_t length, std::string& out) {
+        if (!read_range(model, offset, length, out)) return false;
+        hasher.add(out);
+        return true;
+      });
+  if (hasher.size_bytes() != size) throw InputError(fmt::format("{}: cannot read", model.string()));
+  ModelDigest d{size, hasher.hex(), {}, std::move(digests)};
+  fs::create_directories(chunk_digests_path(state_dir, d.hash).parent_path());
+  os::write_file_atomically(chunk_digests_path(state_dir, d.hash), d.chunk_digests, 0600);
+  os::write_file_atomically(remembered, fmt::format("{} {} {}\n", size, mtime, d.hash), 0600);
+  spdlog::info("{}: hashed with its chunk digests, {:.3f} GB in one read, in {:.1f} s",
+               model.string(), static_cast<double>(size) / 1e9,
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  return d;
+}
+
+ModelDigest digest_model(const fs::path& model, const fs::path& state_dir) {
   fs::path remembered = state_dir / "manifests" /
                         (digest_bytes(fs::absolute(model).string()).hash.substr(0, 16) + ".txt");
   fs::create_directories(remembered.parent_path());
+  if (!fs::is_directory(model)) return digest_model_file(model, remembered, state_dir);
+  auto start = std::chrono::steady_clock::now();
   std::vector<PackedFile> files = pack_directory(model, remembered);
   ModelDigest d{pack_size(files), manifest_hash(files), std::move(files), {}};
   spdlog::info("{}: a manifest of {} files, {:.3f} GB packed, in {:.1f} s", model.string(),
@@ -91,7 +131,7 @@ ModelDigest digest_model(const fs::path& model, const fs::path& state_dir) {
 // directory under the context's hash: the same bytes always have the same digests.
 std::string chunk_digests_of(const fs::path& model, const ModelDigest& d,
                              const fs::path& state_dir) {
-  fs::path kept = state_dir / "chunks" / fmt::format("{}-{}.sha256", d.hash, kDigestChunkBytes);
+  fs::path kept = chunk_digests_path(state_dir, d.hash);
   std::uint64_t chunks = (d.size_bytes + kDigestChunkBytes - 1) / kDigestChunkBytes;
   std::string digests;
   if (std::error_code e; fs::file_size(kept, e) == chunks * kChunkDigestBytes &&
@@ -153,7 +193,9 @@ RunPlan::RunPlan(JobFile job, bool durable) : job_(std::move(job)) {
     auto [known, added] = model_digests.try_emplace(c.model);
     if (added) {
       known->second = digest_model(c.model, job_.state_dir);
-      known->second.chunk_digests = chunk_digests_of(c.model, known->second, job_.state_dir);
+      if (known->second.chunk_digests.empty() && known->second.size_bytes > 0) {
+        known->second.chunk_digests = chunk_digests_of(c.model, known->second, job_.state_dir);
+      }
     }
     const ModelDigest& model = known->second;
     ContextInfo info;

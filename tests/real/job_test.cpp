@@ -5,7 +5,11 @@
 
 #include "real_backend/manager/dataset.hpp"
 #include "real_backend/manager/job_file.hpp"
+#include "real_backend/manager/run_plan.hpp"
+#include "real_backend/wire/bulk.hpp"
+#include "real_backend/wire/file_hash.hpp"
 #include "tests/real/helpers.hpp"
+#include "tests/real/log_lines.hpp"
 
 using namespace hearth;
 using namespace hearth::real;
@@ -188,4 +192,38 @@ TEST_CASE("braces that do not name a field are plain text in a template") {
   CHECK(text("{x}") == "1");
   CHECK(text("{ x } {} {x}{x") == "{ x } {} 1{x");
   CHECK(text("") == "");
+}
+
+TEST_CASE("a model file is read once for its hash and chunk digests, and not again unchanged") {
+  LogLines log;
+  TempDir dir;
+  const fs::path job = write_noop_job(dir.path, 3, 1);  // context.bin: 100,000 bytes of 'x'
+  ContextInfo first;
+  {
+    RunPlan plan(read_job_file(job));
+    first = plan.info(0);
+  }
+  CHECK(log.count("context.bin: hashed with its chunk digests, 0.000 GB in one read") == 1);
+  CHECK(log.count("chunk digests of") == 0);  // no second read for them
+  CHECK(first.hash == digest_bytes(std::string(100000, 'x')).hash);
+  CHECK(first.chunk_digests == chunk_digests(std::string(100000, 'x'), kDigestChunkBytes));
+  {
+    // Resumed, the file unchanged: neither its hash nor its digests are read again.
+    RunPlan plan(read_job_file(job));
+    CHECK(plan.info(0).hash == first.hash);
+    CHECK(plan.info(0).chunk_digests == first.chunk_digests);
+  }
+  CHECK(log.count("hashed with its chunk digests") == 1);
+  CHECK(log.count("chunk digests of") == 0);
+  // Other bytes of the same size, written later: read again (with the results of the old bytes
+  // gone, as a changed model's job refuses them).
+  const fs::path model = dir / "context.bin";
+  const auto before = fs::last_write_time(model);
+  write_file(model, std::string(100000, 'y'));
+  fs::last_write_time(model, before + std::chrono::seconds(1));
+  fs::remove(dir / "job.state" / "results.db");
+  RunPlan plan(read_job_file(job));
+  CHECK(log.count("hashed with its chunk digests") == 2);
+  CHECK(plan.info(0).hash == digest_bytes(std::string(100000, 'y')).hash);
+  CHECK(plan.info(0).chunk_digests == chunk_digests(std::string(100000, 'y'), kDigestChunkBytes));
 }
