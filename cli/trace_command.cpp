@@ -15,6 +15,7 @@
 #include "cli/number_option.hpp"
 #include "policy/errors.hpp"
 #include "traces/convert_bamboo.hpp"
+#include "traces/convert_htcondor.hpp"
 #include "traces/convert_spotserve.hpp"
 #include "traces/generator_spec.hpp"
 #include "traces/gpu_types.hpp"
@@ -49,10 +50,10 @@ void add_convert(CLI::App& trace) {
   auto args = std::make_shared<Args>();
   auto* cmd = trace.add_subcommand("convert", "Convert a published trace into hearth's format");
   cmd->add_option("--from", args->from,
-                  "Published format: bamboo (count series), counts (any time,count CSV) or "
-                  "spotserve")
+                  "Published format: bamboo (count series), counts (any time,count CSV), "
+                  "spotserve, or htcondor (condor_status snapshots, -json or -af)")
       ->required()
-      ->check(CLI::IsMember({"bamboo", "counts", "spotserve"}));
+      ->check(CLI::IsMember({"bamboo", "counts", "spotserve", "htcondor"}));
   cmd->add_option("input", args->input, "The published file")->required();
   cmd->add_option("-o,--output", args->output, "Trace to write ('-': standard output)")->required();
   auto* unit = cmd->add_option("--time-unit", args->time_unit,
@@ -60,7 +61,8 @@ void add_convert(CLI::App& trace) {
                                "files do not say; counts: s; spotserve: ms)");
   cmd->add_option("--gpu-type", args->gpu_type,
                   "GPU type of every worker (default: from an AWS family in the file name, "
-                  "g4dn -> T4-16GB, p2 -> K80-12GB, p3 -> V100-16GB, p3dn -> V100-32GB)");
+                  "g4dn -> T4-16GB, p2 -> K80-12GB, p3 -> V100-16GB, p3dn -> V100-32GB; "
+                  "htcondor: each machine's GPUs_DeviceName)");
   auto* leave = cmd->add_option("--leave", args->leave,
                                 "bamboo, counts: which instances leave when the count drops: "
                                 "newest (default), oldest or random (see --seed)");
@@ -83,8 +85,10 @@ void add_convert(CLI::App& trace) {
           "*_scaled.csv files and the p2 2020-11-20-to-23 file are in hours, the rest in "
           "seconds)");
     }
-    std::string gpu_type = args->gpu_type.empty() ? gpu::of_aws_file(args->input) : args->gpu_type;
-    if (gpu_type.empty()) {
+    const bool htcondor = args->from == "htcondor";
+    std::string gpu_type =
+        args->gpu_type.empty() && !htcondor ? gpu::of_aws_file(args->input) : args->gpu_type;
+    if (gpu_type.empty() && !htcondor) {
       throw InputError(
           fmt::format("{}: the file name names no AWS family (g4dn, p2, p3, p3dn), so pass "
                       "--gpu-type",
@@ -93,7 +97,9 @@ void add_convert(CLI::App& trace) {
     std::string how = fmt::format("--from {}", args->from);
     const std::string text = read_text_file(args->input);
     Trace converted;
-    if (counts) {
+    if (htcondor) {
+      converted = convert_htcondor(text, args->input, HtcondorOptions{gpu_type});
+    } else if (counts) {
       const std::string time_unit = unit->count() > 0 ? args->time_unit : "s";
       BambooOptions options{parse_time_unit(time_unit), gpu_type, parse_leave_order(args->leave),
                             args->worker_prefix};
@@ -110,7 +116,7 @@ void add_convert(CLI::App& trace) {
       converted = convert_spotserve(text, args->input, options);
       how += fmt::format(" --time-unit {}", unit->count() > 0 ? args->time_unit : "ms");
     }
-    how += fmt::format(" --gpu-type {}", gpu_type);
+    if (!gpu_type.empty()) how += fmt::format(" --gpu-type {}", gpu_type);
     write_trace_file(args->output, converted,
                      {kFormatLine, fmt::format("converted from {} with: hearth trace convert {}",
                                                file_name(args->input), how)});

@@ -63,6 +63,14 @@ expect 2 "hearth: --seed applies to --leave random only" \
 expect 2 "hearth: leave order 'lifo' is not one of newest, oldest, random" \
   "$hearth" trace convert --from counts --gpu-type A100-40GB --leave lifo "$tmp/pool.csv" -o -
 
+# An HTCondor pool's condor_status -json snapshots convert to a trace that info reads.
+expect 0 "hearth: wrote $tmp/condor.csv: 8 events, 6 workers, peak 4 up, ends at 25 s" \
+  "$hearth" trace convert --from htcondor --gpu-type A100-40GB \
+  "$data/htcondor-status-series.json" -o "$tmp/condor.csv"
+expect 0 "" "$hearth" trace info --gpu-types A100-40GB "$tmp/condor.csv"
+expect 2 "hearth: $data/htcondor-status-series.json:1: vm names no GPU type (GPUs_DeviceName): pass --gpu-type" \
+  "$hearth" trace convert --from htcondor "$data/htcondor-status-series.json" -o -
+
 # A SpotServe-style file converts to a trace that info reads, as JSON too.
 expect 0 "hearth: wrote $tmp/unseen.csv: 12 events, 6 workers, peak 4 up, ends at 5400 s" \
   "$hearth" trace convert --from spotserve --gpu-type V100-32GB "$data/spotserve-style-unseen.csv" \
