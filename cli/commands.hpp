@@ -18,6 +18,8 @@ void add_status_command(CLI::App& app);
 void add_state_command(CLI::App& app);
 void add_keys_command(CLI::App& app);
 void add_model_command(CLI::App& app);
+// `hearth trace record`, under `trace`.
+void add_trace_record(CLI::App& trace);
 // `hearth model init` and `hearth model inspect`, under `model`.
 void add_model_directory_commands(CLI::App& model);
 

@@ -302,6 +302,7 @@ void add_trace_command(CLI::App& app) {
   add_generate(*trace);
   add_info(*trace);
   add_plot(*trace);
+  add_trace_record(*trace);
 }
 
 }  // namespace hearth::cli

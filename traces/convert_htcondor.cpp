@@ -1,6 +1,6 @@
 #include "traces/convert_htcondor.hpp"
 
-#include <fmt/core.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
@@ -100,14 +100,18 @@ std::vector<Snapshot> read_af(std::string_view text, const std::string& source) 
       continue;
     }
     if (out.empty()) fail(source, line, "a slot before the first snapshot's time (date +%s)");
-    if (f.size() != 4) {
+    if (f.size() < 4) {
       fail(source, line,
-           fmt::format("expected Name State Activity GPUs but found {} fields", f.size()));
+           fmt::format("expected Name State Activity GPUs [GPUs_DeviceName] but found {} fields",
+                       f.size()));
     }
     Slot slot;
     slot.machine = machine_of(f[0], "");
     slot.state = f[1];
     if (f[3] != "undefined") slot.gpus = parse_nonnegative(f[3], "GPUs", source, line);
+    if (f.size() > 4 && f[4] != "undefined") {  // a device name may have spaces: the rest
+      slot.device = fmt::format("{}", fmt::join(f.begin() + 4, f.end(), " "));
+    }
     out.back().slots.push_back(std::move(slot));
   }
   return out;

@@ -10,8 +10,9 @@
 // Two shapes, told apart by the first character:
 // - `condor_status -json` output, one JSON array of machine ads per snapshot, appended to one
 //   file; a snapshot's time is the latest MyCurrentTime or LastHeardFrom of its ads;
-// - `date +%s; condor_status -af Name State Activity GPUs`, appended: a line with one number (the
-//   snapshot's time, in seconds) starts a snapshot, each other line is one slot.
+// - `date +%s; condor_status -af Name State Activity GPUs [GPUs_DeviceName]`, appended: a line
+//   with one number (the snapshot's time, in seconds) starts a snapshot, each other line is one
+//   slot (what `hearth trace record --htcondor` keeps beside its trace).
 // Times are counted from the first snapshot; the trace ends at the last one.
 
 #include <string>

@@ -115,7 +115,7 @@ TEST_CASE("htcondor: malformed snapshots are reported at their line") {
         "s.json:1: a slot before the first snapshot's time "
         "(date +%s)");
   CHECK(error("100\ns@a Unclaimed 1\n") ==
-        "s.json:2: expected Name State Activity GPUs but found 3 fields");
+        "s.json:2: expected Name State Activity GPUs [GPUs_DeviceName] but found 3 fields");
   CHECK(error("") == "s.json:1: empty file: no snapshots");
 }
 

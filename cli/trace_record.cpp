@@ -1,0 +1,153 @@
+// `hearth trace record --htcondor`: samples a live HTCondor pool into a trace, as its GPUs a user's
+// job could have claimed (traces/FORMAT.md, "HTCondor pool snapshots"). Every sample is appended
+// to FILE.snapshots (condor_status -af lines after the sample's time), and FILE is rewritten from
+// them atomically after each one: stopped at any moment (Ctrl-C, SIGTERM, a lost session), FILE
+// is the valid trace so far, and running the same command again resumes from the snapshots.
+
+#include <fmt/core.h>
+#include <signal.h>
+#include <CLI/CLI.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "os/atomic_file.hpp"
+#include "os/process.hpp"
+#include "policy/errors.hpp"
+#include "traces/convert_htcondor.hpp"
+#include "traces/generator_spec.hpp"
+#include "traces/text.hpp"
+#include "traces/trace_writer.hpp"
+
+namespace hearth::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace hearth::traces;
+
+std::atomic<bool> stop_requested{false};
+
+extern "C" void request_stop(int) {
+  stop_requested = true;
+}
+
+struct RecordArgs {
+  bool htcondor = false;
+  std::string constraint, interval = "30s", duration = "2h", output, gpu_type;
+};
+
+double epoch_s() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Appends one sample to the snapshots file; false (with a warning) when condor_status failed.
+bool sample(const RecordArgs& a, const fs::path& snapshots) {
+  std::vector<std::string> argv = {"condor_status", "-af",  "Name",           "State",
+                                   "Activity",      "GPUs", "GPUs_DeviceName"};
+  if (!a.constraint.empty()) argv.insert(argv.end(), {"-constraint", a.constraint});
+  const double time = epoch_s();
+  const os::CommandResult r = os::run_command(argv, 120);
+  if (r.status != 0) {
+    fmt::print(stderr, "hearth: condor_status failed (status {}): {}; trying again next time\n",
+               r.status, trim(r.err));
+    return false;
+  }
+  std::ofstream out(snapshots, std::ios::app);
+  out << fmt::format("{:.3f}\n", time) << r.out;
+  if (!r.out.empty() && r.out.back() != '\n') out << '\n';
+  out.flush();
+  if (!out) throw InputError(fmt::format("{}: cannot write", snapshots.string()));
+  return true;
+}
+
+// FILE from every snapshot so far; false while no GPU has been offered yet.
+bool rewrite(const RecordArgs& a, const fs::path& snapshots, std::size_t samples) {
+  const std::string text = read_text_file(snapshots.string());
+  Trace trace;
+  try {
+    trace = convert_htcondor(text, snapshots.string(), HtcondorOptions{a.gpu_type});
+  } catch (const InputError& e) {
+    if (std::string_view(e.what()).ends_with("no GPU is ever offered")) return false;
+    throw;
+  }
+  std::ostringstream out;
+  write_trace(out, trace,
+              {"hearth availability trace; format: traces/FORMAT.md",
+               fmt::format("recorded from HTCondor with: hearth trace record --htcondor{} "
+                           "--interval {} ({} snapshots in {})",
+                           a.constraint.empty() ? "" : " --constraint '" + a.constraint + "'",
+                           a.interval, samples, fs::path(snapshots).filename().string())});
+  os::write_file_atomically(a.output, out.str());
+  return true;
+}
+
+void record(const RecordArgs& a) {
+  if (!a.htcondor) throw InputError("trace record: say which pool to sample: --htcondor");
+  const double interval_s = parse_duration_s(a.interval);
+  const double for_s = parse_duration_s(a.duration);
+  if (!(interval_s > 0)) throw InputError("--interval: must be more than 0");
+  if (!(for_s > 0)) throw InputError("--for: must be more than 0");
+  if (a.output == "-") throw InputError("-o: record writes a file (it is rewritten as it grows)");
+  const fs::path snapshots = a.output + ".snapshots";
+  std::size_t samples = 0;
+  if (fs::exists(snapshots)) {
+    std::ifstream in(snapshots);
+    for (std::string line; std::getline(in, line);)
+      samples += !line.empty() && line.find(' ') == std::string::npos;
+    fmt::print(stderr, "hearth: resuming {}: {} snapshots recorded before\n", a.output, samples);
+  }
+  struct sigaction sa {};
+  sa.sa_handler = request_stop;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  using Clock = std::chrono::steady_clock;
+  auto after = [](double s) {
+    return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+  };
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point end = start + after(for_s);
+  Clock::time_point next = start;
+  bool written = false;
+  while (!stop_requested && std::chrono::steady_clock::now() < end) {
+    if (sample(a, snapshots)) {
+      ++samples;
+      written = rewrite(a, snapshots, samples) || written;
+    }
+    next += after(interval_s);
+    while (!stop_requested && std::chrono::steady_clock::now() < std::min(next, end))
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (!written) {
+    fmt::print(stderr, "hearth: {} snapshots and no GPU offered yet: {} not written\n", samples,
+               a.output);
+    throw CLI::RuntimeError(3);
+  }
+  fmt::print(stderr, "hearth: {}: {} snapshots{}; run the same command again to go on\n", a.output,
+             samples, stop_requested ? ", stopped" : "");
+}
+
+}  // namespace
+
+void add_trace_record(CLI::App& trace) {
+  auto a = std::make_shared<RecordArgs>();
+  auto* cmd = trace.add_subcommand(
+      "record",
+      "Sample a live pool into a trace: the GPUs a user's job could claim, over time. Safe to stop "
+      "at any moment (the trace so far is valid); run it again to resume");
+  cmd->add_flag("--htcondor", a->htcondor, "Sample an HTCondor pool (condor_status)");
+  cmd->add_option("--constraint", a->constraint, "Only the slots this ClassAd expression matches");
+  cmd->add_option("--interval", a->interval, "Time between samples: 30s, 1m (default 30s)");
+  cmd->add_option("--for", a->duration, "How long to record: 2h, 1d (default 2h)");
+  cmd->add_option("-o,--output", a->output, "The trace to write; FILE.snapshots keeps the samples")
+      ->required();
+  cmd->add_option("--gpu-type", a->gpu_type,
+                  "GPU type of every worker (default: each machine's GPUs_DeviceName)");
+  cmd->callback([a] { record(*a); });
+}
+
+}  // namespace hearth::cli
