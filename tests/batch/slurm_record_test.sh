@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# `hearth trace record --slurm` on the one-node Slurm of scripts/slurm-local (4 GPUs, SLURM_CONF
+# set by the test), with jobs taking and giving back GPUs while it records: the trace follows
+# them, is valid when the recorder is stopped with SIGINT, and replays in `hearth simulate`.
+# Every wait is for an event (a line in the trace), bounded only against a hang.
+# Usage: slurm_record_test.sh TOP HEARTH
+set -u
+top=$1
+hearth=$2
+dir=$(mktemp -d /tmp/hearth-slurm-record-XXXXXX)
+trap 'scancel --name=hearth-record-test >/dev/null 2>&1; rm -rf "$dir"' EXIT
+failures=0
+fail() {
+  printf 'FAIL %s\n' "$1"
+  failures=$((failures + 1))
+}
+wait_for() {  # WHAT SECONDS COMMAND...
+  what=$1
+  limit=$2
+  shift 2
+  for _ in $(seq 1 $((limit * 5))); do
+    "$@" && return 0
+    sleep 0.2
+  done
+  fail "waited $limit s for $what"
+  return 1
+}
+trace=$dir/rec.csv
+
+"$hearth" trace record --slurm --partition scavenger --gpu-type A100-40GB --interval 1s \
+  --for 600s -o "$trace" 2>"$dir/record.err" &
+recorder=$!
+wait_for "the first snapshot" 120 grep -q '^0,up,.*/gpu4,' "$trace"
+for _ in 1 2; do
+  sbatch --partition=scavenger --gres=gpu:1 --cpus-per-task=1 --job-name=hearth-record-test \
+    --output=/dev/null --wrap "sleep 600" >/dev/null || fail "sbatch failed"
+done
+wait_for "two GPUs taken" 180 sh -c "[ \$(grep -c ',down,' '$trace') -ge 2 ]"
+scancel --name=hearth-record-test
+wait_for "the GPUs idle again" 180 grep -q ',up,.*/gpu6,' "$trace"
+
+kill -INT $recorder
+wait $recorder
+status=$?
+[ $status = 0 ] || fail "the recorder exited $status after SIGINT: $(cat "$dir/record.err")"
+"$hearth" trace info --gpu-types A100-40GB "$trace" >"$dir/info.txt" 2>&1 ||
+  fail "trace info rejects the recorded trace: $(cat "$dir/info.txt")"
+grep -q '^# recorded with: hearth trace record --slurm --partition scavenger' "$trace" ||
+  fail "the trace does not say how it was recorded"
+
+cat >"$dir/scenario.toml" <<TOML
+cluster = "$top/experiments/clusters/campus.toml"
+trace = "$trace"
+[[contexts]]
+name = "m"
+size_bytes = 1e9
+init_s = 5
+inferences = 200
+TOML
+"$hearth" simulate "$dir/scenario.toml" --quiet >"$dir/simulate.txt" 2>&1 ||
+  fail "the recorded trace does not replay: $(cat "$dir/simulate.txt")"
+
+[ "$failures" = 0 ] && echo "slurm_record: all checks passed"
+exit "$failures"
