@@ -51,9 +51,10 @@ void add_convert(CLI::App& trace) {
   auto* cmd = trace.add_subcommand("convert", "Convert a published trace into hearth's format");
   cmd->add_option("--from", args->from,
                   "Published format: bamboo (count series), counts (any time,count CSV), "
-                  "spotserve, or htcondor (condor_status snapshots, -json or -af)")
+                  "skypilot (spot-traces JSON), spotserve, or htcondor (condor_status "
+                  "snapshots, -json or -af)")
       ->required()
-      ->check(CLI::IsMember({"bamboo", "counts", "spotserve", "htcondor"}));
+      ->check(CLI::IsMember({"bamboo", "counts", "skypilot", "spotserve", "htcondor"}));
   cmd->add_option("input", args->input, "The published file")->required();
   cmd->add_option("-o,--output", args->output, "Trace to write ('-': standard output)")->required();
   auto* unit = cmd->add_option("--time-unit", args->time_unit,
@@ -63,18 +64,25 @@ void add_convert(CLI::App& trace) {
                   "GPU type of every worker (default: from an AWS family in the file name, "
                   "g4dn -> T4-16GB, p2 -> K80-12GB, p3 -> V100-16GB, p3dn -> V100-32GB; "
                   "htcondor: each machine's GPUs_DeviceName)");
-  auto* leave = cmd->add_option("--leave", args->leave,
-                                "bamboo, counts: which instances leave when the count drops: "
-                                "newest (default), oldest or random (see --seed)");
+  auto* leave =
+      cmd->add_option("--leave", args->leave,
+                      "bamboo, counts, skypilot: which instances leave when the count drops: "
+                      "newest (default), oldest or random (see --seed)");
   auto* seed = cmd->add_option("--seed", args->seed, "--leave random: the draw's seed (default 1)")
                    ->check(whole_number(0));
-  auto* prefix = cmd->add_option("--worker-prefix", args->worker_prefix,
-                                 "bamboo, counts: instances are named PREFIX1, PREFIX2, ... "
-                                 "(default spot-)");
+  auto* prefix =
+      cmd->add_option("--worker-prefix", args->worker_prefix,
+                      "bamboo, counts, skypilot: instances are named PREFIX1, PREFIX2, ... "
+                      "(default spot-)");
   cmd->callback([args, unit, leave, seed, prefix] {
-    const bool counts = args->from == "bamboo" || args->from == "counts";
+    const bool skypilot = args->from == "skypilot";
+    const bool counts = args->from == "bamboo" || args->from == "counts" || skypilot;
+    if (skypilot && unit->count() > 0) {
+      throw InputError("--time-unit does not apply to --from skypilot: its gap_seconds says");
+    }
     if (!counts && (leave->count() > 0 || prefix->count() > 0)) {
-      throw InputError("--leave and --worker-prefix apply to --from bamboo and counts only");
+      throw InputError(
+          "--leave and --worker-prefix apply to --from bamboo, counts and skypilot only");
     }
     if (seed->count() > 0 && args->leave != "random") {
       throw InputError("--seed applies to --leave random only");
@@ -105,8 +113,10 @@ void add_convert(CLI::App& trace) {
                             args->worker_prefix};
       options.seed = args->seed;
       options.header = args->from == "counts";
-      converted = convert_bamboo(text, args->input, options);
-      how += fmt::format(" --time-unit {} --leave {}", time_unit, args->leave);
+      converted = skypilot ? convert_skypilot(text, args->input, options)
+                           : convert_bamboo(text, args->input, options);
+      how += skypilot ? fmt::format(" --leave {}", args->leave)
+                      : fmt::format(" --time-unit {} --leave {}", time_unit, args->leave);
       if (options.leave == LeaveOrder::random) how += fmt::format(" --seed {}", args->seed);
       how += fmt::format(" --worker-prefix {}", args->worker_prefix);
     } else {

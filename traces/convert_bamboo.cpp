@@ -8,6 +8,8 @@
 #include <random>
 #include <utility>
 
+#include <nlohmann/json.hpp>
+
 #include "policy/errors.hpp"
 #include "traces/text.hpp"
 
@@ -20,19 +22,51 @@ LeaveOrder parse_leave_order(std::string_view word) {
   throw InputError(fmt::format("leave order '{}' is not one of newest, oldest, random", word));
 }
 
-Trace convert_bamboo(std::string_view text, std::string_view source_name,
-                     const BambooOptions& options) {
+Trace trace_from_counts(const std::vector<CountPoint>& points, double end_s,
+                        std::string_view source_name, const BambooOptions& options) {
   Trace trace;
   trace.source = source_name;
-  const auto lines = content_lines(text, source_name, "empty file: no time,count rows");
-
   std::deque<std::string> alive;  // front: the oldest
   std::size_t next_number = 1;
-  double previous_s = 0;
-  std::string_view previous_time;
   // mt19937_64 is the same sequence everywhere, and the draw below uses it directly: the same
   // seed gives the same trace on every platform.
   std::mt19937_64 draw(options.seed);
+  for (const CountPoint& p : points) {
+    while (alive.size() < p.count) {
+      alive.push_back(fmt::format("{}{}", options.worker_prefix, next_number++));
+      trace.events.push_back(
+          {p.time_s, alive.back(), EventKind::up, options.gpu_type, 0, p.line, {}});
+    }
+    while (alive.size() > p.count) {
+      auto leaving = alive.begin();
+      switch (options.leave) {
+        case LeaveOrder::newest_first:
+          leaving = std::prev(alive.end());
+          break;
+        case LeaveOrder::oldest_first:
+          break;
+        case LeaveOrder::random:
+          leaving += static_cast<std::ptrdiff_t>(draw() % alive.size());
+          break;
+      }
+      trace.events.push_back({p.time_s, std::move(*leaving), EventKind::down, "", 0, p.line, {}});
+      alive.erase(leaving);
+    }
+  }
+  if (trace.events.empty()) {
+    fail(source_name, points.empty() ? 1 : points.front().line, "no instance is ever alive");
+  }
+  trace.end_s = end_s;
+  check_trace(trace);
+  return trace;
+}
+
+Trace convert_bamboo(std::string_view text, std::string_view source_name,
+                     const BambooOptions& options) {
+  const auto lines = content_lines(text, source_name, "empty file: no time,count rows");
+  std::vector<CountPoint> points;
+  double previous_s = 0;
+  std::string_view previous_time;
   bool first = true;
   for (const auto& [line, content] : lines) {
     const auto fields = split_fields(content, ',');
@@ -56,32 +90,47 @@ Trace convert_bamboo(std::string_view text, std::string_view source_name,
     }
     previous_s = time_s;
     previous_time = fields[0];
-
-    const auto target = static_cast<std::size_t>(count);
-    while (alive.size() < target) {
-      alive.push_back(fmt::format("{}{}", options.worker_prefix, next_number++));
-      trace.events.push_back({time_s, alive.back(), EventKind::up, options.gpu_type, 0, line, {}});
-    }
-    while (alive.size() > target) {
-      auto leaving = alive.begin();
-      switch (options.leave) {
-        case LeaveOrder::newest_first:
-          leaving = std::prev(alive.end());
-          break;
-        case LeaveOrder::oldest_first:
-          break;
-        case LeaveOrder::random:
-          leaving += static_cast<std::ptrdiff_t>(draw() % alive.size());
-          break;
-      }
-      trace.events.push_back({time_s, std::move(*leaving), EventKind::down, "", 0, line, {}});
-      alive.erase(leaving);
-    }
+    points.push_back({time_s, static_cast<std::size_t>(count), line});
   }
-  if (trace.events.empty()) fail(source_name, lines.front().number, "no instance is ever alive");
-  trace.end_s = previous_s;
-  check_trace(trace);
-  return trace;
+  return trace_from_counts(points, previous_s, source_name, options);
+}
+
+Trace convert_skypilot(std::string_view text, std::string_view source_name,
+                       const BambooOptions& options) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    fail(source_name, 0, fmt::format("not JSON: {}", e.what()));
+  }
+  const bool shaped = j.is_object() && j.contains("metadata") && j["metadata"].is_object() &&
+                      j["metadata"].contains("gap_seconds") &&
+                      j["metadata"]["gap_seconds"].is_number();
+  if (!shaped) {
+    fail(source_name, 0,
+         "expected {\"metadata\": {\"gap_seconds\": ...}, \"data\": [...]} "
+         "(skypilot-org/spot-traces)");
+  }
+  const double gap = j["metadata"]["gap_seconds"].get<double>();
+  if (!(gap > 0) || !std::isfinite(gap)) {
+    fail(source_name, 0, fmt::format("metadata.gap_seconds must be more than 0 (is {})", gap));
+  }
+  if (!j.contains("data") || !j["data"].is_array() || j["data"].empty()) {
+    fail(source_name, 0, "data: expected a non-empty array of instance counts");
+  }
+  const auto& data = j["data"];
+  std::vector<CountPoint> points;
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    const auto& v = data[i];
+    const double n = v.is_boolean() ? v.get<bool>() : v.is_number() ? v.get<double>() : -1;
+    if (!(n >= 0) || n != std::floor(n) || n > 1e6) {
+      fail(source_name, 0,
+           fmt::format("data[{}]: {} is not a whole number of instances", i, v.dump()));
+    }
+    points.push_back({round_to_ms(static_cast<double>(i) * gap), static_cast<std::size_t>(n), 1});
+  }
+  return trace_from_counts(points, round_to_ms(static_cast<double>(data.size()) * gap), source_name,
+                           options);
 }
 
 }  // namespace hearth::traces

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "traces/time_unit.hpp"
 #include "traces/trace.hpp"
@@ -39,5 +40,21 @@ struct BambooOptions {
 // going backwards.
 Trace convert_bamboo(std::string_view text, std::string_view source_name,
                      const BambooOptions& options);
+
+// From `count` instances alive at `time_s` on (in time order), with the options' names, GPU type
+// and leave rule, to a trace ending at end_s. Throws InputError when no instance is ever alive.
+struct CountPoint {
+  double time_s = 0;
+  std::size_t count = 0;
+  std::size_t line = 0;  // in the source, for messages
+};
+Trace trace_from_counts(const std::vector<CountPoint>& points, double end_s,
+                        std::string_view source_name, const BambooOptions& options);
+
+// SkyPilot's spot traces (skypilot-org/spot-traces): {"metadata": {"gap_seconds": G, ...},
+// "data": [N0, N1, ...]}, N_i instances available from i * G seconds on; the trace ends at
+// len(data) * G. Rows are the options' count series rules; header and time_unit do not apply.
+Trace convert_skypilot(std::string_view text, std::string_view source_name,
+                       const BambooOptions& options);
 
 }  // namespace hearth::traces

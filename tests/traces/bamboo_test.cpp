@@ -104,6 +104,46 @@ TEST_CASE("counts: a header is taken only where allowed and only as the first ro
         "b.csv:1: time 'time' is not a number");
 }
 
+TEST_CASE("skypilot: a spot-traces count per gap_seconds tick becomes a count series") {
+  // Two instances, then three, one, none, two: ticks of 300 s; the trace ends a tick after the
+  // last one.
+  const char* json =
+      R"({"metadata": {"gap_seconds": 300, "region": "us-west-2a"}, "data": [2, 3, 3, 1, 0, 2]})";
+  const Trace t = convert_skypilot(json, "s.json", options());
+  CHECK(story(t) ==
+        "0 up spot-1\n"
+        "0 up spot-2\n"
+        "300 up spot-3\n"
+        "900 down spot-3\n"
+        "900 down spot-2\n"
+        "1200 down spot-1\n"
+        "1500 up spot-4\n"
+        "1500 up spot-5\n");
+  CHECK(t.end_s == 1800);
+  CHECK(story(convert_skypilot(R"({"metadata": {"gap_seconds": 60}, "data": [true, false]})",
+                               "s.json", options())) == "0 up spot-1\n60 down spot-1\n");
+}
+
+TEST_CASE("skypilot: files that are not spot-traces JSON are refused, saying what is wrong") {
+  auto error = [](const char* json) {
+    return input_error([&] { convert_skypilot(json, "s.json", options()); });
+  };
+  CHECK(error("[1, 2]") ==
+        "s.json: expected {\"metadata\": {\"gap_seconds\": ...}, \"data\": "
+        "[...]} (skypilot-org/spot-traces)");
+  CHECK(error(R"({"metadata": {"gap_seconds": 0}, "data": [1]})") ==
+        "s.json: metadata.gap_seconds must be more than 0 (is 0)");
+  CHECK(error(R"({"metadata": {"gap_seconds": 300}, "data": []})") ==
+        "s.json: data: expected a non-empty array of instance counts");
+  CHECK(error(R"({"metadata": {"gap_seconds": 300}, "data": [1, 2.5]})") ==
+        "s.json: data[1]: 2.5 is not a whole number of instances");
+  CHECK(error(R"({"metadata": {"gap_seconds": 300}, "data": [1, -1]})") ==
+        "s.json: data[1]: -1 is not a whole number of instances");
+  CHECK(error(R"({"metadata": {"gap_seconds": 300}, "data": [0, 0]})") ==
+        "s.json:1: no instance is ever alive");
+  CHECK(error("{").starts_with("s.json: not JSON: "));
+}
+
 TEST_CASE("bamboo: times are read in the unit the caller names") {
   const auto trace = convert_bamboo("0,0\n0.03,0\n0.03,2\n1.5,2\n1.5,1\n", "b.csv",
                                     options(LeaveOrder::newest_first, TimeUnit::h));

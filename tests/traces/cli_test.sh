@@ -63,6 +63,14 @@ expect 2 "hearth: --seed applies to --leave random only" \
 expect 2 "hearth: leave order 'lifo' is not one of newest, oldest, random" \
   "$hearth" trace convert --from counts --gpu-type A100-40GB --leave lifo "$tmp/pool.csv" -o -
 
+# A SkyPilot spot-traces file: a count per gap_seconds; its p3 name gives V100s.
+printf '{"metadata": {"gap_seconds": 300}, "data": [1, 1, 0, 2]}' >"$tmp/aws-p3-us-west-2a.json"
+expect 0 "hearth: wrote $tmp/sky.csv: 4 events, 3 workers, peak 2 up, ends at 1200 s" \
+  "$hearth" trace convert --from skypilot "$tmp/aws-p3-us-west-2a.json" -o "$tmp/sky.csv"
+grep -q '^0,up,spot-1,V100-16GB,' "$tmp/sky.csv" || fail "the skypilot trace has no V100 at 0 s"
+expect 2 "hearth: --time-unit does not apply to --from skypilot: its gap_seconds says" \
+  "$hearth" trace convert --from skypilot --time-unit s "$tmp/aws-p3-us-west-2a.json" -o -
+
 # An HTCondor pool's condor_status -json snapshots convert to a trace that info reads.
 expect 0 "hearth: wrote $tmp/condor.csv: 8 events, 6 workers, peak 4 up, ends at 25 s" \
   "$hearth" trace convert --from htcondor --gpu-type A100-40GB \
