@@ -8,11 +8,7 @@ set -u
 top=$1
 hearth=$2
 dir=$3
-failures=0
-fail() {
-  printf 'FAIL %s\n' "$1"
-  failures=$((failures + 1))
-}
+. "$(dirname "$0")/../checks.sh"
 local_pool="$top/scripts/htcondor-local"
 "$local_pool" start "$dir" "$hearth" >"$dir/record-start.log" 2>&1
 status=$?
@@ -23,19 +19,6 @@ in_pool() { "$local_pool" run "$dir" "$@"; }
 home=$dir/root/home/hearth
 trace=$home/rec.csv
 rm -f "$trace" "$trace.snapshots"
-
-# wait_for WHAT SECONDS COMMAND...: until COMMAND succeeds; a failure if it never does.
-wait_for() {
-  what=$1
-  limit=$2
-  shift 2
-  for _ in $(seq 1 $((limit * 5))); do
-    "$@" && return 0
-    sleep 0.2
-  done
-  fail "waited $limit s for $what"
-  return 1
-}
 
 in_pool /opt/hearth/bin/hearth trace record --htcondor --gpu-type A100-40GB --interval 1s \
   --for 600s -o /home/hearth/rec.csv 2>"$dir/record.err" &
@@ -67,17 +50,7 @@ grep -q 'resuming /home/hearth/rec.csv' "$dir/resume.err" || fail "no resume: $(
 grep -q '^0,up,vm/gpu1,' "$trace" || fail "the resumed trace lost its start"
 
 # The recorded trace replays in the simulator.
-cat >"$dir/scenario.toml" <<EOF
-cluster = "$top/experiments/clusters/campus.toml"
-trace = "$trace"
-[[contexts]]
-name = "m"
-size_bytes = 1e9
-init_s = 5
-inferences = 200
-EOF
-"$hearth" simulate "$dir/scenario.toml" --quiet >"$dir/simulate.txt" 2>&1 ||
-  fail "the recorded trace does not replay: $(cat "$dir/simulate.txt")"
+replays "$top" "$hearth" "$trace" "$dir"
 
 [ "$failures" = 0 ] && echo "htcondor_record: all checks passed"
 exit "$failures"

@@ -9,22 +9,7 @@ top=$1
 hearth=$2
 dir=$(mktemp -d /tmp/hearth-slurm-record-XXXXXX)
 trap 'scancel --name=hearth-record-test >/dev/null 2>&1; rm -rf "$dir"' EXIT
-failures=0
-fail() {
-  printf 'FAIL %s\n' "$1"
-  failures=$((failures + 1))
-}
-wait_for() {  # WHAT SECONDS COMMAND...
-  what=$1
-  limit=$2
-  shift 2
-  for _ in $(seq 1 $((limit * 5))); do
-    "$@" && return 0
-    sleep 0.2
-  done
-  fail "waited $limit s for $what"
-  return 1
-}
+. "$(dirname "$0")/../checks.sh"
 trace=$dir/rec.csv
 
 "$hearth" trace record --slurm --partition scavenger --gpu-type A100-40GB --interval 1s \
@@ -48,17 +33,7 @@ status=$?
 grep -q '^# recorded with: hearth trace record --slurm --partition scavenger' "$trace" ||
   fail "the trace does not say how it was recorded"
 
-cat >"$dir/scenario.toml" <<TOML
-cluster = "$top/experiments/clusters/campus.toml"
-trace = "$trace"
-[[contexts]]
-name = "m"
-size_bytes = 1e9
-init_s = 5
-inferences = 200
-TOML
-"$hearth" simulate "$dir/scenario.toml" --quiet >"$dir/simulate.txt" 2>&1 ||
-  fail "the recorded trace does not replay: $(cat "$dir/simulate.txt")"
+replays "$top" "$hearth" "$trace" "$dir"
 
 [ "$failures" = 0 ] && echo "slurm_record: all checks passed"
 exit "$failures"

@@ -8,23 +8,8 @@ hearth=$1
 docs=$2
 dir=$(mktemp -d /tmp/hearth-simulate-cli-XXXXXX)
 trap 'rm -rf "$dir"' EXIT
-failures=0
-
-fail() {
-  printf 'FAIL %s\n' "$1"
-  failures=$((failures + 1))
-}
-
-# expect STATUS STDERR_TEXT COMMAND...: exit status and the exact standard error.
-expect() {
-  want_status=$1
-  want_error=$2
-  shift 2
-  "$@" >"$dir/out" 2>"$dir/err"
-  status=$?
-  [ "$status" = "$want_status" ] || fail "$* exited $status, expected $want_status"
-  [ "$(cat "$dir/err")" = "$want_error" ] || fail "$*: stderr was '$(cat "$dir/err")'"
-}
+out_dir=$dir
+. "$(dirname "$0")/../checks.sh"
 
 # A worker that is up for 100 s, and work that takes longer: the pool runs out.
 cat >"$dir/cluster.toml" <<'EOF'

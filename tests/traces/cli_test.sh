@@ -8,23 +8,8 @@ data=$2
 shipped=$3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-failures=0
-
-fail() {
-  echo "FAILED: $*" >&2
-  failures=$((failures + 1))
-}
-
-# expect STATUS STDERR_TEXT COMMAND...: exit status and the exact standard error.
-expect() {
-  want_status=$1
-  want_error=$2
-  shift 2
-  "$@" >"$tmp/out" 2>"$tmp/err"
-  status=$?
-  [ "$status" = "$want_status" ] || fail "$* exited $status, expected $want_status"
-  [ "$(cat "$tmp/err")" = "$want_error" ] || fail "$*: stderr was '$(cat "$tmp/err")'"
-}
+out_dir=$tmp
+. "$(dirname "$0")/../checks.sh"
 
 # Bad input: where and what, exit status 2.
 expect 2 "hearth: $data/bad-backwards.csv:5: time 3 goes backwards (previous 5 at line 4)" \
