@@ -16,6 +16,7 @@
 #include "policy/errors.hpp"
 #include "traces/convert_bamboo.hpp"
 #include "traces/convert_htcondor.hpp"
+#include "traces/convert_slurm.hpp"
 #include "traces/convert_spotserve.hpp"
 #include "traces/generator_spec.hpp"
 #include "traces/gpu_types.hpp"
@@ -44,17 +45,20 @@ void report_written(const std::string& path, const Trace& trace) {
 
 void add_convert(CLI::App& trace) {
   struct Args {
-    std::string from, input, output, time_unit, gpu_type, leave = "newest", worker_prefix = "spot-";
+    std::string from, input, output, time_unit, gpu_type, leave = "newest", worker_prefix = "spot-",
+                                                          partition;
     std::uint64_t seed = 1;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = trace.add_subcommand("convert", "Convert a published trace into hearth's format");
   cmd->add_option("--from", args->from,
                   "Published format: bamboo (count series), counts (any time,count CSV), "
-                  "skypilot (spot-traces JSON), spotserve, or htcondor (condor_status "
-                  "snapshots, -json or -af)")
+                  "skypilot (spot-traces JSON), spotserve, htcondor (condor_status "
+                  "snapshots, -json or -af) or slurm (sacct --parsable2)")
       ->required()
-      ->check(CLI::IsMember({"bamboo", "counts", "skypilot", "spotserve", "htcondor"}));
+      ->check(CLI::IsMember({"bamboo", "counts", "skypilot", "spotserve", "htcondor", "slurm"}));
+  auto* partition =
+      cmd->add_option("--partition", args->partition, "slurm: only the jobs of this partition");
   cmd->add_option("input", args->input, "The published file")->required();
   cmd->add_option("-o,--output", args->output, "Trace to write ('-': standard output)")->required();
   auto* unit = cmd->add_option("--time-unit", args->time_unit,
@@ -74,7 +78,7 @@ void add_convert(CLI::App& trace) {
       cmd->add_option("--worker-prefix", args->worker_prefix,
                       "bamboo, counts, skypilot: instances are named PREFIX1, PREFIX2, ... "
                       "(default spot-)");
-  cmd->callback([args, unit, leave, seed, prefix] {
+  cmd->callback([args, unit, leave, seed, prefix, partition] {
     const bool skypilot = args->from == "skypilot";
     const bool counts = args->from == "bamboo" || args->from == "counts" || skypilot;
     if (skypilot && unit->count() > 0) {
@@ -93,7 +97,10 @@ void add_convert(CLI::App& trace) {
           "*_scaled.csv files and the p2 2020-11-20-to-23 file are in hours, the rest in "
           "seconds)");
     }
-    const bool htcondor = args->from == "htcondor";
+    const bool htcondor = args->from == "htcondor" || args->from == "slurm";
+    if (partition->count() > 0 && args->from != "slurm") {
+      throw InputError("--partition applies to --from slurm only");
+    }
     std::string gpu_type =
         args->gpu_type.empty() && !htcondor ? gpu::of_aws_file(args->input) : args->gpu_type;
     if (gpu_type.empty() && !htcondor) {
@@ -105,7 +112,10 @@ void add_convert(CLI::App& trace) {
     std::string how = fmt::format("--from {}", args->from);
     const std::string text = read_text_file(args->input);
     Trace converted;
-    if (htcondor) {
+    if (args->from == "slurm") {
+      converted = convert_slurm(text, args->input, SlurmOptions{gpu_type, args->partition});
+      if (!args->partition.empty()) how += fmt::format(" --partition {}", args->partition);
+    } else if (htcondor) {
       converted = convert_htcondor(text, args->input, HtcondorOptions{gpu_type});
     } else if (counts) {
       const std::string time_unit = unit->count() > 0 ? args->time_unit : "s";

@@ -56,6 +56,15 @@ grep -q '^0,up,spot-1,V100-16GB,' "$tmp/sky.csv" || fail "the skypilot trace has
 expect 2 "hearth: --time-unit does not apply to --from skypilot: its gap_seconds says" \
   "$hearth" trace convert --from skypilot --time-unit s "$tmp/aws-p3-us-west-2a.json" -o -
 
+# A Slurm partition's accounting (sacct --parsable2) converts to a trace that info reads.
+expect 0 "hearth: wrote $tmp/slurm.csv: 10 events, 6 workers, peak 3 up, ends at 16 s" \
+  "$hearth" trace convert --from slurm --partition scavenger --gpu-type A100-40GB \
+  "$data/slurm-sacct.txt" -o "$tmp/slurm.csv"
+expect 0 "" "$hearth" trace info --gpu-types A100-40GB "$tmp/slurm.csv"
+grep -q ',down,slurm-1,,,slurm_state=PREEMPTED$' "$tmp/slurm.csv" || fail "no PREEMPTED down"
+expect 2 "hearth: --partition applies to --from slurm only" \
+  "$hearth" trace convert --from counts --gpu-type A100-40GB --partition p "$tmp/pool.csv" -o -
+
 # An HTCondor pool's condor_status -json snapshots convert to a trace that info reads.
 expect 0 "hearth: wrote $tmp/condor.csv: 8 events, 6 workers, peak 4 up, ends at 25 s" \
   "$hearth" trace convert --from htcondor --gpu-type A100-40GB \
