@@ -84,6 +84,11 @@ Trace convert_bamboo(std::string_view text, std::string_view source_name,
     if (count != std::floor(count)) {
       fail(source_name, line, fmt::format("count {} is not a whole number", fields[1]));
     }
+    if (count > kMostWorkersAtOnce) {
+      fail(
+          source_name, line,
+          fmt::format("count {} is more than {} instances at once", fields[1], kMostWorkersAtOnce));
+    }
     if (time_s < previous_s) {
       fail(source_name, line,
            fmt::format("time {} goes backwards (previous {})", fields[0], previous_time));
@@ -123,7 +128,7 @@ Trace convert_skypilot(std::string_view text, std::string_view source_name,
   for (std::size_t i = 0; i < data.size(); ++i) {
     const auto& v = data[i];
     const double n = v.is_boolean() ? v.get<bool>() : v.is_number() ? v.get<double>() : -1;
-    if (!(n >= 0) || n != std::floor(n) || n > 1e6) {
+    if (!(n >= 0) || n != std::floor(n) || n > kMostWorkersAtOnce) {
       fail(source_name, 0,
            fmt::format("data[{}]: {} is not a whole number of instances", i, v.dump()));
     }

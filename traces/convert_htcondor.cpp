@@ -159,9 +159,10 @@ Trace convert_htcondor(std::string_view text, std::string_view source_name,
       if (!slot.device.empty()) machines[slot.machine].gpu_type = slot.device;
     }
     for (const auto& [name, count] : offer) {
-      if (count != std::floor(count)) {
+      if (count != std::floor(count) || count > kMostWorkersAtOnce) {
         fail(trace.source, s.line,
-             fmt::format("{} offers {} GPUs, not a whole number", name, count));
+             fmt::format("{} offers {} GPUs, not a whole number up to {}", name, count,
+                         kMostWorkersAtOnce));
       }
       Machine& m = machines[name];
       const auto target = static_cast<std::size_t>(count);

@@ -100,6 +100,11 @@ Trace convert_slurm(std::string_view text, std::string_view source_name,
     const auto down = sacct_time(f[end], source_name, line, "End");
     std::string type;
     const int gpus = tres ? tres_gpus(f[*tres], type) : 1;
+    if (gpus > kMostWorkersAtOnce) {
+      fail(source_name, line,
+           fmt::format("job {} holds {} GPUs, more than {} at once", f[job], gpus,
+                       kMostWorkersAtOnce));
+    }
     std::string gpu_type = options.gpu_type.empty() ? type : options.gpu_type;
     if (gpus > 0 && gpu_type.empty()) {
       fail(source_name, line,

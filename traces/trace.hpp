@@ -23,6 +23,10 @@ struct TraceEvent {
   std::map<std::string, std::string> attributes;  // optional key=value pairs; meaning is the user's
 };
 
+// The most workers a converter lets one count bring up at once: far above any real pool, so that
+// a forged count ("1e15 instances") is refused instead of making the converter loop for ever.
+inline constexpr double kMostWorkersAtOnce = 1'000'000;
+
 struct Trace {
   std::string source;              // where it was read from, for messages
   std::vector<TraceEvent> events;  // in time order (ties keep file order)

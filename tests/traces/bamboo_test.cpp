@@ -170,6 +170,7 @@ TEST_CASE("bamboo: malformed series are rejected at their line") {
   CHECK(error("0,0\n10,x\n") == "b.csv:2: count 'x' is not a number");
   CHECK(error("0,0\n10,2.5\n") == "b.csv:2: count 2.5 is not a whole number");
   CHECK(error("0,0\n10,-1\n") == "b.csv:2: count -1 is negative");
+  CHECK(error("0,0\n10,1e15\n") == "b.csv:2: count 1e15 is more than 1000000 instances at once");
   CHECK(error("0,1\n10,2\n5,3\n") == "b.csv:3: time 5 goes backwards (previous 10)");
   CHECK(error("0,0\n5,0\n") == "b.csv:1: no instance is ever alive");
 }

@@ -111,6 +111,8 @@ TEST_CASE("htcondor: malformed snapshots are reported at their line") {
   CHECK(error(R"([{"Name": "s@a", "State": "Unclaimed", "GPUs": 1}])") ==
         "s.json:1: no ad of the snapshot has a MyCurrentTime or LastHeardFrom");
   CHECK(error("[" + ad("s@a", "Claimed", 1, 50) + "]") == "s.json:1: no GPU is ever offered");
+  CHECK(error("100\ns@a Unclaimed Idle 1e12\n") ==
+        "s.json:1: a offers 1000000000000 GPUs, not a whole number up to 1000000");
   CHECK(error("s@a Unclaimed Idle 1\n") ==
         "s.json:1: a slot before the first snapshot's time "
         "(date +%s)");
