@@ -16,15 +16,9 @@
 namespace hearth::traces {
 namespace {
 
+using testing::events_text;
 using testing::input_error;
 using testing::kTestDataDir;
-
-std::string story(const Trace& trace) {
-  std::string s;
-  for (const auto& e : trace.events)
-    s += fmt::format("{} {} {} {}\n", e.time_s, to_string(e.kind), e.worker, e.gpu_type);
-  return s;
-}
 
 Trace convert(const std::string& text, std::string gpu_type = "A100-40GB") {
   return convert_htcondor(text, "s.json", HtcondorOptions{std::move(gpu_type)});
@@ -42,7 +36,7 @@ TEST_CASE("htcondor: a real pool's -json snapshots give the GPUs a job could cla
   // 4 GPUs free; two taken by jobs (the partitionable slot keeps 2); one job removed (3); both.
   const std::string path = (kTestDataDir / "htcondor-status-series.json").string();
   const Trace t = convert_htcondor(read_text_file(path), path, {"A100-40GB"});
-  CHECK(story(t) ==
+  CHECK(events_text(t) ==
         "0 up vm/gpu1 A100-40GB\n"
         "0 up vm/gpu2 A100-40GB\n"
         "0 up vm/gpu3 A100-40GB\n"
@@ -58,7 +52,7 @@ TEST_CASE("htcondor: a real pool's -json snapshots give the GPUs a job could cla
 TEST_CASE("htcondor: a real pool's -af snapshots after date +%s give the same offers") {
   const std::string path = (kTestDataDir / "htcondor-status-af.txt").string();
   const Trace t = convert_htcondor(read_text_file(path), path, {"T4-16GB"});
-  CHECK(story(t) ==
+  CHECK(events_text(t) ==
         "0 up vm/gpu1 T4-16GB\n"
         "0 up vm/gpu2 T4-16GB\n"
         "4 up vm/gpu3 T4-16GB\n"
@@ -73,7 +67,7 @@ TEST_CASE(
       ad("slot1@b", "Claimed", 4, 100) + "]\n" +  //
       "[" + ad("slot1@a", "Claimed", 2, 160) + "," + ad("slot1@b", "Unclaimed", 4, 160) + "]\n" +
       "[" + ad("slot1@a", "Unclaimed", 2, 220) + "]\n";
-  CHECK(story(convert(series)) ==
+  CHECK(events_text(convert(series)) ==
         "0 up a/gpu1 A100-40GB\n"
         "0 up a/gpu2 A100-40GB\n"
         "60 down a/gpu2 \n"
@@ -94,7 +88,7 @@ TEST_CASE("htcondor: without --gpu-type a machine's GPUs_DeviceName is its GPU t
   const std::string series =
       "[" + ad("slot1@g", "Unclaimed", 1, 5, R"(, "GPUs_DeviceName": "NVIDIA H100 80GB HBM3")") +
       "]\n";
-  CHECK(story(convert(series, "")) == "0 up g/gpu1 NVIDIA H100 80GB HBM3\n");
+  CHECK(events_text(convert(series, "")) == "0 up g/gpu1 NVIDIA H100 80GB HBM3\n");
   CHECK(input_error([] { convert("[" + ad("slot1@g", "Unclaimed", 1, 5) + "]", ""); }) ==
         "s.json:1: g names no GPU type (GPUs_DeviceName): pass --gpu-type");
 }

@@ -16,19 +16,9 @@
 namespace hearth::traces {
 namespace {
 
+using testing::events_text;
 using testing::input_error;
 using testing::kTestDataDir;
-
-std::string story(const Trace& trace) {
-  std::string s;
-  for (const auto& e : trace.events) {
-    s += fmt::format("{} {} {} {}", e.time_s, to_string(e.kind), e.worker, e.gpu_type);
-    for (const auto& [k, v] : e.attributes)
-      s += fmt::format(" {}={}", k, v);
-    s += "\n";
-  }
-  return s;
-}
 
 const char* const kHeader = "JobID|Partition|State|Start|End|NodeList|AllocTRES\n";
 
@@ -39,7 +29,7 @@ Trace convert(const std::string& text, SlurmOptions options = {"A100-40GB", ""})
 TEST_CASE("slurm: a real partition's jobs become the GPUs they held, ends named") {
   const std::string path = (kTestDataDir / "slurm-sacct.txt").string();
   const Trace t = convert_slurm(read_text_file(path), path, {"A100-40GB", "scavenger"});
-  CHECK(story(t) ==
+  CHECK(events_text(t) ==
         "0 up slurm-1 A100-40GB\n"
         "0 up slurm-2/gpu1 A100-40GB\n"
         "0 up slurm-2/gpu2 A100-40GB\n"
@@ -62,7 +52,7 @@ TEST_CASE("slurm: steps, jobs that never started and jobs without GPUs are left 
                            "7.batch|gpu|COMPLETED|2026-01-01T00:00:00|2026-01-01T00:01:40|n1|\n"
                            "8|gpu|PENDING|Unknown|Unknown|None assigned|\n"
                            "9|gpu|COMPLETED|2026-01-01T00:00:10|2026-01-01T00:00:20|n2|cpu=4\n";
-  CHECK(story(convert(rows, {"", ""})) ==
+  CHECK(events_text(convert(rows, {"", ""})) ==
         "0 up slurm-7 a100\n"
         "100 down slurm-7  slurm_state=COMPLETED\n");
 }
