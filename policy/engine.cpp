@@ -342,7 +342,7 @@ void Engine::begin_running(WorkerId w, TaskId t, AttemptId attempt) {
   ws.contexts[task.context].last_used_s = now_;
   task.state = TaskState::running;
   if (task.running() == 0) {
-    task.expected_end_s = now_ + estimator_.task_s(ws.spec, task.count);
+    task.expected_end_s = ws.task_end_s;
     contexts_[task.context].running_by_end.insert({task.expected_end_s, t});
   }
   task.runners[task.runners[0] == kNoWorker ? 0 : 1] = w;
@@ -532,14 +532,15 @@ void Engine::requeue(TaskId t, Requeue why) {
 // Task t is over (done, or given up) as seen from worker `w`: cancels every other attempt of it
 // and frees all its runners, w included: each goes on to its next task, if it holds one.
 void Engine::end_attempts(TaskId t, WorkerId w) {
-  TaskRecord& task = tasks_[t];
-  contexts_[task.context].running_by_end.erase({task.expected_end_s, t});
-  const std::array<WorkerId, 2> runners = std::exchange(task.runners, {kNoWorker, kNoWorker});
+  // promote_next() below may add tasks: no reference into tasks_ outlives this block.
+  const ContextId c = tasks_[t].context;
+  contexts_[c].running_by_end.erase({tasks_[t].expected_end_s, t});
+  const std::array<WorkerId, 2> runners = std::exchange(tasks_[t].runners, {kNoWorker, kNoWorker});
   for (WorkerId r : runners) {
     if (r == kNoWorker) continue;
     WorkerState& rs = workers_[r];
     if (r != w) cluster_.cancel_task(r, rs.attempt);
-    stop_running(r, tasks_[t].context);
+    stop_running(r, c);
     rs.task = kNoTask;
     rs.attempt = 0;
     promote_next(r);
