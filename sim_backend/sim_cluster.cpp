@@ -1,7 +1,6 @@
 #include "sim_backend/sim_cluster.hpp"
 
 #include <fmt/format.h>
-#include <simgrid/Exception.hpp>
 #include <simgrid/s4u.hpp>
 
 #include <algorithm>
@@ -18,8 +17,12 @@ namespace sg4 = simgrid::s4u;
 namespace {
 
 constexpr std::uint32_t kNoSlot = ~std::uint32_t{0};
+constexpr FluidNetwork::FlowId kNoFlow = ~FluidNetwork::FlowId{0};
 constexpr std::size_t kNoRow = ~std::size_t{0};
 constexpr double kInf = std::numeric_limits<double>::infinity();
+// A gpu actor waits on one activity at a time: a small stack is plenty. SimGrid's default (8 MiB,
+// mapped and unmapped for each actor) made creating actors most of naive's run.
+constexpr unsigned kSmallStack = 64;  // KiB, as set_stacksize() counts
 
 std::uint64_t whole_bytes(double bytes) {
   return static_cast<std::uint64_t>(std::llround(bytes));
@@ -39,7 +42,7 @@ void erase_value(std::vector<T>& v, T x) {
 struct SimCluster::Worker {
   WorkerSpec spec;
   const GpuType* type = nullptr;
-  WorkerHost at;
+  sg4::Host* host = nullptr;
   bool up = false;      // its host is on
   bool joined = false;  // the core believes it alive: told of its join, not yet of its loss
   std::uint32_t incarnation = 0;
@@ -51,9 +54,14 @@ struct SimCluster::Worker {
   double task_s = 0;
   double task_output_bytes = 0;
   std::size_t attempt_row = kNoRow;
+  FluidNetwork::FlowId output = kNoFlow;  // the running task's output on its way
 
-  std::vector<std::uint32_t> incoming;  // stages into this worker
-  std::vector<std::uint32_t> uploads;   // stages reading from this worker
+  FluidNetwork::ResourceId net_out = 0;  // its link up
+  FluidNetwork::ResourceId net_in = 0;   // its link down and its disk's writes
+  FluidNetwork::ResourceId disk = 0;     // its disk's reads, into host memory
+  FluidNetwork::ResourceId pcie = 0;     // host memory to GPU memory
+  std::vector<std::uint32_t> incoming;   // stages into this worker
+  std::vector<std::uint32_t> uploads;    // stages reading from this worker
 
   // Accounting.
   GpuState state = GpuState::idle;
@@ -72,16 +80,7 @@ struct SimCluster::Stage {
   ContextId context = 0;
   Tier tier = Tier::disk;
   Source source;
-  sg4::ActorPtr actor;
-};
-
-// Something that ended on the cluster, queued for the manager. For a stage: `id` is its slot and
-// `check` its generation; for a task: `id` is the attempt and `check` the worker's incarnation.
-struct SimCluster::Completion {
-  bool is_task = false;
-  WorkerId worker = 0;
-  std::uint32_t check = 0;
-  std::uint64_t id = 0;
+  FluidNetwork::FlowId flow = kNoFlow;  // its bytes on their way (then, for the GPU, its init)
 };
 
 std::vector<PlannedWorker> plan_workers(const Scenario& scenario) {
@@ -97,7 +96,7 @@ std::vector<PlannedWorker> plan_workers(const Scenario& scenario) {
 
 SimCluster::SimCluster(const Scenario& scenario, const Platform& platform,
                        const std::vector<PlannedWorker>& workers)
-    : scenario_(scenario), platform_(platform) {
+    : scenario_(scenario) {
   std::unordered_map<std::string, WorkerId> ids;
   workers_.resize(workers.size());
   for (WorkerId id = 0; id < workers.size(); ++id) {
@@ -106,9 +105,15 @@ SimCluster::SimCluster(const Scenario& scenario, const Platform& platform,
     w.spec = scenario.cluster.worker_spec(*w.type);
     w.spec.id = id;
     w.spec.name = workers[id].name;
-    w.at = platform.workers[id];
+    w.host = platform.workers[id];
+    w.net_out = net_.add_resource(w.type->network_Bps);
+    w.net_in = net_.add_resource(std::min(w.type->network_Bps, w.type->disk_write_Bps));
+    w.disk = net_.add_resource(w.type->disk_read_Bps);
+    w.pcie = net_.add_resource(w.type->host_to_gpu_Bps);
     ids.emplace(w.spec.name, id);
   }
+  storage_ = net_.add_resource(scenario.cluster.shared_storage_Bps);
+  manager_in_ = net_.add_resource(scenario.cluster.manager_network_Bps);
   row_worker_.reserve(scenario.trace.events.size());
   for (const auto& e : scenario.trace.events) {
     auto it = ids.find(e.worker);
@@ -170,6 +175,7 @@ void SimCluster::cancel_task(WorkerId worker, AttemptId attempt) {
   row.outcome = AttemptOutcome::cancelled;
   w.attempt = 0;
   --running_tasks_;
+  stop_flow(w.output);
   // The gpu actor may be in the middle of the task: replace it.
   w.gpu->kill();
   spawn_gpu(worker);
@@ -183,18 +189,66 @@ void SimCluster::push(const Completion& done) {
   wake_->release();
 }
 
+FluidNetwork::FlowId SimCluster::send(FluidNetwork::ResourceId from, FluidNetwork::ResourceId to,
+                                      double bytes, double delay_s, const Completion& when_done) {
+  const FluidNetwork::FlowId flow = net_.start(from, to, bytes, now(), delay_s);
+  if (flow >= flow_done_.size()) flow_done_.resize(flow + 1);
+  flow_done_[flow] = when_done;
+  return flow;
+}
+
+void SimCluster::stop_flow(FluidNetwork::FlowId& flow) {
+  if (flow == kNoFlow) return;
+  net_.cancel(flow, now());
+  flow = kNoFlow;
+}
+
+// Carries out what the network and the inits have due by now (or within the clock's rounding of
+// it), and queues the flows that ended as the completions of their stages and tasks. True if
+// anything was due.
+bool SimCluster::poll_network() {
+  bool any = false;
+  const double slack = std::max(1e-9, now() * 1e-15);
+  while (!inits_.empty() && inits_.top().at_s <= now() + slack) {
+    push(inits_.top().done);
+    inits_.pop();
+    any = true;
+  }
+  while (true) {
+    const double due = net_.next_event_s();
+    if (!(due <= now() + slack)) return any;
+    any = true;
+    ended_.clear();
+    net_.advance(std::max(due, now()), ended_);
+    for (FluidNetwork::FlowId flow : ended_) {
+      const Completion& c = flow_done_[flow];
+      if (c.is_task) {
+        workers_[c.worker].output = kNoFlow;
+        push(c);
+        continue;
+      }
+      Stage& st = stages_[c.id];
+      st.flow = kNoFlow;
+      const double init_s = scenario_.workload.contexts[st.context].init_s;
+      if (st.tier == Tier::gpu && init_s > 0) {
+        inits_.push({now() + init_s, next_init_++, c});
+      } else {
+        push(c);
+      }
+    }
+  }
+}
+
 void SimCluster::spawn_gpu(WorkerId id) {
   Worker& w = workers_[id];
   w.gpu_wake = sg4::Semaphore::create(0);
-  w.gpu = sg4::Actor::create("gpu", w.at.host, [this, id, wake = w.gpu_wake] {
+  w.gpu = sg4::Actor::init("gpu", w.host)->set_stacksize(kSmallStack);
+  w.gpu->start([this, id, wake = w.gpu_wake] {
     Worker& me = workers_[id];
     while (true) {
       wake->acquire();
       const AttemptId attempt = me.attempt;
       sg4::this_actor::execute(me.task_s);
-      if (me.task_output_bytes > 0) {
-        sg4::Comm::sendto(me.at.host, platform_.manager, whole_bytes(me.task_output_bytes));
-      }
       push({true, id, me.incarnation, attempt});
     }
   });
@@ -216,68 +270,49 @@ std::uint32_t SimCluster::new_stage(WorkerId worker, ContextId context, Tier tie
   st.context = context;
   st.tier = tier;
   st.source = source;
-  ++live_stages_;
   workers_[worker].incoming.push_back(slot);
   if (source.kind == SourceKind::peer) workers_[source.peer].uploads.push_back(slot);
   return slot;
 }
 
-// One actor per stage, on the receiving worker: it moves the bytes (and initialises, for the
-// GPU), then reports. The shared storage and peer links, the disk and the host-to-GPU copy are
-// SimGrid resources, so concurrent stages share them.
+// A stage is a flow: onto the disk from shared storage or the peer's link up, after the route's
+// latency; into host memory from the disk; into GPU memory from host memory (then the init, a
+// timer). Concurrent stages share what they cross.
 void SimCluster::launch_stage(std::uint32_t slot) {
   Stage& st = stages_[slot];
   Worker& w = workers_[st.worker];
-  const ContextSpec& c = scenario_.workload.contexts[st.context];
-  const std::uint64_t size = whole_bytes(c.size_bytes);
-  const std::uint32_t generation = st.generation;
-  sg4::Host* to = w.at.host;
-  sg4::Host* from = nullptr;
-  sg4::Disk* disk = nullptr;
-  double init_s = 0;
+  const double size =
+      static_cast<double>(whole_bytes(scenario_.workload.contexts[st.context].size_bytes));
+  const Completion done{false, st.worker, st.generation, slot};
   switch (st.tier) {
     case Tier::disk:
-      from =
-          st.source.kind == SourceKind::peer ? workers_[st.source.peer].at.host : platform_.storage;
+      st.flow =
+          send(st.source.kind == SourceKind::peer ? workers_[st.source.peer].net_out : storage_,
+               w.net_in, size, scenario_.cluster.latency_s, done);
       break;
     case Tier::host:
-      disk = w.at.disk;
+      st.flow = send(w.disk, FluidNetwork::kNoResource, size, 0, done);
       break;
     case Tier::gpu:
-      disk = w.at.pcie;
-      init_s = c.init_s;
+      st.flow = send(w.pcie, FluidNetwork::kNoResource, size, 0, done);
       break;
   }
-  st.actor =
-      sg4::Actor::create("stage", to, [this, slot, generation, from, to, disk, size, init_s] {
-        if (from != nullptr) {
-          try {
-            sg4::Comm::sendto(from, to, size);
-          } catch (const simgrid::NetworkFailureException&) {
-            stages_[slot].failed = true;
-          }
-        } else {
-          disk->read(size);
-          if (init_s > 0) sg4::this_actor::sleep_for(init_s);
-        }
-        push({false, stages_[slot].worker, generation, slot});
-      });
 }
 
 void SimCluster::fail_stage_later(std::uint32_t slot) {
   Stage& st = stages_[slot];
   st.failed = true;
+  stop_flow(st.flow);
   push({false, st.worker, st.generation, slot});
 }
 
 void SimCluster::free_stage(std::uint32_t slot) {
   Stage& st = stages_[slot];
+  stop_flow(st.flow);
   erase_value(workers_[st.worker].incoming, slot);
   if (st.source.kind == SourceKind::peer) erase_value(workers_[st.source.peer].uploads, slot);
   st.live = false;
-  st.actor = nullptr;
   ++st.generation;
-  --live_stages_;
   free_stages_.push_back(slot);
 }
 
@@ -289,7 +324,8 @@ double SimCluster::next_timer_s() const {
     t = std::min(t, scenario_.trace.events[next_row_].time_s);
   }
   if (!detections_.empty()) t = std::min(t, detections_.front().at_s);
-  return t;
+  if (!inits_.empty()) t = std::min(t, inits_.top().at_s);
+  return std::min(t, net_.next_event_s());
 }
 
 void SimCluster::run(SimCore& core, const std::function<void(const Progress&)>& progress) {
@@ -308,9 +344,12 @@ void SimCluster::run(SimCore& core, const std::function<void(const Progress&)>& 
       }
     }
     // The semaphore counts the completions queued: acquire() returns at once when there is one.
+    // Transfers that end now are completions too: they come before timers due now.
     const double next = next_timer_s();
     if (!done_.empty()) {
       wake_->acquire();
+    } else if (poll_network()) {
+      continue;
     } else if (next <= now()) {
       // Timers due. First let the actors whose activities end at this very time report, so
       // that at equal times completions come before trace rows and core wake-ups, whatever
@@ -324,8 +363,8 @@ void SimCluster::run(SimCore& core, const std::function<void(const Progress&)>& 
       continue;
     } else if (next < kInf) {
       if (wake_->acquire_timeout(next - now())) continue;  // timed out: timers are due
-    } else if (live_stages_ > 0 || running_tasks_ > 0) {
-      wake_->acquire();
+    } else if (running_tasks_ > 0) {
+      wake_->acquire();  // a gpu actor will report
     } else {
       stopped_early_ = true;  // nothing runs, nothing will happen: the pool cannot progress
       break;
@@ -388,7 +427,7 @@ void SimCluster::join(WorkerId id) {
   w.state = GpuState::idle;
   w.state_since_s = w.up_since_s = now();
   w.unproductive.clear();
-  set_host_on(w.at.host, true);
+  set_host_on(w.host, true);
   spawn_gpu(id);
   events_->worker_joined(w.spec);
 }
@@ -410,19 +449,17 @@ void SimCluster::lose(WorkerId id) {
     row.outcome = AttemptOutcome::preempted;
     w.attempt = 0;
     --running_tasks_;
+    stop_flow(w.output);
   }
   for (std::uint32_t slot : w.uploads) {
-    Stage& st = stages_[slot];
-    if (st.failed) continue;
-    if (st.actor) st.actor->kill();
-    fail_stage_later(slot);
+    if (!stages_[slot].failed) fail_stage_later(slot);
   }
   while (!w.incoming.empty())
-    free_stage(w.incoming.back());  // its actor dies with the host
+    free_stage(w.incoming.back());
   w.up = false;
   w.gpu = nullptr;
   w.gpu_wake = nullptr;
-  set_host_on(w.at.host, false);
+  set_host_on(w.host, false);
   if (!w.joined) return;
   if (scenario_.detection_delay_s > 0) {
     detections_.push_back({now() + scenario_.detection_delay_s, id, w.incarnation});
@@ -447,6 +484,13 @@ void SimCluster::deliver(const Completion& done) {
 void SimCluster::deliver_task(const Completion& done) {
   Worker& w = workers_[done.worker];
   if (!w.up || w.incarnation != done.check || w.attempt != done.id) return;  // lost, cancelled
+  if (!done.sent && w.task_output_bytes > 0) {  // it ran: now its output goes to the manager
+    Completion sent = done;
+    sent.sent = true;
+    w.output = send(w.net_out, manager_in_, static_cast<double>(whole_bytes(w.task_output_bytes)),
+                    scenario_.cluster.latency_s, sent);
+    return;
+  }
   AttemptRow& row = attempts_[w.attempt_row];
   row.end_s = now();
   row.outcome = AttemptOutcome::finished;

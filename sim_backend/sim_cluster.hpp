@@ -6,9 +6,11 @@
 //
 // Who runs what: one "manager" actor runs the core (every event is delivered from it, so the core
 // is never entered twice); each worker incarnation has a "gpu" actor that runs its tasks one after
-// the other; each stage has a short-lived actor on the receiving worker. Actors on a worker die
-// with it when its host is turned off. Finished activities are queued for the manager, which
-// wakes on a semaphore or at the next timer (trace row, loss detection, core wake-up).
+// the other; each stage within a worker (disk to host, host to GPU) has a short-lived actor on it.
+// Actors on a worker die with it when its host is turned off. Finished activities are queued for
+// the manager, which wakes on a semaphore or at the next timer (trace row, loss detection, core
+// wake-up, the end of a transfer). Transfers (contexts onto a worker's disk, task outputs to the
+// manager) are flows of the FluidNetwork, which only the manager actor touches.
 
 #include <simgrid/forward.h>
 
@@ -17,9 +19,11 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <queue>
 #include <vector>
 
 #include "policy/cluster.hpp"
+#include "sim_backend/fluid_network.hpp"
 #include "sim_backend/results.hpp"
 #include "sim_backend/scenario.hpp"
 #include "sim_backend/sim_core.hpp"
@@ -52,7 +56,22 @@ class SimCluster final : public Cluster {
  private:
   struct Worker;
   struct Stage;
-  struct Completion;
+  // Something that ended on the cluster, queued for the manager. For a stage: `id` is its slot and
+  // `check` its generation; for a task: `id` is the attempt and `check` the worker's incarnation,
+  // and `sent` says its output has reached the manager (or it has none).
+  struct Completion {
+    bool is_task = false;
+    WorkerId worker = 0;
+    std::uint32_t check = 0;
+    std::uint64_t id = 0;
+    bool sent = false;
+  };
+  struct Init {
+    double at_s;
+    std::uint64_t seq;
+    Completion done;
+    bool operator>(const Init& o) const { return at_s != o.at_s ? at_s > o.at_s : seq > o.seq; }
+  };
 
   void on_trace_row(std::size_t row);
   void join(WorkerId id);
@@ -68,6 +87,10 @@ class SimCluster final : public Cluster {
   void fail_stage_later(std::uint32_t slot);
   void free_stage(std::uint32_t slot);
   void push(const Completion& done);
+  bool poll_network();
+  FluidNetwork::FlowId send(FluidNetwork::ResourceId from, FluidNetwork::ResourceId to,
+                            double bytes, double delay_s, const Completion& when_done);
+  void stop_flow(FluidNetwork::FlowId& flow);
 
   void retime(Worker& w);
   void close_segment(Worker& w);
@@ -75,7 +98,6 @@ class SimCluster final : public Cluster {
   void fire_timers();
 
   const Scenario& scenario_;
-  const Platform& platform_;
   SimCore* core_ = nullptr;
   ClusterEvents* events_ = nullptr;  // the core's
   std::vector<Worker> workers_;
@@ -84,10 +106,17 @@ class SimCluster final : public Cluster {
 
   std::vector<Stage> stages_;
   std::vector<std::uint32_t> free_stages_;
-  std::size_t live_stages_ = 0;
   std::size_t running_tasks_ = 0;
 
   std::deque<Completion> done_;
+  FluidNetwork net_;
+  FluidNetwork::ResourceId storage_ = 0;
+  FluidNetwork::ResourceId manager_in_ = 0;
+  std::vector<Completion> flow_done_;  // by flow: what its end completes
+  std::vector<FluidNetwork::FlowId> ended_;
+  // Contexts' inits on GPUs, after their copies: timers.
+  std::priority_queue<Init, std::vector<Init>, std::greater<>> inits_;
+  std::uint64_t next_init_ = 0;
   simgrid::s4u::SemaphorePtr wake_;
   struct Detection {
     double at_s;

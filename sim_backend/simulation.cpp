@@ -72,8 +72,7 @@ SimResult run_here(const Scenario& scenario, const SimOptions& options,
   static char* argv[] = {program, quiet, nullptr};
   int argc = 2;
   auto* engine = new simgrid::s4u::Engine(&argc, argv);
-  configure_models();
-  Platform platform = build_platform(scenario.cluster, plan);
+  Platform platform = build_platform(plan);
   SimCluster cluster(scenario, platform, plan);
   std::unique_ptr<SimCore> core = make_core(cluster, scenario);
   simgrid::s4u::Actor::create("manager", platform.manager,
