@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <optional>
 #include <utility>
 
 namespace hearth {
@@ -56,6 +57,7 @@ void Engine::worker_joined(const WorkerSpec& spec) {
   if (spec.id >= workers_.size()) {
     workers_.resize(spec.id + 1);
     idle_keys_.resize(spec.id + 1);
+    asked_in_.resize(spec.id + 1);
   }
   WorkerState& w = workers_[spec.id];
   assert(!w.alive && "a worker joined twice");
@@ -253,14 +255,40 @@ void Engine::unpark(WorkerId w) {
 }
 
 void Engine::unpark_all() {
-  idle_.merge(parked_);
-  parked_.clear();
+  wake_parked_ = true;
 }
 
+bool Engine::parked_may_act() const {
+  return !policies_.placement->waits_without_pending_work() || !holding_next_.empty() ||
+         pending_inferences() > 0;
+}
+
+// Asks the idle workers, and after unpark_all() the parked ones too, one at a time in key order.
+// A parked worker stays in parked_ until it is asked, and is not asked when its answer could only
+// be to wait again; one asked already in this round (from idle_, and parked) is not asked twice.
 void Engine::schedule() {
-  while (!idle_.empty()) {
-    WorkerId w = std::get<WorkerId>(*idle_.begin());
-    idle_.erase(idle_.begin());
+  const bool parked_too = std::exchange(wake_parked_, false);
+  ++round_;
+  std::optional<IdleKey> after;  // parked workers up to this key have been asked
+  while (true) {
+    auto i = idle_.begin();
+    auto p = parked_.end();
+    if (parked_too && parked_may_act()) {
+      p = after ? parked_.upper_bound(*after) : parked_.begin();
+      while (p != parked_.end() && asked_in_[std::get<WorkerId>(*p)] == round_)
+        ++p;
+    }
+    const bool from_parked = p != parked_.end() && (i == idle_.end() || *p < *i);
+    if (!from_parked && i == idle_.end()) break;
+    const IdleKey key = from_parked ? *p : *i;
+    if (from_parked) {
+      after = key;
+      parked_.erase(p);
+    } else {
+      idle_.erase(i);
+    }
+    const WorkerId w = std::get<WorkerId>(key);
+    asked_in_[w] = round_;
     decide(w);
   }
   plan_seeds();

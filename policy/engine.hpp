@@ -91,6 +91,7 @@ class Engine final : public ClusterEvents, private SchedulerState {
   bool live(WorkerId worker, ContextId context = kNoContext) const;
   void tick();
   void schedule();
+  bool parked_may_act() const;
   void decide(WorkerId w);
   void make_idle(WorkerId w);
   void forget_idle(WorkerId w);
@@ -135,9 +136,12 @@ class Engine final : public ClusterEvents, private SchedulerState {
   PolicySet policies_;
   EngineStats stats_;
   AttemptId next_attempt_ = 1;
-  std::set<IdleKey> idle_;              // idle workers to ask
-  std::set<IdleKey> parked_;            // idle workers told to wait
-  std::vector<IdleKey> idle_keys_;      // the key each worker was last queued under
+  std::set<IdleKey> idle_;               // idle workers to ask
+  std::set<IdleKey> parked_;             // idle workers told to wait
+  bool wake_parked_ = false;             // ask the parked ones too, at the next schedule()
+  std::vector<IdleKey> idle_keys_;       // the key each worker was last queued under
+  std::vector<std::uint64_t> asked_in_;  // the schedule() round that last asked each worker
+  std::uint64_t round_ = 0;
   std::vector<SeedQueue> seed_queues_;  // per context: workers awaiting a seed, in order
   bool seeds_dirty_ = false;            // something changed that may let a seed start
   std::set<WorkerId> holding_next_;     // workers with a next task waiting (pipelining)

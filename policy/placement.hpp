@@ -53,6 +53,11 @@ class Placement {
   // Whether a context stays on the worker after the task that loaded it ends.
   virtual bool keeps_contexts() const { return true; }
 
+  // Whether next_for says wait whenever no context has pending work. Then the engine does not
+  // ask workers told to wait again until there is some: at 10,000 GPUs, asking them all after
+  // every lost task was most of pcm's time.
+  virtual bool waits_without_pending_work() const { return false; }
+
   // How many peer transfers one worker may serve at once.
   virtual int upload_cap() const = 0;
 

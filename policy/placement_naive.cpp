@@ -23,6 +23,7 @@ class NaivePlacement final : public Placement {
   }
 
   bool keeps_contexts() const override { return false; }
+  bool waits_without_pending_work() const override { return true; }
   int upload_cap() const override { return 0; }
 
   SeedingRules seeding(const SchedulerState&, ContextId, const SeedQueue& waiting) const override {

@@ -38,6 +38,7 @@ class PcmPlacement final : public Placement {
     return best == kNoContext ? Decision::wait() : Decision::load(best);
   }
 
+  bool waits_without_pending_work() const override { return true; }
   int upload_cap() const override { return upload_cap_; }
 
   SeedingRules seeding(const SchedulerState& state, ContextId c,
