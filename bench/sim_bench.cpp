@@ -2,9 +2,12 @@
 //
 //   bench_sim paper   the default scenario (the paper's campus pool: 567 GPUs, 12 h of churn,
 //                     a million inferences, batch 100) under naive, pcm and adaptive
-//   bench_sim one R G N L   one generated pool: G GPUs, N inferences, mean life L s, R repeats
+//   bench_sim one R G N L [P]   one generated pool: G GPUs, N inferences, mean life L s, R
+//                     repeats, placement P (adaptive unless given)
 //   bench_sim scale   adaptive placement on generated pools up to 10,000 GPUs and 10 million
 //                     inferences, varying GPUs, tasks and trace events three ways each
+//   bench_sim growth  naive, pcm and adaptive on generated pools of 1,000, 3,000 and 10,000
+//                     GPUs, 10 million inferences
 //
 // Each configuration runs twice: with the policy engine (timed), then as a replay of the
 // commands the engine gave (recorded by a third, untimed run) without the engine. Both times are
@@ -97,7 +100,8 @@ void paper(int repeats) {
 
 // A pool of `gpus` GPUs in the campus preset's proportions, held whole: half up at time 0, the
 // rest arriving over the first hour, each living `mean_life_s` on average (exponential).
-Scenario scaled(std::size_t gpus, std::uint64_t inferences, double mean_life_s) {
+Scenario scaled(std::size_t gpus, std::uint64_t inferences, double mean_life_s,
+                const std::string& placement = "adaptive") {
   Scenario s = load_scenario(default_scenario_path());
   s.name = fmt::format("scale-{}gpus-{}inf-{}s", gpus, inferences, mean_life_s);
   traces::GeneratorConfig g = traces::preset("campus");
@@ -123,9 +127,7 @@ Scenario scaled(std::size_t gpus, std::uint64_t inferences, double mean_life_s) 
   s.trace_origin = traces::generator_command(g);
   s.workload = {};
   s.workload.add({0, "smollm2-1.7b", 3.4e9, 20.0}, inferences);
-  // pcm lets every GPU of a storm read from shared storage at once (thousands of flows on one
-  // link, which SimGrid's solver pays for quadratically); adaptive throttles it.
-  select_placement(s.policies, "adaptive");
+  select_placement(s.policies, placement);
   check_scenario(s);
   return s;
 }
@@ -148,6 +150,18 @@ void scale(int repeats) {
 
 }  // namespace
 
+void growth(int repeats) {
+  fmt::print("Growth: generated campus-like pools, 10M inferences, batch 100 (best of {})\n\n",
+             repeats);
+  header();
+  for (const char* placement : {"naive", "pcm", "adaptive"}) {
+    for (std::size_t gpus : {1000, 3000, 10000}) {
+      row(fmt::format("{} {} GPUs", placement, gpus),
+          measure(scaled(gpus, 10'000'000, 4 * 3600, placement), repeats));
+    }
+  }
+}
+
 int main(int argc, char** argv) {
   const std::string what = argc > 1 ? argv[1] : "paper";
   const int repeats = argc > 2 ? std::atoi(argv[2]) : 3;
@@ -155,10 +169,14 @@ int main(int argc, char** argv) {
     if (what == "paper" || what == "all") paper(repeats);
     if (what == "all") fmt::print("\n");
     if (what == "scale" || what == "all") scale(repeats);
-    if (what == "one" && argc == 6) {  // bench_sim one REPEATS GPUS INFERENCES MEAN_LIFE_S
+    if (what == "growth") growth(repeats);
+    if (what == "one" &&
+        (argc == 6 || argc == 7)) {  // one REPEATS GPUS INFERENCES LIFE [PLACEMENT]
+      const std::string placement = argc == 7 ? argv[6] : "adaptive";
       header();
-      row(fmt::format("{} GPUs", argv[3]),
-          measure(scaled(std::stoul(argv[3]), std::stoull(argv[4]), std::stod(argv[5])), repeats));
+      row(fmt::format("{} {} GPUs", placement, argv[3]),
+          measure(scaled(std::stoul(argv[3]), std::stoull(argv[4]), std::stod(argv[5]), placement),
+                  repeats));
     }
   } catch (const std::exception& e) {
     fmt::print(stderr, "bench_sim: {}\n", e.what());
