@@ -29,6 +29,7 @@ class AdaptivePlacement final : public Placement {
     double run_drain = -1;
     ContextId load = kNoContext;
     double load_gain = 0;
+    double load_pending = 0;
     double rate = state.estimator().preemption_rate(ws.spec, state.now());
     for (ContextId c = 0; c < state.context_count(); ++c) {
       const ContextState& cs = state.context(c);
@@ -41,7 +42,12 @@ class AdaptivePlacement final : public Placement {
       if (!state.fits(w, c)) continue;
       double load_s = estimated_load_s(state, w, c);
       double gain = (drain - load_s) * std::exp(-rate * load_s);
-      if (gain > load_gain) load = c, load_gain = gain;
+      // Among contexts nobody serves yet (no end in sight: an infinite gain), the one with the
+      // most pending work first: the first to join takes the biggest, and the next the others.
+      const auto pending = static_cast<double>(cs.pending());
+      if (gain > load_gain || (gain == load_gain && std::isinf(gain) && pending > load_pending)) {
+        load = c, load_gain = gain, load_pending = pending;
+      }
     }
     if (run != kNoContext) return Decision::run(run);
     // Loads bind no task: a slow load must not hold work that faster workers could do.
@@ -72,14 +78,16 @@ class AdaptivePlacement final : public Placement {
 
  private:
   // Seconds until the workers serving c would finish its pending work: they share it by
-  // speed, those still loading joining in when they are ready.
+  // speed, those still loading joining in when they are ready, those running a task of it when
+  // that ends.
   static double drain_s(const SchedulerState& state, WorkerId w, ContextId c) {
     const ContextState& cs = state.context(c);
     if (cs.serving_speed <= 0) return std::numeric_limits<double>::infinity();
     const WorkerSpec& spec = state.worker(w).spec;
     double work_s = static_cast<double>(cs.pending()) * state.estimator().inference_s(spec) *
                     spec.speed;  // at speed 1
-    return (work_s + cs.loading_wait_s(state.now())) / cs.serving_speed;
+    return (work_s + cs.loading_wait_s(state.now()) + cs.running_left_s(state.now())) /
+           cs.serving_speed;
   }
 
   // A second attempt of the running task expected to end last, if w would finish it in less
