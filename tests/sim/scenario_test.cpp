@@ -307,7 +307,7 @@ TEST_CASE("the bundled default scenario loads: the campus pool, 12 hours, a mill
   CHECK(s.trace.end_s == 43200);
 }
 
-TEST_CASE("--out writes the summary, one row per attempt and one per timeline segment") {
+TEST_CASE("the --out folder gets the summary, one row per attempt and one per timeline segment") {
   using namespace hearth::sim::testing;
   SimResult r =
       simulate(one_context({{0, "up", "a"}, {67, "down", "a"}, {67, "up", "a"}}, 100, "pcm"));
