@@ -16,7 +16,6 @@ namespace sg4 = simgrid::s4u;
 
 namespace {
 
-constexpr std::uint32_t kNoSlot = ~std::uint32_t{0};
 constexpr FluidNetwork::FlowId kNoFlow = ~FluidNetwork::FlowId{0};
 constexpr std::size_t kNoRow = ~std::size_t{0};
 constexpr double kInf = std::numeric_limits<double>::infinity();

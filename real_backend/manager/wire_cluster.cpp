@@ -354,8 +354,8 @@ void WireCluster::lost(WorkerId w) {
       ++it;
     }
   }
-  for (const auto& [stage, r] : broken) {
-    post([r](ClusterEvents& e) {
+  for (const auto& item : broken) {
+    post([r = item.second](ClusterEvents& e) {
       e.stage_failed(r.worker, r.context, r.tier, "the peer it read from was lost");
     });
   }

@@ -27,9 +27,10 @@ class Dict {
   const Value* find(std::string_view key) const;
   // Sets `key`, keeping its place when it exists.
   void set(std::string key, Value value);
-  void reserve(std::size_t n) { items_.reserve(n); }
+  // reserve() and size() are defined below Value: std::pair<std::string, Value> needs it whole.
+  void reserve(std::size_t n);
   const std::vector<std::pair<std::string, Value>>& items() const { return items_; }
-  std::size_t size() const { return items_.size(); }
+  std::size_t size() const;
 
  private:
   std::vector<std::pair<std::string, Value>> items_;
@@ -110,6 +111,13 @@ class Value {
                std::shared_ptr<Dict>, std::shared_ptr<const Function>, std::shared_ptr<const Macro>>
       data_;
 };
+
+inline void Dict::reserve(std::size_t n) {
+  items_.reserve(n);
+}
+inline std::size_t Dict::size() const {
+  return items_.size();
+}
 
 // A template that does not parse: where, and what.
 class SyntaxError : public std::runtime_error {
