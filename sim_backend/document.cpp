@@ -74,6 +74,8 @@ Document parse_document(std::string_view text, std::string_view source, Document
       doc.root = nlohmann::json::parse(text);
     } catch (const nlohmann::json::parse_error& e) {
       throw InputError(fmt::format("{}: byte {}: not valid JSON", source, e.byte));
+    } catch (const nlohmann::json::exception& e) {  // a number too big for a double
+      throw InputError(fmt::format("{}: not valid JSON: {}", source, e.what()));
     }
     if (!doc.root.is_object()) throw InputError(fmt::format("{}: expected a JSON object", source));
   }

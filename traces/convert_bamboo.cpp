@@ -105,7 +105,7 @@ Trace convert_skypilot(std::string_view text, std::string_view source_name,
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     fail(source_name, 0, fmt::format("not JSON: {}", e.what()));
   }
   const bool shaped = j.is_object() && j.contains("metadata") && j["metadata"].is_object() &&

@@ -58,7 +58,7 @@ struct Builder {
     nlohmann::json entry;
     try {
       entry = nlohmann::json::parse(row.text);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
       fail(trace.source, row.number, fmt::format("not JSON: {}", e.what()));
     }
     const bool shaped = entry.is_array() && entry.size() == 3 && entry[0].is_number() &&

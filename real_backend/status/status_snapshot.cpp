@@ -133,7 +133,7 @@ StatusSnapshot parse_status(const std::string& text, const std::string& where) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     throw InputError(fmt::format("{}: not JSON: {}", where, e.what()));
   }
   Fields f(j, "", where);

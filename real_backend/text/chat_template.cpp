@@ -89,7 +89,7 @@ ChatTemplate ChatTemplate::from_tokenizer_config(std::string_view json_text,
   json config;
   try {
     config = json::parse(json_text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
     throw InputError(fmt::format("{}: not JSON: {}", origin, e.what()));
   }
   if (!config.is_object()) throw InputError(fmt::format("{}: not a JSON object", origin));
@@ -183,7 +183,7 @@ std::string ChatTemplate::render(const std::vector<ChatMessage>& messages,
     json extra;
     try {
       extra = json::parse(extra_variables_json);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
       throw InputError(fmt::format("extra chat template variables: not JSON: {}", e.what()));
     }
     if (!extra.is_object()) throw InputError("extra chat template variables: not a JSON object");

@@ -127,7 +127,8 @@ class Reader {
     } else if constexpr (std::is_same_v<T, std::vector<std::int32_t>>) {
       std::uint32_t n = count(sizeof(std::int32_t));
       v.resize(n);
-      std::memcpy(v.data(), take(n * sizeof(std::int32_t)), n * sizeof(std::int32_t));
+      const char* from = take(n * sizeof(std::int32_t));
+      if (n > 0) std::memcpy(v.data(), from, n * sizeof(std::int32_t));  // data() may be null
     } else if constexpr (requires { v.emplace_back(); }) {
       std::uint32_t n = count(sizeof(std::uint32_t));  // every element takes at least 4 bytes
       v.clear();

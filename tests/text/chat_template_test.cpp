@@ -152,6 +152,10 @@ TEST_CASE("a chat_template that does not parse is refused with its line and colu
   CHECK(input_error([] {
           ChatTemplate::from_tokenizer_config("{", "c.json");
         }).starts_with("c.json: not JSON: "));
+  // A number too big for a double used to escape as a JSON library exception.
+  CHECK(input_error([] {
+          ChatTemplate::from_tokenizer_config(R"({"x": 1e999})", "c.json");
+        }).starts_with("c.json: not JSON: "));
 }
 
 TEST_CASE("the template named default of a list of chat templates is used") {

@@ -142,6 +142,10 @@ TEST_CASE("skypilot: files that are not spot-traces JSON are refused, saying wha
   CHECK(error(R"({"metadata": {"gap_seconds": 300}, "data": [0, 0]})") ==
         "s.json:1: no instance is ever alive");
   CHECK(error("{").starts_with("s.json: not JSON: "));
+  // Found by fuzzing (tests/fuzz/corpus/convert/skypilot-number-overflow.bin): a number too big
+  // for a double escaped as a JSON library exception and ended the program.
+  CHECK(error(R"({"metadata": {"gap_seconds": 600}, "data": [1, 1e3083]})")
+            .starts_with("s.json: not JSON: "));
 }
 
 TEST_CASE("bamboo: times are read in the unit the caller names") {

@@ -85,6 +85,8 @@ TEST_CASE("spotserve: bad input is reported at the line of the published file") 
   CHECK(error_in("[0, \"add\", [\"a\"]]\n") ==
         "s.csv:1: expected [time_ms, \"add\"|\"remove\", {\"nodes\": [...]}]");
   CHECK(error_in("[0, \"add\", {\"nodes\": [\"a\"]}\n").starts_with("s.csv:1: not JSON: "));
+  // A number too big for a double: a JSON library exception that used to escape.
+  CHECK(error_in("[1e999, \"add\", {\"nodes\": [\"a\"]}]\n").starts_with("s.csv:1: not JSON: "));
 }
 
 const std::filesystem::path kSpotServe = kPublicDir / "spotserve-aws-spot";
