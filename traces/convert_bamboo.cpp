@@ -3,8 +3,6 @@
 #include <fmt/core.h>
 
 #include <cmath>
-#include <deque>
-#include <iterator>
 #include <random>
 #include <utility>
 
@@ -22,35 +20,89 @@ LeaveOrder parse_leave_order(std::string_view word) {
   throw InputError(fmt::format("leave order '{}' is not one of newest, oldest, random", word));
 }
 
+namespace {
+
+// The instances in order of arrival, those still alive marked in a Fenwick tree, so that the k-th
+// alive one (the oldest, the newest, a random one) is found and removed in O(log n).
+class Arrivals {
+ public:
+  explicit Arrivals(std::size_t capacity) : tree_(capacity + 1, 0) {}
+  void arrive(std::size_t i) { add(i, 1); }
+  void leave(std::size_t i) { add(i, -1); }
+  // The index of the k-th (0-based) instance alive, in order of arrival.
+  std::size_t kth(std::size_t k) const {
+    std::size_t at = 0;
+    std::size_t step = 1;
+    while (step * 2 < tree_.size())
+      step *= 2;
+    for (; step > 0; step /= 2) {
+      if (at + step < tree_.size() && static_cast<std::size_t>(tree_[at + step]) <= k) {
+        at += step;
+        k -= static_cast<std::size_t>(tree_[at]);
+      }
+    }
+    return at;  // 1-based position at + 1, so 0-based index at
+  }
+
+ private:
+  void add(std::size_t i, int delta) {
+    for (std::size_t j = i + 1; j < tree_.size(); j += j & (~j + 1))
+      tree_[j] += delta;
+  }
+  std::vector<int> tree_;
+};
+
+}  // namespace
+
 Trace trace_from_counts(const std::vector<CountPoint>& points, double end_s,
                         std::string_view source_name, const BambooOptions& options) {
   Trace trace;
   trace.source = source_name;
-  std::deque<std::string> alive;  // front: the oldest
-  std::size_t next_number = 1;
+  std::size_t arrivals = 0;
+  std::size_t events = 0;
+  std::size_t count = 0;
+  for (const CountPoint& p : points) {
+    arrivals += p.count > count ? p.count - count : 0;
+    events += p.count > count ? p.count - count : count - p.count;
+    count = p.count;
+    if (events > kMostCountEvents) {
+      fail(source_name, p.line,
+           fmt::format("the series makes more than {} up and down events", kMostCountEvents));
+    }
+  }
+  trace.events.reserve(events);
+  std::vector<std::string> names;
+  names.reserve(arrivals);
+  Arrivals alive(arrivals);
+  std::size_t alive_count = 0;
   // mt19937_64 is the same sequence everywhere, and the draw below uses it directly: the same
   // seed gives the same trace on every platform.
   std::mt19937_64 draw(options.seed);
   for (const CountPoint& p : points) {
-    while (alive.size() < p.count) {
-      alive.push_back(fmt::format("{}{}", options.worker_prefix, next_number++));
+    while (alive_count < p.count) {
+      alive.arrive(names.size());
+      names.push_back(fmt::format("{}{}", options.worker_prefix, names.size() + 1));
+      ++alive_count;
       trace.events.push_back(
-          {p.time_s, alive.back(), EventKind::up, options.gpu_type, 0, p.line, {}});
+          {p.time_s, names.back(), EventKind::up, options.gpu_type, 0, p.line, {}});
     }
-    while (alive.size() > p.count) {
-      auto leaving = alive.begin();
+    while (alive_count > p.count) {
+      std::size_t k = 0;  // the oldest
       switch (options.leave) {
         case LeaveOrder::newest_first:
-          leaving = std::prev(alive.end());
+          k = alive_count - 1;
           break;
         case LeaveOrder::oldest_first:
           break;
         case LeaveOrder::random:
-          leaving += static_cast<std::ptrdiff_t>(draw() % alive.size());
+          k = static_cast<std::size_t>(draw() % alive_count);
           break;
       }
-      trace.events.push_back({p.time_s, std::move(*leaving), EventKind::down, "", 0, p.line, {}});
-      alive.erase(leaving);
+      const std::size_t leaving = alive.kth(k);
+      alive.leave(leaving);
+      --alive_count;
+      trace.events.push_back(
+          {p.time_s, std::move(names[leaving]), EventKind::down, "", 0, p.line, {}});
     }
   }
   if (trace.events.empty()) {

@@ -23,9 +23,13 @@ struct TraceEvent {
   std::map<std::string, std::string> attributes;  // optional key=value pairs; meaning is the user's
 };
 
-// The most workers a converter lets one count bring up at once: far above any real pool, so that
-// a forged count ("1e15 instances") is refused instead of making the converter loop for ever.
-inline constexpr double kMostWorkersAtOnce = 1'000'000;
+// The most workers a converter lets one count bring up at once: ten times the largest pool the
+// simulator is measured at, so that a forged count ("1e15 instances", or 500,000 in a 34-byte
+// file) is refused instead of making the converter work for minutes.
+inline constexpr double kMostWorkersAtOnce = 100'000;
+// The most events a count series may make (a few lines of large counts going up and down would
+// make any number).
+inline constexpr std::size_t kMostCountEvents = 10'000'000;
 
 struct Trace {
   std::string source;              // where it was read from, for messages

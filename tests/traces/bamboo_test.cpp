@@ -1,6 +1,7 @@
 // Converting Bamboo's count series: which instances leave, time units, malformed series, and the
 // published files pinned by their counts.
 
+#include <fmt/core.h>
 #include <catch2/catch_test_macros.hpp>
 
 #include <filesystem>
@@ -166,7 +167,7 @@ TEST_CASE("bamboo: a series that starts with instances alive brings them up at i
 }
 
 TEST_CASE("bamboo: malformed series are rejected at their line") {
-  const auto error = [](const char* text) {
+  const auto error = [](std::string_view text) {
     return input_error([&] { convert_bamboo(text, "b.csv", options()); });
   };
   CHECK(error("") == "b.csv:1: empty file: no time,count rows");
@@ -174,7 +175,12 @@ TEST_CASE("bamboo: malformed series are rejected at their line") {
   CHECK(error("0,0\n10,x\n") == "b.csv:2: count 'x' is not a number");
   CHECK(error("0,0\n10,2.5\n") == "b.csv:2: count 2.5 is not a whole number");
   CHECK(error("0,0\n10,-1\n") == "b.csv:2: count -1 is negative");
-  CHECK(error("0,0\n10,1e15\n") == "b.csv:2: count 1e15 is more than 1000000 instances at once");
+  CHECK(error("0,0\n10,1e15\n") == "b.csv:2: count 1e15 is more than 100000 instances at once");
+  // A few hundred bytes of large counts going up and down would make any number of events.
+  std::string storm;
+  for (int i = 0; i < 120; ++i)
+    storm += fmt::format("{},{}\n", i, i % 2 == 0 ? 100000 : 0);
+  CHECK(error(storm) == "b.csv:101: the series makes more than 10000000 up and down events");
   CHECK(error("0,1\n10,2\n5,3\n") == "b.csv:3: time 5 goes backwards (previous 10)");
   CHECK(error("0,0\n5,0\n") == "b.csv:1: no instance is ever alive");
 }

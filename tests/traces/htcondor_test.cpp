@@ -106,7 +106,7 @@ TEST_CASE("htcondor: malformed snapshots are reported at their line") {
         "s.json:1: no ad of the snapshot has a MyCurrentTime or LastHeardFrom");
   CHECK(error("[" + ad("s@a", "Claimed", 1, 50) + "]") == "s.json:1: no GPU is ever offered");
   CHECK(error("100\ns@a Unclaimed Idle 1e12\n") ==
-        "s.json:1: a offers 1000000000000 GPUs, not a whole number up to 1000000");
+        "s.json:1: a offers 1000000000000 GPUs, not a whole number up to 100000");
   CHECK(error("s@a Unclaimed Idle 1\n") ==
         "s.json:1: a slot before the first snapshot's time "
         "(date +%s)");

@@ -68,7 +68,7 @@ TEST_CASE("slurm: malformed accounting is reported at its line") {
         "s.txt:2: 3 fields where the header has 7");
   CHECK(error(std::string(kHeader) +
               "1|p|RUNNING|2026-01-01T00:00:00|Unknown|n|gres/gpu=2000000000\n") ==
-        "s.txt:2: job 1 holds 2000000000 GPUs, more than 1000000 at once");
+        "s.txt:2: job 1 holds 2000000000 GPUs, more than 100000 at once");
   CHECK(error(std::string(kHeader) + "1|p|PENDING|Unknown|Unknown|n|gres/gpu=1\n") ==
         "s.txt:1: no job with GPUs ever started");
   CHECK(input_error([] {
