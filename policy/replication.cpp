@@ -58,7 +58,7 @@ class FlowReplication final : public Replication {
           boost::edge_capacity_t, long,
           boost::property<boost::edge_residual_capacity_t, long,
                           boost::property<boost::edge_reverse_t, Traits::edge_descriptor,
-                                          boost::property<boost::edge_weight_t, long>>>>>;
+                                          boost::property<boost::edge_weight_t, double>>>>>;
   using Edge = Traits::edge_descriptor;
 
  public:
@@ -76,7 +76,7 @@ class FlowReplication final : public Replication {
     const std::size_t source = 0, sink = 1, first_holder = 2, first_context = 2 + holders,
                       storage = first_context + contexts, first_shared = storage + 1;
     Graph g(first_shared + contexts);
-    auto add = [&](std::size_t from, std::size_t to, long capacity, long cost) {
+    auto add = [&](std::size_t from, std::size_t to, long capacity, double cost) {
       Edge e = boost::add_edge(from, to, g).first;
       Edge back = boost::add_edge(to, from, g).first;
       boost::put(boost::edge_capacity, g, e, capacity);
@@ -92,8 +92,11 @@ class FlowReplication final : public Replication {
              boost::get(boost::edge_residual_capacity, g, e);
     };
 
-    // Picoseconds per byte for the k-th of transfers sharing `Bps`.
-    auto cost = [](double Bps, int k) { return std::lround(1e12 * k / Bps); };
+    // Picoseconds per byte for the k-th of transfers sharing `Bps`, rounded to a whole number so
+    // that every sum of costs is exact. A double, not a long: Boost adds the distances of
+    // vertices the residual graph no longer reaches (the largest value, twice) after each
+    // augmentation; in a long that is signed overflow, in a double it is harmlessly infinite.
+    auto cost = [](double Bps, int k) { return std::round(1e12 * k / Bps); };
 
     // seeds[c]: (holder edge, holder) pairs, in holder order.
     std::vector<std::vector<std::pair<Edge, WorkerId>>> seeds(contexts);

@@ -27,7 +27,7 @@ std::vector<Row> rows_from_bytes(const nlohmann::json& bytes) {
   const auto& b = bytes.get_binary();
   if (b.size() % sizeof(Row) != 0) throw std::runtime_error("simulation result cut short");
   std::vector<Row> rows(b.size() / sizeof(Row));
-  std::memcpy(rows.data(), b.data(), b.size());
+  if (!rows.empty()) std::memcpy(rows.data(), b.data(), b.size());
   return rows;
 }
 

@@ -307,6 +307,7 @@ TEST_CASE("mangled files load or are rejected with an InputError, never anything
                  {"Sequence": {"id": "A", "type_id": 0}}],
       "special_tokens": {"<s>": {"id": "<s>", "ids": [5], "tokens": ["<s>"]}}})");
   const std::string original = file.dump();
+  constexpr char kJsonBytes[] = "[]{}\":,0123456789-e.tfn ";
   std::mt19937 engine(12345);
   std::size_t loaded = 0, rejected = 0;
   for (int round = 0; round < 3000; ++round) {
@@ -321,7 +322,7 @@ TEST_CASE("mangled files load or are rejected with an InputError, never anything
           text.erase(at, 1 + engine() % 8);
           break;
         default:
-          text.insert(at, 1, "[]{}\":,0123456789-e.tfn "[engine() % 26]);
+          text.insert(at, 1, kJsonBytes[engine() % (sizeof kJsonBytes - 1)]);
           break;
       }
     }
