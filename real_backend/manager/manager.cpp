@@ -143,6 +143,10 @@ struct Manager::Impl {
     cluster.attach(core.engine());
     cluster.set_verify(plan.job().verify, plan.job().verify_tolerance);
     remaining = workload.inferences;
+    // A context an earlier run finished rows of works: its failures now are the workers'.
+    for (ContextId c = 0; c < plan.context_count(); ++c) {
+      if (plan.done_before(c) > 0) finished_by[c].insert(kEarlierRun);
+    }
     std::random_device rd;
     session = (std::uint64_t{rd()} << 32) | rd();
     router.set(zmq::sockopt::linger, 1000);
@@ -274,7 +278,8 @@ struct Manager::Impl {
   };
 
   // A worker whose tasks keep failing while others' do not is quarantined: quarantine_after
-  // failures in a row once another worker has finished a task of one of those contexts (until
+  // failures in a row once another worker (or an earlier run) has finished a task of one of
+  // those contexts (until
   // then it may be the context that is broken, not the worker: its tasks are given up, and a
   // context whose tasks fail everywhere ends the run), or, after 8 tasks, more than half failed
   // while the rest of the pool fails under a sixth as often.
@@ -847,7 +852,9 @@ struct Manager::Impl {
   std::vector<std::uint64_t> remaining;  // per context: inferences neither done nor given up
   std::map<WorkerId, WorkerSpec> specs;  // as the core knows them, by the last join
   std::vector<Health> health;
-  std::map<ContextId, std::set<WorkerId>> finished_by;  // workers that finished a task of it
+  // Workers that finished a task of each context; kEarlierRun stands for the runs before this one.
+  std::map<ContextId, std::set<WorkerId>> finished_by;
+  static constexpr WorkerId kEarlierRun = kNoWorker;
   std::map<ContextId, int> given_up_by;
   std::set<std::string> quarantined_names;
   std::set<std::string> quarantined_keys;  // another name with the same key is the same worker

@@ -229,10 +229,12 @@ RunPlan::RunPlan(JobFile job, bool durable) : job_(std::move(job)) {
   store_ = std::make_unique<ResultStore>(job_.state_dir / "results.db", fingerprint, durable);
   std::vector<std::vector<bool>> done = store_->done_rows(row_counts);
   pending_.resize(job_.contexts.size());
+  done_before_by_.assign(job_.contexts.size(), 0);
   for (std::size_t c = 0; c < done.size(); ++c) {
     for (std::uint64_t r = 0; r < done[c].size(); ++r) {
       if (done[c][r]) {
         ++done_before_;
+        ++done_before_by_[c];
       } else {
         pending_[c].push_back(r);
       }

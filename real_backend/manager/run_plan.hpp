@@ -33,6 +33,8 @@ class RunPlan {
   const std::vector<std::uint64_t>& pending(ContextId c) const { return pending_[c]; }
   std::uint64_t rows() const { return rows_; }
   std::uint64_t done_before() const { return done_before_; }
+  // Rows of context c with a result from an earlier run of this job.
+  std::uint64_t done_before(ContextId c) const { return done_before_by_[c]; }
   // The core's workload: each context with its pending rows as inferences.
   Workload workload() const;
 
@@ -56,6 +58,7 @@ class RunPlan {
   std::vector<std::vector<std::uint64_t>> pending_;
   std::uint64_t rows_ = 0;
   std::uint64_t done_before_ = 0;
+  std::vector<std::uint64_t> done_before_by_;  // by context
 };
 
 }  // namespace hearth::real

@@ -190,9 +190,14 @@ void WireCluster::task_failed(WorkerId w, AttemptId attempt, const std::string& 
     return verification_failed(w, a, reason);
   }
   const TaskSpec t = it->second.task;
-  attempts_.erase(it);
   spdlog::warn("task {} failed on worker {} ({}): {}", t.task, w, workers_[w].name, reason);
   monitor_.task_failed(w, attempt, reason);
+  // The worker is judged first. If this failure gets it quarantined, lost() takes the attempt
+  // back and the core requeues the task as lost, not failed: a bad worker on its own must not
+  // use up a task's tries and have its rows given up.
+  if (hooks_.task_outcome) hooks_.task_outcome(w, t.context, t.count, false, reason);
+  if (monitor_.quarantined(w)) return;
+  attempts_.erase(attempt);
   post([this, w, attempt, reason, t](ClusterEvents& e) {
     e.task_failed(w, attempt, reason);
     if (engine_->given_up(t.task)) {
@@ -201,7 +206,6 @@ void WireCluster::task_failed(WorkerId w, AttemptId attempt, const std::string& 
       if (hooks_.given_up) hooks_.given_up(t.context, reason);
     }
   });
-  if (hooks_.task_outcome) hooks_.task_outcome(w, t.context, t.count, false, reason);
 }
 
 // ---- verification -------------------------------------------------------------------------------

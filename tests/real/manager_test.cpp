@@ -11,6 +11,7 @@
 
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -40,13 +41,21 @@ struct Fixture {
   std::unique_ptr<RunPlan> plan;
   std::unique_ptr<ManagerThread> manager;
 
-  // `adjust` changes the job as read, before the run starts.
+  // `adjust` changes the job as read, before the run starts. The first `earlier` rows of a no-op
+  // job are recorded by an earlier run of it, as a manager started again finds them.
   Fixture(int rows, int batch_size, Work work = Work::noop, ManagerOptions o = {},
-          const std::function<void(JobFile&)>& adjust = {}) {
+          const std::function<void(JobFile&)>& adjust = {}, int earlier = 0) {
     fs::path job = work == Work::noop ? write_noop_job(dir.path, rows, batch_size)
                                       : write_classify_job(dir / "job.toml", rows, batch_size);
     JobFile file = read_job_file(job);
     if (adjust) adjust(file);
+    if (earlier > 0) {
+      RunPlan first(file);
+      std::vector<std::uint64_t> done(static_cast<std::size_t>(earlier));
+      std::iota(done.begin(), done.end(), 0);
+      first.store().record_task(0, 0, done, std::vector<std::string>(done.size(), "null"),
+                                "earlier");
+    }
     plan = std::make_unique<RunPlan>(file);
     o.keys = keys;
     o.record_decisions = true;
@@ -573,6 +582,37 @@ TEST_CASE("a worker that answers with garbage is quarantined, and every row is d
   CHECK(status["workers"][1]["name"] == "bad");
   CHECK(status["workers"][1]["state"] == "quarantined");
   CHECK(status["progress"]["done"] == 60);
+}
+
+TEST_CASE("after a restart, a garbage worker alone is quarantined and no row is given up") {
+  // A manager started again on a job whose context finished rows before: the first to join is a
+  // worker that answers garbage. One failure quarantines (quarantine_after = 1), and one gives a
+  // task up (max_task_failures = 1): the quarantine must come first, so that the task goes back
+  // to the queue as lost rather than be given up.
+  Fixture f(
+      60, 5, Work::noop, {},
+      [](JobFile& j) {
+        j.quarantine_after = 1;
+        j.engine.max_task_failures = 1;
+      },
+      10);
+  auto garbage = [](const Task& t) {
+    return std::optional(std::vector<std::string>(t.inputs.size(), "42"));
+  };
+  {
+    BadWorker bad(f, "bad", garbage);
+    REQUIRE(f.log.wait("(bad) quarantined: 1 failed tasks in a row while others finished theirs", 1,
+                       120));
+    WorkerThread good(f.worker("good"));
+    CHECK(f.manager->join() == RunEnd::finished);
+  }
+  CHECK(f.m().counters().quarantines == 1);
+  CHECK(f.m().stats().tasks_failed == 0);
+  std::vector<std::string> lines = f.output();
+  CHECK(ids_in(lines) == expected_ids(60));
+  CHECK(std::none_of(lines.begin(), lines.end(), [](const std::string& l) {
+    return l.find("\"error\"") != std::string::npos;
+  }));
 }
 
 TEST_CASE("tasks that fail on every worker end the run, and no worker is blamed") {
