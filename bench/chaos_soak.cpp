@@ -3,9 +3,12 @@
 //
 //   chaos_soak [--minutes 20] [--inferences 50000] [--workers 8] [--seed 1] [--dir DIR]
 //              [--worker-kill-s 20] [--manager-kill-s 150] [--time-scale 0.1]
+//              [--dim 128] [--layers 4]
 //
 // A job of `inferences` rows (nine in ten classified, one in ten continued by generation) with the
-// built-in model runs once without faults, as the reference. Then, until `minutes` have passed,
+// built-in model (`hearth model builtin --dim --layers`: the defaults make a job of 50,000 last
+// minutes on two cores, so that faults land inside it) runs once without faults, as the
+// reference. Then, until `minutes` have passed,
 // rounds of the same job run under:
 //   - a generated high-churn availability trace of `workers` machines, replayed by hearth run
 //     (workers started, given preemption notices, killed and replaced);
@@ -61,6 +64,8 @@ struct Options {
   double worker_kill_s = 20;
   double manager_kill_s = 150;
   double time_scale = 0.1;
+  int dim = 128;
+  int layers = 4;
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -91,6 +96,10 @@ Options parse(int argc, char** argv) {
         o.manager_kill_s = std::stod(value);
       else if (flag == "--time-scale")
         o.time_scale = std::stod(value);
+      else if (flag == "--dim")
+        o.dim = std::stoi(value);
+      else if (flag == "--layers")
+        o.layers = std::stoi(value);
       else
         usage("unknown option " + flag);
     } catch (const std::logic_error&) {
@@ -98,7 +107,7 @@ Options parse(int argc, char** argv) {
     }
   }
   if (o.minutes < 0 || o.inferences < 10 || o.workers < 1 || o.worker_kill_s <= 0 ||
-      o.manager_kill_s <= 0 || o.time_scale <= 0) {
+      o.manager_kill_s <= 0 || o.time_scale <= 0 || o.dim < 1 || o.layers < 1) {
     usage("--minutes >= 0, --inferences >= 10, --workers >= 1 and positive times, please");
   }
   return o;
@@ -120,9 +129,11 @@ void run_or_die(const std::vector<std::string>& argv) {
 }
 
 // The job in `dir`: its model, its two datasets, its file.
-fs::path write_job(const fs::path& dir, int inferences) {
+fs::path write_job(const fs::path& dir, const Options& o) {
+  const int inferences = o.inferences;
   fs::create_directories(dir);
-  run_or_die({HEARTH_EXECUTABLE, "model", "builtin", (dir / "tiny.pt").string()});
+  run_or_die({HEARTH_EXECUTABLE, "model", "builtin", (dir / "tiny.pt").string(), "--dim",
+              std::to_string(o.dim), "--layers", std::to_string(o.layers)});
   static const char* words[] = {"the", "tower",  "is",   "in",    "Paris", "Rome",  "a",
                                 "cat", "claims", "that", "river", "flows", "north", "never"};
   std::mt19937_64 random(7);
@@ -325,7 +336,7 @@ int main(int argc, char** argv) {
   const std::string workers = std::to_string(o.workers);
 
   // The reference: no faults at all.
-  fs::path ref_job = write_job(o.dir / "reference", o.inferences);
+  fs::path ref_job = write_job(o.dir / "reference", o);
   auto started = Clock::now();
   pid_t ref =
       os::start_process({HEARTH_EXECUTABLE, "run", ref_job.string(), "--workers", workers, "-q"},
@@ -374,7 +385,7 @@ int main(int argc, char** argv) {
     summary[key] = 0;
   do {
     fs::path dir = o.dir / fmt::format("round-{}", ++rounds);
-    fs::path job = write_job(dir, o.inferences);
+    fs::path job = write_job(dir, o);
     const int port = free_port();
     fs::path log = dir / "manager.log";
     auto start_manager = [&] {
