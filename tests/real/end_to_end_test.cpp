@@ -102,7 +102,8 @@ std::string worker_id(const std::vector<std::string>& events, const std::string&
 
 }  // namespace
 
-TEST_CASE("4 workers killed at random lose no input, run none twice and change no output", "[liveness]") {
+TEST_CASE("4 workers killed at random lose no input, run none twice and change no output",
+          "[liveness]") {
   TempDir clean, faulty;
   write_job(clean);
   write_job(faulty);
@@ -125,7 +126,8 @@ TEST_CASE("4 workers killed at random lose no input, run none twice and change n
   CHECK(got == expected);
 }
 
-TEST_CASE("a manager killed mid-run resumes where it was and reruns no finished task", "[liveness]") {
+TEST_CASE("a manager killed mid-run resumes where it was and reruns no finished task",
+          "[liveness]") {
   TempDir dir;
   write_job(dir);
   fs::path db = dir / "job.state/results.db";
@@ -177,21 +179,24 @@ TEST_CASE("a manager killed mid-run resumes where it was and reruns no finished 
   }
 }
 
-TEST_CASE("a replayed trace starts workers, warns one with its grace, kills and restarts them", "[liveness]") {
+TEST_CASE("a replayed trace starts workers, warns one with its grace, kills and restarts them",
+          "[liveness]") {
   TempDir dir;
   write_job(dir);
-  // 0.1 real seconds per trace second: t-1's notice 1 s in, with 1 s of grace; 2 s in, t-1 is
-  // killed if it has not left yet, t-2 killed and started again, t-3 started.
+  // 0.1 real seconds per trace second: t-1's notice 10 s in, with 1 s of grace; 11 s in, t-1 is
+  // killed if it has not left yet, t-2 killed and started again, t-3 started. The notice must
+  // find t-1 joined: 10 s is what a worker process may take to start on a saturated machine
+  // under AddressSanitizer (1 s was not enough there).
   write_file(dir / "trace.csv",
              "time_s,event,worker,gpu_type,grace_s,attributes\n"
              "0,up,t-1,T4-16GB,,\n"
              "0,up,t-2,T4-16GB,,\n"
-             "10,notice,t-1,,10,\n"
-             "20,down,t-2,,,\n"
-             "20,up,t-2,T4-16GB,,\n"
-             "20,down,t-1,,,\n"
-             "20,up,t-3,A100-40GB,,\n"
-             "30,end,,,,\n");
+             "100,notice,t-1,,10,\n"
+             "110,down,t-2,,,\n"
+             "110,up,t-2,T4-16GB,,\n"
+             "110,down,t-1,,,\n"
+             "110,up,t-3,A100-40GB,,\n"
+             "120,end,,,,\n");
   // No inference is done before the manager has seen every event of the trace.
   Gate gate(dir / "gate");
   fs::path log = dir / "run.log";
@@ -218,7 +223,8 @@ TEST_CASE("a replayed trace starts workers, warns one with its grace, kills and 
         }) == 2);
 }
 
-TEST_CASE("a worker process sent SIGTERM announces its notice and leaves within its grace", "[liveness]") {
+TEST_CASE("a worker process sent SIGTERM announces its notice and leaves within its grace",
+          "[liveness]") {
   TempDir dir;
   write_job(dir);
   pid_t manager = start_hearth(
