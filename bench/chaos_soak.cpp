@@ -218,7 +218,6 @@ class GarbageWorker {
   }
   int tasks_answered() const { return answered_; }
   int joins() const { return joins_; }
-  int quarantines() const { return quarantines_; }
 
  private:
   void serve(const fs::path& keys, const fs::path& events, int port) {
@@ -267,18 +266,14 @@ class GarbageWorker {
         send(TaskFinished{t->attempt, std::vector<std::string>(
                                           t->inputs.size(), R"({"label":"maybe","scores":{}})")});
         ++answered_;
-      } else if (auto* r = std::get_if<Reset>(&msg)) {
-        if (r->reason.rfind("quarantined", 0) == 0) {
-          ++quarantines_;
-        } else {
-          send(hello);  // a manager that does not know us: join it
-        }
+      } else if (auto* r = std::get_if<Reset>(&msg); r && r->reason.rfind("quarantined", 0) != 0) {
+        send(hello);  // a manager that does not know us: join it
       }
     }
   }
 
   std::atomic<bool> stop_{false};
-  std::atomic<int> answered_{0}, joins_{0}, quarantines_{0};
+  std::atomic<int> answered_{0}, joins_{0};
   std::thread thread_;
 };
 

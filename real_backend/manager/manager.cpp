@@ -279,10 +279,9 @@ struct Manager::Impl {
 
   // A worker whose tasks keep failing while others' do not is quarantined: quarantine_after
   // failures in a row once another worker (or an earlier run) has finished a task of one of
-  // those contexts (until
-  // then it may be the context that is broken, not the worker: its tasks are given up, and a
-  // context whose tasks fail everywhere ends the run), or, after 8 tasks, more than half failed
-  // while the rest of the pool fails under a sixth as often.
+  // those contexts (until then it may be the context that is broken, not the worker: its tasks
+  // are given up, and a context whose tasks fail everywhere ends the run), or, after 8 tasks,
+  // more than half failed while the rest of the pool fails under a sixth as often.
   void task_outcome(WorkerId w, ContextId c, std::uint64_t inferences, bool ok,
                     const std::string& reason) {
     if (w >= health.size()) health.resize(w + 1);

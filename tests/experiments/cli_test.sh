@@ -7,10 +7,10 @@ hearth=$1
 data=$(cd "$2" && pwd)
 dir=$(mktemp -d /tmp/hearth-experiment-cli-XXXXXX)
 trap 'rm -rf "$dir"' EXIT
-failures=0
+. "$(dirname "$0")/../checks.sh"
 
 check() {  # check WHAT EXPECTED ACTUAL (without the notice ASan prints when a SimGrid actor throws)
-  actual=$(printf '%s\n' "$3" | sed '/^==[0-9]*==WARNING: ASan is ignoring requested __asan_handle_no_return/,+2d')
+  actual=$(printf '%s\n' "$3" | without_asan_notes)
   if [ "$2" != "$actual" ]; then
     printf 'FAIL %s\n  expected: %s\n  actual:   %s\n' "$1" "$2" "$actual"
     failures=$((failures + 1))
