@@ -8,21 +8,34 @@ set -u
 top=$1
 hearth=$2
 dir=$(mktemp -d /tmp/hearth-slurm-record-XXXXXX)
-trap 'scancel --name=hearth-record-test >/dev/null 2>&1; rm -rf "$dir"' EXIT
+recorder=
+trap '[ -n "$recorder" ] && kill "$recorder" 2>/dev/null; scancel --name=hearth-record-test >/dev/null 2>&1; rm -rf "$dir"' EXIT
 . "$(dirname "$0")/../checks.sh"
 trace=$dir/rec.csv
+# stuck: after a wait that never ended, what the recorder said and what Slurm shows, then the end
+# (later checks would only wait on the same thing).
+stuck() {
+  echo "the recorder's stderr:" >&2
+  cat "$dir/record.err" >&2
+  echo "its last snapshots:" >&2
+  tail -n 20 "$trace.snapshots" >&2 2>/dev/null
+  echo "sinfo and squeue now:" >&2
+  timeout 20 sinfo -N -O "NodeList:|,StateLong:|,Gres:|,GresUsed:|" >&2 2>&1
+  timeout 20 squeue >&2 2>&1
+  exit 1
+}
 
 "$hearth" trace record --slurm --partition scavenger --gpu-type A100-40GB --interval 1s \
   --for 600s -o "$trace" 2>"$dir/record.err" &
 recorder=$!
-wait_for "the first snapshot" 120 grep -q '^0,up,.*/gpu4,' "$trace"
+wait_for "the first snapshot" 120 grep -qs '^0,up,.*/gpu4,' "$trace" || stuck
 for _ in 1 2; do
   sbatch --partition=scavenger --gres=gpu:1 --cpus-per-task=1 --job-name=hearth-record-test \
     --output=/dev/null --wrap "sleep 600" >/dev/null || fail "sbatch failed"
 done
-wait_for "two GPUs taken" 180 sh -c "[ \$(grep -c ',down,' '$trace') -ge 2 ]"
+wait_for "two GPUs taken" 180 sh -c "[ \$(grep -c ',down,' '$trace') -ge 2 ]" || stuck
 scancel --name=hearth-record-test
-wait_for "the GPUs idle again" 180 grep -q ',up,.*/gpu6,' "$trace"
+wait_for "the GPUs idle again" 180 grep -q ',up,.*/gpu6,' "$trace" || stuck
 
 kill -INT $recorder
 wait $recorder
