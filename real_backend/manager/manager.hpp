@@ -90,14 +90,15 @@ class Manager {
   std::vector<std::string> event_lines() const;
   std::vector<std::string> command_lines() const;
 
+  // Counted by run()'s thread; any thread may read them while it runs.
   struct Counters {
-    int refused_connections = 0;  // failed handshakes and unknown keys
-    int malformed_messages = 0;
-    int dropped_connections = 0;  // for sending too many malformed messages
-    int joins = 0;
-    int losses = 0;
-    int quarantines = 0;
-    int revoked = 0;  // workers dropped because their key was revoked
+    std::atomic<int> refused_connections = 0;  // failed handshakes and unknown keys
+    std::atomic<int> malformed_messages = 0;
+    std::atomic<int> dropped_connections = 0;  // for sending too many malformed messages
+    std::atomic<int> joins = 0;
+    std::atomic<int> losses = 0;
+    std::atomic<int> quarantines = 0;
+    std::atomic<int> revoked = 0;  // workers dropped because their key was revoked
   };
   const Counters& counters() const;
 

@@ -112,7 +112,8 @@ class ModelRuntime {
   // for a directory that is not a usable model, std::runtime_error otherwise.
   virtual std::shared_ptr<LoadedModel> load_model(const ModelFiles& files,
                                                   const std::string& device) = 0;
-  // How the last load(), load_file() or load_model() went.
+  // How the calling thread's last load(), load_file() or load_model() went (threads may load at
+  // once: each sees its own).
   virtual LoadReport last_load() const = 0;
   // Writes the built-in model as a TorchScript file.
   virtual void save_builtin(const BuiltinModel& model, const std::string& path) = 0;

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 
@@ -209,15 +210,15 @@ class TorchRuntime final : public ModelRuntime {
 
   std::shared_ptr<LoadedModel> load(const std::string& bytes, const std::string& device) override {
     c10::Device d(device);
-    report_ = LoadReport{};
+    report() = LoadReport{};
     try {
       if (is_raw_model(bytes)) return load_raw(bytes, d);
       auto start = Clock::now();
       std::istringstream in(bytes);
       auto model = std::make_shared<TorchModel>(torch::jit::load(in, d), d);
-      report_.path = "torchscript";
-      report_.copy_s = seconds_since(start);
-      report_.bytes = bytes.size();
+      report().path = "torchscript";
+      report().copy_s = seconds_since(start);
+      report().bytes = bytes.size();
       return model;
     } catch (const c10::Error& e) {
       throw std::runtime_error(std::string("not a loadable TorchScript model: ") +
@@ -233,26 +234,26 @@ class TorchRuntime final : public ModelRuntime {
       std::ifstream in(path, std::ios::binary);
       in.read(first.data(), 16);
     }
-    FastLoader* loader = nullptr;
+    FastLease lease;
     std::string reason;
-    if (is_raw_model(first) && d.is_cuda()) loader = fast_loader(d, reason);
-    if (!loader) {
+    if (is_raw_model(first) && d.is_cuda()) lease = fast_loader(d, reason);
+    if (!lease.loader) {
       auto start = Clock::now();
       std::string bytes = read_file(path);
       double read_s = seconds_since(start);
       auto model = load(bytes, device);
-      report_.read_s = read_s;
+      report().read_s = read_s;
       return model;
     }
-    report_ = LoadReport{};
+    report() = LoadReport{};
     try {
       RawModelLayout layout = read_raw_model_layout(path);
       auto start = Clock::now();
       at::Tensor blob = torch::empty({static_cast<std::int64_t>(layout.data_bytes)},
                                      torch::TensorOptions().dtype(torch::kByte).device(d));
       torch::cuda::synchronize(d.index());  // as in load_raw
-      loader->file_to_device(path, layout.data_offset, layout.data_bytes, blob.data_ptr());
-      report_.path = "raw-fast-file";
+      lease.loader->file_to_device(path, layout.data_offset, layout.data_bytes, blob.data_ptr());
+      report().path = "raw-fast-file";
       return build_raw(layout, blob, d, start);
     } catch (const c10::Error& e) {
       throw std::runtime_error(std::string("cannot build the model: ") +
@@ -263,17 +264,17 @@ class TorchRuntime final : public ModelRuntime {
   std::shared_ptr<LoadedModel> load_model(const ModelFiles& files,
                                           const std::string& device) override {
     c10::Device d(device);
-    report_ = LoadReport{};
-    FastLoader* loader = d.is_cuda() ? fast_loader(d, report_.fallback_reason) : nullptr;
+    report() = LoadReport{};
+    FastLease lease = d.is_cuda() ? fast_loader(d, report().fallback_reason) : FastLease{};
     try {
-      return load_llama(files, device, loader, report_);
+      return load_llama(files, device, lease.loader, report());
     } catch (const c10::Error& e) {
       throw std::runtime_error(files.where() +
                                ": cannot build the model: " + e.what_without_backtrace());
     }
   }
 
-  LoadReport last_load() const override { return report_; }
+  LoadReport last_load() const override { return report(); }
 
   void save_builtin(const BuiltinModel& model, const std::string& path) override {
     torch::jit::Module m("HearthBuiltin");
@@ -309,15 +310,15 @@ class TorchRuntime final : public ModelRuntime {
     auto start = Clock::now();
     at::Tensor host = torch::from_blob(const_cast<char*>(data), {n}, torch::kByte);
     at::Tensor blob;
-    report_.path = "raw-plain";
+    report().path = "raw-plain";
     if (d.is_cuda()) {
       blob = torch::empty({n}, torch::TensorOptions().dtype(torch::kByte).device(d));
-      if (FastLoader* loader = fast_loader(d, report_.fallback_reason)) {
+      if (FastLease lease = fast_loader(d, report().fallback_reason); lease.loader) {
         // The loader copies on streams of its own: nothing queued on libtorch's may still use
         // the memory the new buffer reuses.
         torch::cuda::synchronize(d.index());
-        loader->host_to_device(data, layout.data_bytes, blob.data_ptr());
-        report_.path = "raw-fast";
+        lease.loader->host_to_device(data, layout.data_bytes, blob.data_ptr());
+        report().path = "raw-fast";
       } else {
         blob.copy_(host);
       }
@@ -331,42 +332,58 @@ class TorchRuntime final : public ModelRuntime {
   // with the copy and the build timed in the report.
   std::shared_ptr<LoadedModel> build_raw(const RawModelLayout& layout, const at::Tensor& blob,
                                          c10::Device d, Clock::time_point copy_start) {
-    report_.copy_s = seconds_since(copy_start);
-    report_.bytes = layout.data_bytes;
+    report().copy_s = seconds_since(copy_start);
+    report().bytes = layout.data_bytes;
     auto start = Clock::now();
     auto model = std::make_shared<TorchModel>(raw_module(layout, blob), d);
-    report_.build_s = seconds_since(start);
+    report().build_s = seconds_since(start);
     return model;
   }
 
-  // The fast loader of a CUDA device, made on first use; null, with the reason, where there is
-  // none (no CUDA build, no driver) or HEARTH_FAST_LOADER=0 turns it off.
-  FastLoader* fast_loader(c10::Device d, std::string& reason) {
+  // The fast loader of a CUDA device, made on first use, leased to one load at a time (its ring
+  // of pinned buffers serves one transfer); an empty lease, with the reason, where there is none
+  // (no CUDA build, no driver) or HEARTH_FAST_LOADER=0 turns it off.
+  struct FastLease {
+    FastLoader* loader = nullptr;
+    std::unique_lock<std::mutex> lock;
+  };
+  FastLease fast_loader(c10::Device d, std::string& reason) {
     if (const char* env = std::getenv("HEARTH_FAST_LOADER"); env && std::string(env) == "0") {
       reason = "HEARTH_FAST_LOADER=0";
-      return nullptr;
+      return {};
     }
-    int index = d.has_index() ? d.index() : 0;
-    if (auto it = loaders_.find(index); it != loaders_.end()) {
-      reason = it->second.reason;
-      return it->second.loader.get();
-    }
-    Loader& l = loaders_[index];
-    try {
-      l.loader = std::make_unique<FastLoader>(index);
-    } catch (const FastLoaderUnavailable& e) {
-      l.reason = e.what();
+    const int index = d.has_index() ? d.index() : 0;
+    std::unique_lock<std::mutex> lock(loaders_mutex_);
+    Loader& l = loaders_[index];  // a map: the entry stays where it is
+    if (!l.tried) {
+      l.tried = true;
+      try {
+        l.loader = std::make_unique<FastLoader>(index);
+      } catch (const FastLoaderUnavailable& e) {
+        l.reason = e.what();
+      }
     }
     reason = l.reason;
-    return l.loader.get();
+    if (!l.loader) return {};
+    lock.unlock();
+    return {l.loader.get(), std::unique_lock<std::mutex>(l.busy)};
+  }
+
+  // How the last load on the calling thread went: threads share the runtime, and each reads its
+  // own report.
+  static LoadReport& report() {
+    thread_local LoadReport r;
+    return r;
   }
 
   struct Loader {
+    bool tried = false;
     std::unique_ptr<FastLoader> loader;
     std::string reason;
+    std::mutex busy;
   };
+  std::mutex loaders_mutex_;
   std::map<int, Loader> loaders_;
-  LoadReport report_;
 };
 
 }  // namespace
