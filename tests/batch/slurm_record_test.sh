@@ -25,6 +25,8 @@ stuck() {
   exit 1
 }
 
+# The trace's first snapshot is the whole node idle: no job of an earlier test may still hold a GPU.
+wait_for "the node to be free of jobs" 120 sh -c '[ -z "$(squeue -h 2>/dev/null)" ]' || stuck
 "$hearth" trace record --slurm --partition scavenger --gpu-type A100-40GB --interval 1s \
   --for 600s -o "$trace" 2>"$dir/record.err" &
 recorder=$!
