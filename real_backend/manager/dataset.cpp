@@ -6,6 +6,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <utility>
 
 #include "policy/errors.hpp"
 
@@ -16,8 +17,12 @@ using nlohmann::json;
 Dataset read_dataset(const std::filesystem::path& path) {
   std::ifstream in(path);
   if (!in) throw InputError(fmt::format("{}: cannot open dataset", path.string()));
+  return read_dataset(in, path.string());
+}
+
+Dataset read_dataset(std::istream& in, std::string source) {
   Dataset d;
-  d.source = path.string();
+  d.source = std::move(source);
   std::set<std::string> seen;
   std::string line;
   for (std::size_t n = 1; std::getline(in, line); ++n) {

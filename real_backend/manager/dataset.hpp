@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <istream>
 #include <map>
 #include <string>
 #include <vector>
@@ -29,6 +30,8 @@ struct Dataset {
 
 // Throws InputError("data.jsonl:17: missing \"id\"") at the first bad line; ids must be unique.
 Dataset read_dataset(const std::filesystem::path& path);
+// The same from a stream; `source` names it in messages.
+Dataset read_dataset(std::istream& in, std::string source);
 
 // A prompt template: text with {field} placeholders.
 class PromptTemplate {

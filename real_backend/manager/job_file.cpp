@@ -73,10 +73,11 @@ class JobReader {
     return r.is_absolute() ? r : fs::absolute(dir_ / r).lexically_normal();
   }
 
-  JobFile read() {
+  // The file, or `contents` as what it holds.
+  JobFile read(std::optional<std::string_view> contents = std::nullopt) {
     toml::table root;
     try {
-      root = toml::parse_file(file_.string());
+      root = contents ? toml::parse(*contents, file_.string()) : toml::parse_file(file_.string());
     } catch (const toml::parse_error& e) {
       throw InputError(
           fmt::format("{}:{}: {}", file_.string(), e.source().begin.line, e.description()));
@@ -434,6 +435,10 @@ class JobReader {
 JobFile read_job_file(const fs::path& file) {
   if (!fs::exists(file)) throw InputError(fmt::format("{}: no such job file", file.string()));
   return JobReader(fs::absolute(file)).read();
+}
+
+JobFile read_job_text(std::string_view text, const fs::path& file) {
+  return JobReader(fs::absolute(file)).read(text);
 }
 
 }  // namespace hearth::real

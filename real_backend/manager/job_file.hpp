@@ -30,6 +30,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "policy/engine.hpp"
@@ -90,5 +91,8 @@ struct JobFile {
 
 // Throws InputError("job.toml:12: ...") for anything wrong or unknown in the file.
 JobFile read_job_file(const std::filesystem::path& file);
+// The same from the file's text, read elsewhere: `file` names it in messages and anchors its
+// relative paths.
+JobFile read_job_text(std::string_view text, const std::filesystem::path& file);
 
 }  // namespace hearth::real

@@ -5,7 +5,6 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace hearth;
-  const auto path = fuzz::as_file(fuzz::as_text(data, size), "job.toml");
-  fuzz::expect_input_error([&] { real::read_job_file(path); });
+  fuzz::expect_input_error([&] { real::read_job_text(fuzz::as_text(data, size), "job.toml"); });
   return 0;
 }

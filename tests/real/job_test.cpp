@@ -2,6 +2,7 @@
 
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
+#include <sstream>
 
 #include "real_backend/manager/dataset.hpp"
 #include "real_backend/manager/job_file.hpp"
@@ -142,6 +143,28 @@ TEST_CASE("a job's [transfer] turns bulk encryption off and sets the streams per
   job = read_job_file(dir / "job.toml");
   CHECK_FALSE(job.transfer_encryption);
   CHECK(job.transfer_streams == 4);
+}
+
+TEST_CASE("a job's text and a dataset's stream read as their files do, named as given") {
+  // The fuzz harnesses read inputs this way, without a file each time.
+  TempDir dir;
+  write_file(dir / "job.toml", kClassifyJob);
+  const JobFile from_file = read_job_file(dir / "job.toml");
+  const JobFile from_text = read_job_text(kClassifyJob, dir / "job.toml");
+  CHECK(from_text.output == from_file.output);
+  CHECK(from_text.state_dir == from_file.state_dir);
+  REQUIRE(from_text.contexts.size() == 1);
+  CHECK(from_text.contexts[0].model == from_file.contexts[0].model);
+  CHECK(from_text.contexts[0].inference.labels == from_file.contexts[0].inference.labels);
+  CHECK_THROWS_WITH(read_job_text("output = 3\n", dir / "other.toml"),
+                    (dir / "other.toml").string() + ":1: output must be a string");
+  std::istringstream rows("{\"id\": 1, \"prompt\": \"a\"}\n{\"id\": \"x\"}\n");
+  const Dataset d = read_dataset(rows, "rows.jsonl");
+  CHECK(d.source == "rows.jsonl");
+  REQUIRE(d.rows.size() == 2);
+  CHECK(d.rows[1].id_json == "\"x\"");
+  std::istringstream bad("{\"id\": 1}\n{\"prompt\": \"b\"}\n");
+  CHECK_THROWS_WITH(read_dataset(bad, "rows.jsonl"), "rows.jsonl:2: missing \"id\"");
 }
 
 TEST_CASE("a dataset line without an id, or with one seen before, is reported at its line") {
