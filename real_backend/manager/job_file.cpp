@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <cmath>
+#include <limits>
 
 #include <toml++/toml.h>
 #include <set>
@@ -57,10 +58,19 @@ class JobReader {
     if (v < min) fail(*n, fmt::format("{} must be at least {}", key, min));
     return v;
   }
+  // A number at least `min` that Int holds (inf does not), its fraction dropped.
+  template <class Int>
+  Int whole(const toml::table& t, const char* key, double fallback, double min) const {
+    const double v = number(t, key, fallback, min);
+    if (!(v < std::ldexp(1.0, std::numeric_limits<Int>::digits))) {
+      fail(*t.get(key), fmt::format("{} must be at most {}", key, std::numeric_limits<Int>::max()));
+    }
+    return static_cast<Int>(v);
+  }
   // A number at least 1, its fraction dropped.
   std::optional<std::uint64_t> optional_count(const toml::table& t, const char* key) const {
     if (!t.get(key)) return std::nullopt;
-    return static_cast<std::uint64_t>(number(t, key, 0, 1));
+    return whole<std::uint64_t>(t, key, 0, 1);
   }
   // The table at `key` (`name` in messages), or null when there is none.
   const toml::table* table(const toml::table& t, const char* key, const char* name) const {
@@ -131,7 +141,7 @@ class JobReader {
     e.estimates.inference_s = number(t, "inference_s", e.estimates.inference_s, 1e-9);
     e.estimates.shared_storage_Bps =
         number(t, "shared_storage_Bps", e.estimates.shared_storage_Bps, 1);
-    e.max_task_failures = static_cast<int>(number(t, "max_task_failures", e.max_task_failures, 1));
+    e.max_task_failures = whole<int>(t, "max_task_failures", e.max_task_failures, 1);
     e.pipeline = boolean(t, "pipeline", e.pipeline);
   }
 
@@ -372,7 +382,7 @@ class JobReader {
     c.system = optional_text(t, "system");
     if (c.system && !c.chat) fail(*t.get("system"), "system needs chat = true");
     if (c.inference.task == TaskKind::classify) read_labels(t, c);
-    c.inference.max_new_tokens = static_cast<std::uint32_t>(number(t, "max_new_tokens", 16, 1));
+    c.inference.max_new_tokens = whole<std::uint32_t>(t, "max_new_tokens", 16, 1);
     if (const toml::node* n = t.get("stop_token")) c.inference.stop_tokens = tokens(*n);
     if (const toml::node* n = t.get("stop")) {
       c.inference.stop_strings = strings(*n, "stop");
@@ -385,8 +395,8 @@ class JobReader {
     if (c.inference.top_p <= 0 || c.inference.top_p > 1) {
       fail(*t.get("top_p"), "top_p must be in (0, 1]");
     }
-    c.seed = static_cast<std::uint64_t>(number(t, "seed", 0, 0));
-    c.inference.max_batch = static_cast<std::uint32_t>(number(t, "max_batch", 0, 0));
+    c.seed = whole<std::uint64_t>(t, "seed", 0, 0);
+    c.inference.max_batch = whole<std::uint32_t>(t, "max_batch", 0, 0);
     c.init_s = number(t, "init_s", 0, 0);
     return c;
   }

@@ -108,6 +108,15 @@ TEST_CASE("mistakes in a job file are reported with file and line") {
         ":1: task generate needs a model (format \"hf\" or \"torchscript\")");
   CHECK(error_of("[policy]\nbatch_size = 0\n" + base + "task = \"noop\"\n") ==
         ":2: batch_size must be at least 1");
+  // Numbers no count holds (fuzz_job_file: inf became an unsigned integer, undefined behaviour).
+  CHECK(error_of("[policy]\nbatch_size = inf\n" + base + "task = \"noop\"\n") ==
+        ":2: batch_size must be at most 18446744073709551615");
+  CHECK(error_of("[policy]\nmax_task_failures = 3e9\n" + base + "task = \"noop\"\n") ==
+        ":2: max_task_failures must be at most 2147483647");
+  CHECK(error_of(base + "task = \"generate\"\nmax_new_tokens = 1e10\n") ==
+        ":6: max_new_tokens must be at most 4294967295");
+  CHECK(error_of(base + "task = \"generate\"\nseed = 1e300\n") ==
+        ":6: seed must be at most 18446744073709551615");
   CHECK(error_of("output = \"x\"\n") == ": the job needs at least one [[contexts]]");
   CHECK(error_of(base + "task = \"noop\"\n" + base + "task = \"noop\"\n") ==
         ":6: context name \"a\" is used twice");
