@@ -15,6 +15,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Whether `p` is a directory; false where it cannot be looked at (a name too long, say), which
+// the checks after say more about.
+bool looks_like_directory(const fs::path& p) {
+  std::error_code error;
+  return fs::is_directory(p, error);
+}
+
 class JobReader {
  public:
   explicit JobReader(fs::path file) : file_(std::move(file)), dir_(file_.parent_path()) {}
@@ -325,7 +332,7 @@ class JobReader {
     }
     c.model = path(required_text(t, "model", "[[contexts]]"));
     c.dataset = path(required_text(t, "dataset", "[[contexts]]"));
-    std::string format = text(t, "format", fs::is_directory(c.model) ? "hf" : "torchscript");
+    std::string format = text(t, "format", looks_like_directory(c.model) ? "hf" : "torchscript");
     if (format == "hf") {
       c.format = ModelFormat::hf;
     } else if (format == "torchscript") {
@@ -335,7 +342,7 @@ class JobReader {
     } else {
       fail(*t.get("format"), "format must be \"hf\", \"torchscript\" or \"bytes\"");
     }
-    if ((c.format == ModelFormat::hf) != fs::is_directory(c.model) &&
+    if ((c.format == ModelFormat::hf) != looks_like_directory(c.model) &&
         c.format != ModelFormat::bytes) {
       fail(t.get("format") ? *t.get("format") : *t.get("model"),
            c.format == ModelFormat::hf
@@ -443,7 +450,9 @@ class JobReader {
 }  // namespace
 
 JobFile read_job_file(const fs::path& file) {
-  if (!fs::exists(file)) throw InputError(fmt::format("{}: no such job file", file.string()));
+  std::error_code error;
+  if (!fs::exists(file, error))
+    throw InputError(fmt::format("{}: no such job file", file.string()));
   return JobReader(fs::absolute(file)).read();
 }
 

@@ -131,6 +131,21 @@ TEST_CASE("mistakes in a job file are reported with file and line") {
         ":2: unknown key \"compress\" in [transfer]");
 }
 
+TEST_CASE("a model path the filesystem cannot look at is judged like a missing one") {
+  // fuzz_job_file: a name longer than the filesystem allows made is_directory throw
+  // filesystem_error, which no caller expects of a job file.
+  TempDir dir;
+  const std::string job = "[[contexts]]\nname = \"a\"\nmodel = \"" + std::string(300, 'm') +
+                          "\"\ndataset = \"d\"\ntask = \"noop\"\n";
+  CHECK_NOTHROW(read_job_text(job, dir / "job.toml"));
+  try {
+    read_job_text(job + "format = \"hf\"\n", dir / "job.toml");
+    FAIL("no error");
+  } catch (const InputError& e) {
+    CHECK_THAT(e.what(), Catch::Matchers::ContainsSubstring("needs a model directory"));
+  }
+}
+
 TEST_CASE("workers hold their next task unless the job's policy table says pipeline = false") {
   TempDir dir;
   write_file(dir / "job.toml", kClassifyJob);
