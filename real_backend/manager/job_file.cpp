@@ -60,7 +60,10 @@ class JobReader {
     const toml::node* n = t.get(key);
     if (!n) return fallback;
     if (!n->is_number()) fail(*n, fmt::format("{} must be a number", key));
-    double v = n->value<double>().value();
+    // toml++ gives no double for an integer past 2^53 (it would not be exact): this takes the
+    // nearest.
+    const double v = n->is_integer() ? static_cast<double>(n->as_integer()->get())
+                                     : n->as_floating_point()->get();
     if (std::isnan(v)) fail(*n, fmt::format("{} must be a number, not nan", key));
     if (v < min) fail(*n, fmt::format("{} must be at least {}", key, min));
     return v;

@@ -117,6 +117,10 @@ TEST_CASE("mistakes in a job file are reported with file and line") {
         ":6: max_new_tokens must be at most 4294967295");
   CHECK(error_of(base + "task = \"generate\"\nseed = 1e300\n") ==
         ":6: seed must be at most 18446744073709551615");
+  // An integer past 2^53, which toml++ will not give as a double (std::bad_optional_access).
+  write_file(dir / "job.toml",
+             "[policy]\ninference_s = 99999999999999999\n" + base + "task = \"noop\"\n");
+  CHECK(read_job_file(dir / "job.toml").engine.estimates.inference_s == 1e17);
   CHECK(error_of("output = \"x\"\n") == ": the job needs at least one [[contexts]]");
   CHECK(error_of(base + "task = \"noop\"\n" + base + "task = \"noop\"\n") ==
         ":6: context name \"a\" is used twice");
