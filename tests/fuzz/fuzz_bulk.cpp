@@ -184,11 +184,10 @@ void fetcher(std::uint8_t mode, std::string_view rest) {
     ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&a), &len);
     return ntohs(a.sin_port);
   }();
-  static const fs::path dest =
-      fs::path(hearth::fuzz::as_file("", "bulk/placeholder")).replace_filename("context.bin");
+  static const fs::path dest = hearth::fuzz::work_dir() / "context.bin";
 
-  // The holder: takes the connection, reads the hello, sends the input and closes its side, then
-  // reads whatever comes until the fetcher closes.
+  // The holder: takes the connection, sends the input and closes its side, then reads what the
+  // fetcher sent (hello and requests) until it closes.
   std::thread holder_end([&] {
     if (!ready(listener.get(), POLLIN)) wrong("the fetcher never connected");
     os::Fd fd(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));

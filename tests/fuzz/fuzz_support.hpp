@@ -30,15 +30,20 @@ void expect_input_error(F&& f) {
   }
 }
 
-// The input as a file at `name` (a relative path), for parsers that read files (and name them in
-// messages): in a folder of this process's own, rewritten for every input.
-inline std::filesystem::path as_file(std::string_view bytes, const std::string& name) {
+// A folder of this process's own, for the files a harness writes.
+inline const std::filesystem::path& work_dir() {
   static const std::filesystem::path dir = [] {
     auto d = std::filesystem::temp_directory_path() / ("hearth-fuzz-" + std::to_string(getpid()));
     std::filesystem::create_directories(d);
     return d;
   }();
-  const auto path = dir / name;
+  return dir;
+}
+
+// The input as a file at `name` (a relative path), for parsers that read files (and name them in
+// messages): in work_dir(), rewritten for every input.
+inline std::filesystem::path as_file(std::string_view bytes, const std::string& name) {
+  const auto path = work_dir() / name;
   std::filesystem::create_directories(path.parent_path());
   std::ofstream(path, std::ios::binary | std::ios::trunc)
       .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
