@@ -119,14 +119,19 @@ BulkSource source() {
   return s;
 }
 
+// Each input is a TCP connection, and each closed one holds its pair of ports for a minute
+// (TIME_WAIT): a few hundred inputs a second to one port would use up the client ports (28,000)
+// and fail to connect. So each listening port serves this many inputs, then a new one listens.
+constexpr std::uint64_t kInputsPerPort = 500;
+
 void holder(std::uint8_t mode, std::string_view rest) {
-  // One server for many inputs; a new one when its grants run out (1,024 a minute).
+  // One server for many inputs (below its 1,024 grants a minute), then a new one.
   static std::unique_ptr<BulkServer> server;
   static std::uint64_t tickets = 0;
   std::string ticket(kBulkTicketBytes, '\0');
   std::memcpy(ticket.data(), &++tickets, sizeof tickets);
   const std::string key = mode & bulk::kEncrypted ? kKey : "";
-  if (!server || !server->grant(0, ticket, key).empty()) {
+  if (!server || tickets % kInputsPerPort == 0 || !server->grant(0, ticket, key).empty()) {
     server.reset();
     server = std::make_unique<BulkServer>("127.0.0.1", source(), "fuzz holder");
     if (!server->grant(0, ticket, key).empty()) wrong("a new server refused a grant");
@@ -168,22 +173,21 @@ void holder(std::uint8_t mode, std::string_view rest) {
 // ---- the fetcher's side
 
 void fetcher(std::uint8_t mode, std::string_view rest) {
-  static const os::Fd listener = [] {
-    os::Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  static os::Fd listener;
+  static std::uint16_t port = 0;
+  static std::uint64_t inputs = 0;
+  if (inputs++ % kInputsPerPort == 0) {
+    listener.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::listen(fd.get(), 16) != 0)
-      wrong("cannot listen");
-    return fd;
-  }();
-  static const std::uint16_t port = [] {
-    sockaddr_in a{};
     socklen_t len = sizeof a;
-    ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&a), &len);
-    return ntohs(a.sin_port);
-  }();
+    if (::bind(listener.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::listen(listener.get(), 16) != 0 ||
+        ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&a), &len) != 0)
+      wrong("cannot listen");
+    port = ntohs(a.sin_port);
+  }
   static const fs::path dest = hearth::fuzz::work_dir() / "context.bin";
 
   // The holder: takes the connection, sends the input and closes its side, then reads what the
