@@ -432,6 +432,12 @@ void BulkServer::serve(Connection& c) {
   }
   if (!grant) {
     spdlog::warn("{}: refused a data connection with an unknown, expired or reused ticket", owner_);
+    // Said before closing, so that the client reports why even if its next request fails first.
+    const std::string why = "refused the ticket (unknown, expired or reused)";
+    char header[kHeaderBytes];
+    Header{0, static_cast<std::uint32_t>(why.size()), 1}.write(header);
+    iovec pieces[] = {{header, kHeaderBytes}, {const_cast<char*>(why.data()), why.size()}};
+    (void)send_all(fd, pieces, 2, stop_, 1);
     return;
   }
   std::unique_ptr<Aead> aead;
@@ -602,9 +608,21 @@ std::string run_stream(const StreamJob& job, FetchState& state) {
   std::memcpy(hello, kMagic, 4);
   std::memcpy(hello + 4, job.peer.ticket.data(), kBulkTicketBytes);
   put_u32(hello + 4 + kBulkTicketBytes, job.stream);
+  // When a send fails, the holder may have said why just before it closed (Linux keeps what
+  // arrived before a reset readable): its error text, or "closed the connection".
+  auto why_closed = [&] {
+    char header[kHeaderBytes];
+    if (!recv_all(fd.get(), header, sizeof header, job.stop, 1))
+      return std::string("closed the connection");
+    Header got = Header::read(header);
+    if (got.status == 0) return std::string("closed the connection");
+    std::string text(std::min(got.length, kMaxErrorBytes), '\0');
+    if (!recv_all(fd.get(), text.data(), text.size(), job.stop, 1))
+      return std::string("closed the connection");
+    return text;
+  };
   iovec h{hello, sizeof hello};
-  if (!send_all(fd.get(), &h, 1, job.stop, job.options.idle_timeout_s))
-    return "closed the connection";
+  if (!send_all(fd.get(), &h, 1, job.stop, job.options.idle_timeout_s)) return why_closed();
   std::unique_ptr<Aead> aead;
   if (!job.peer.key.empty()) aead = std::make_unique<Aead>(job.peer.key);
   const std::uint64_t size = job.info.size_bytes;
@@ -633,7 +651,7 @@ std::string run_stream(const StreamJob& job, FetchState& state) {
     state.give_back(in_flight);
     return why;
   };
-  if (!request_more(false)) return fail("closed the connection");
+  if (!request_more(false)) return fail(why_closed());
   while (!in_flight.empty()) {
     std::uint64_t i = in_flight.front();
     char header[kHeaderBytes];
@@ -658,7 +676,7 @@ std::string run_stream(const StreamJob& job, FetchState& state) {
     // The next request goes out before this chunk is checked, so the holder is never idle.
     if (!request_more(true)) {
       in_flight.push_front(i);
-      return fail("closed the connection");
+      return fail(why_closed());
     }
     if (aead) {
       unsigned char nonce[12];
@@ -682,7 +700,7 @@ std::string run_stream(const StreamJob& job, FetchState& state) {
     }
     ++received;
     state.finished(job.source, i, got.length);
-    if (in_flight.empty() && !request_more(false)) return fail("closed the connection");
+    if (in_flight.empty() && !request_more(false)) return fail(why_closed());
   }
   return "";
 }

@@ -14,7 +14,8 @@
 // requests {offset u64, length u32}; the holder answers each with a header {offset u64, length
 // u32, status u32} and, status 0, `length` bytes (encrypted: followed by the 16-byte tag; the
 // header is the associated data, the nonce the stream number and the count of chunks sent on the
-// stream), or, status 1, an error text of `length` bytes. Integers are little-endian.
+// stream), or, status 1, an error text of `length` bytes. A ticket it does not admit gets one
+// status-1 answer, then the holder closes. Integers are little-endian.
 
 #include <atomic>
 #include <cstdint>

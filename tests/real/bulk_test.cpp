@@ -5,11 +5,15 @@
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
 
+#include "os/fd.hpp"
 #include "real_backend/wire/bulk.hpp"
 #include "real_backend/wire/file_hash.hpp"
 #include "real_backend/wire/transfer.hpp"
@@ -170,6 +174,31 @@ TEST_CASE("a chunk that does not decrypt, or a data connection without a ticket,
     KeyPair stranger = make_key_pair();
     CHECK_THROWS_WITH(holder.open(zmq, stranger, true, 0.5), ContainsSubstring("did not answer"));
   }
+}
+
+TEST_CASE("a holder says it refused a ticket before it closes, even with requests unread") {
+  // The fetcher's next request may fail on the reset that closing with unread bytes sends; what
+  // the holder said first is still there to read, so the fetcher reports why.
+  BulkServer holder("127.0.0.1", BulkSource{[](ContextId) { return nullptr; }, {}}, "test peer");
+  os::Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_in at{};
+  at.sin_family = AF_INET;
+  at.sin_port = htons(holder.port());
+  at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::connect(fd.get(), reinterpret_cast<sockaddr*>(&at), sizeof at) == 0);
+  std::string hello = "HBK1" + random_bytes(kBulkTicketBytes) + std::string(4, '\0');
+  std::string requests(12 * 100, '\1');  // never read by the holder
+  std::string sent = hello + requests;
+  REQUIRE(::send(fd.get(), sent.data(), sent.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(sent.size()));
+  std::string answer;
+  char buffer[4096];
+  for (ssize_t n; (n = ::recv(fd.get(), buffer, sizeof buffer, 0)) > 0;)
+    answer.append(buffer, static_cast<std::size_t>(n));
+  REQUIRE(answer.size() > 16);
+  CHECK(answer[12] == 1);  // status 1: an error text follows
+  CHECK(static_cast<unsigned char>(answer[8]) == answer.size() - 16);
+  CHECK_THAT(answer.substr(16), ContainsSubstring("refused the ticket"));
 }
 
 TEST_CASE("a peer server serves a transfer the manager admits, even once its fetcher waits") {
