@@ -1948,11 +1948,7 @@ class Parser {
         next();
         auto e = make(Expr::Kind::literal, t);
         if (t.kind == Token::Kind::integer) {
-          std::int64_t v = 0;
-          auto [end, ec] = std::from_chars(t.value.data(), t.value.data() + t.value.size(), v);
-          (void)end;
-          if (ec != std::errc()) error(t, "integer out of range");
-          e->literal = Value::integer(v);
+          e->literal = Value::integer(integer_of(t));
         } else {
           e->literal = Value::floating(std::strtod(t.value.c_str(), nullptr));
         }
@@ -2006,6 +2002,15 @@ class Parser {
     error(t, fmt::format("expected an expression, found {}", describe(t)));
   }
 
+  // An integer token's value; an error where it does not fit 64 bits (`x.99999999999999999999`).
+  std::int64_t integer_of(const Token& t) {
+    std::int64_t v = 0;
+    auto [end, ec] = std::from_chars(t.value.data(), t.value.data() + t.value.size(), v);
+    (void)end;
+    if (ec != std::errc()) error(t, "integer out of range");
+    return v;
+  }
+
   ExprPtr parse_postfix(ExprPtr e) {
     while (true) {
       if (at_op(".")) {
@@ -2015,7 +2020,7 @@ class Parser {
           next();
           auto item = make(Expr::Kind::item, dot);
           auto index = make(Expr::Kind::literal, t);
-          index->literal = Value::integer(std::stoll(t.value));
+          index->literal = Value::integer(integer_of(t));
           item->children.push_back(std::move(e));
           item->children.push_back(std::move(index));
           e = std::move(item);

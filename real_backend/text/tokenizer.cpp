@@ -20,6 +20,10 @@ using nlohmann::json;
 
 // Ids must fit a table indexed by id: 16.7 million is 64 times the largest vocabulary in use.
 constexpr std::int64_t kMaxId = (1 << 24) - 1;
+// A tokenizer's ids are dense, and the table by id costs what they span: an id may lie at most
+// this far past the tokens the file names, so that a few bytes cannot ask for 16.7 million
+// entries (fuzz_tokenizer: one token with id 16,777,215 took over a second).
+constexpr std::int64_t kMaxIdGap = 1 << 16;
 // Sequences of normalizers, pre-tokenizers or decoders nested deeper than this are refused.
 constexpr int kMaxNesting = 16;
 
@@ -273,6 +277,12 @@ class Reader {
       vocab.emplace(it.key(), id);
       highest = std::max(highest, id);
     }
+    named_ = vocab.size();
+    if (highest >= static_cast<std::int64_t>(named_) + kMaxIdGap) {
+      vocab_node.fail("id " + std::to_string(highest) + " is too far past its " +
+                      std::to_string(named_) + " tokens (ids are dense: at most " +
+                      std::to_string(named_ + kMaxIdGap - 1) + ")");
+    }
     state_.tokens.assign(static_cast<std::size_t>(highest + 1), std::string());
     for (const auto& [token, id] : vocab)
       state_.tokens[id] = token;
@@ -340,9 +350,16 @@ class Reader {
       if (state_.added_ids.contains(token.content))
         entry.fail(in_quotes(token.content) + " is added twice");
       if (static_cast<std::size_t>(token.id) >= state_.tokens.size()) {
+        if (static_cast<std::int64_t>(token.id) >= static_cast<std::int64_t>(named_) + kMaxIdGap) {
+          entry.at("id").fail(std::to_string(token.id) + " is too far past the " +
+                              std::to_string(named_) +
+                              " tokens named before it (ids are dense: at most " +
+                              std::to_string(named_ + kMaxIdGap - 1) + ")");
+        }
         state_.tokens.resize(static_cast<std::size_t>(token.id) + 1);
       }
       state_.tokens[token.id] = token.content;
+      ++named_;
       state_.added_ids.emplace(token.content, token.id);
       bool normalized = token.normalized && state_.normalizer;
       std::string found_as =
@@ -440,6 +457,7 @@ class Reader {
   }
 
   TokenizerState& state_;
+  std::size_t named_ = 0;  // the tokens the file has named so far: vocabulary, then added
 };
 
 }  // namespace

@@ -330,6 +330,9 @@ TEST_CASE(
   CHECK(syntax_error("{{ 'a' }} {{ ) }}") == "1:14: expected an expression, found ')'");
   CHECK(syntax_error("{% if %}{% endif %}") == "1:7: expected an expression, found '%}'");
   CHECK(syntax_error("é {{ '\\0' }}") == "1:7: unsupported escape '\\0' in a string");
+  // Found by fuzz_chat_template: an item index past 64 bits threw std::out_of_range.
+  CHECK(syntax_error("{{ x.99999999999999999999 }}") == "1:6: integer out of range");
+  CHECK(syntax_error("{{ 99999999999999999999 }}") == "1:4: integer out of range");
 }
 
 TEST_CASE("hostile templates hit a limit with a clear error instead of exhausting the machine") {

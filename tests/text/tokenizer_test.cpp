@@ -223,6 +223,21 @@ TEST_CASE("malformed files are rejected with where and what") {
   CHECK(refusal(file) == "tokenizer.json: model.vocab[\"d\"]: expected an integer, found \"7\"");
   file["model"]["vocab"]["d"] = 2;
   CHECK(refusal(file) == "tokenizer.json: model.vocab: id 2 given to both \"c\" and \"d\"");
+  // Ids are dense: found by fuzz_tokenizer, one id of 16,777,215 made a table of that many
+  // entries (over a second, half a gigabyte). 65,536 past what the file names is the most.
+  file["model"]["vocab"]["d"] = 7 + 65535;
+  CHECK_NOTHROW(load(file));
+  file["model"]["vocab"]["d"] = 8 + 65536;
+  CHECK(refusal(file) ==
+        "tokenizer.json: model.vocab: id 65544 is too far past its 8 tokens (ids are dense: at "
+        "most 65543)");
+  file = toy();
+  file["added_tokens"] = json::array({{{"id", 7 + 65536}, {"content", "<x>"}}});
+  CHECK(refusal(file) ==
+        "tokenizer.json: added_tokens[0].id: 65543 is too far past the 7 tokens named before it "
+        "(ids are dense: at most 65542)");
+  file["added_tokens"][0]["id"] = 7 + 65535;
+  CHECK(load(file).vocab_size() == 7 + 65536);
 
   file = toy();
   file["model"]["merges"][1] = "ab z";
