@@ -19,18 +19,20 @@ namespace {
 
 // A trace made by the generator of traces/GENERATORS.md from a preset and optional changes,
 // seeded by the scenario's seed.
-traces::Trace generate(const Node& t, std::uint64_t seed, std::string& origin) {
+traces::Trace generate(const Node& t, std::uint64_t seed, const traces::GeneratorLimits& limits,
+                       std::string& origin) {
   t.only_keys({"generate", "duration", "start_hour", "pool", "max_held", "initial", "arrivals",
                "lifetime", "reclaim", "notice_s"});
   traces::GeneratorConfig config = read_generator(t);
   config.seed = seed;
+  origin = fmt::format("generated: {} (seed {})", traces::generator_command(config), seed);
+  traces::Trace trace;
   try {
     traces::check_generator_config(config);
+    trace = traces::generate_trace(config, limits);
   } catch (const InputError& e) {
     t.fail_here(e.what());
   }
-  origin = fmt::format("generated: {} (seed {})", traces::generator_command(config), seed);
-  traces::Trace trace = traces::generate_trace(config);
   trace.source = fmt::format("{} [trace]", t.source());
   return trace;
 }
@@ -76,7 +78,7 @@ Scenario load_scenario(const std::string& path, const ScenarioOverrides& overrid
     s.trace_origin = top.file_path("trace");
     s.trace = traces::parse_trace_file(s.trace_origin);
   } else {
-    s.trace = generate(top.table("trace"), s.seed, s.trace_origin);
+    s.trace = generate(top.table("trace"), s.seed, overrides.generator_limits, s.trace_origin);
   }
 
   if (top.has("policy")) read_policy(top.table("policy"), s.policies);

@@ -9,6 +9,7 @@
 #include "policy/registry.hpp"
 #include "policy/workload.hpp"
 #include "sim_backend/cluster_description.hpp"
+#include "traces/generator.hpp"
 #include "traces/trace.hpp"
 
 namespace hearth::sim {
@@ -32,6 +33,7 @@ struct ScenarioOverrides {
   PolicyOverrides policies;          // applied after the scenario's [policy] table
   std::optional<std::uint64_t> seed;
   std::optional<double> detection_delay_s;
+  traces::GeneratorLimits generator_limits;  // for a generated trace
 };
 
 // Reads a scenario file (paths in it are relative to the file), applies `overrides`, and checks

@@ -9,6 +9,7 @@
 #include <numbers>
 #include <queue>
 
+#include "policy/errors.hpp"
 #include "traces/sampling.hpp"
 #include "traces/text.hpp"
 
@@ -19,7 +20,18 @@ constexpr double kNever = std::numeric_limits<double>::infinity();
 
 class Generation {
  public:
-  explicit Generation(const GeneratorConfig& config) : config_(config), rng_(config.seed) {
+  Generation(const GeneratorConfig& config, const GeneratorLimits& limits)
+      : config_(config), limits_(limits), rng_(config.seed) {
+    std::uint64_t machines = 0;
+    for (const auto& group : config.pool) {
+      machines += std::min<std::uint64_t>(group.count, limits.max_machines + 1);
+      if (machines > limits.max_machines) {
+        throw InputError(
+            fmt::format("the pool has more than {} machines, the most a generated "
+                        "trace takes",
+                        limits.max_machines));
+      }
+    }
     for (const auto& group : config.pool) {
       for (std::size_t n = 1; n <= group.count; ++n) {
         machines_.push_back({fmt::format("{}-{:03}", group.gpu_type, n), group.gpu_type});
@@ -40,6 +52,7 @@ class Generation {
     // rate(t) / highest rate.
     const double a = config_.reclaim.amplitude;
     for (double t = 0; mean_gap_s < kNever;) {
+      step(t);
       t += rng_.exponential(mean_gap_s / (1 + a));
       if (t >= config_.duration_s) break;
       if (rng_.uniform() * (1 + a) >= 1 - a * owner_activity(t)) continue;
@@ -89,13 +102,33 @@ class Generation {
     if (r.rate_per_h <= 0) return kNever;
     const double mean_gap_s = 3600 / (r.rate_per_h * (1 + r.amplitude));
     for (double t = from;;) {
+      step(t);
       t += rng_.exponential(mean_gap_s);
       if (t >= config_.duration_s) return kNever;
       if (rng_.uniform() * (1 + r.amplitude) < 1 + r.amplitude * owner_activity(t)) return t;
     }
   }
 
+  // Counts one unit of work (a random draw or an offer) at time t, and stops the generation
+  // past the limits.
+  void step(double t) {
+    if (++steps_ > limits_.max_steps) {
+      throw InputError(fmt::format(
+          "the trace takes more than {} steps (random draws and offers) by {:.0f} s of its "
+          "{:.0f} s: lower the arrival rate, the burst size or the reclaim rate, or shorten the "
+          "duration",
+          limits_.max_steps, t, config_.duration_s));
+    }
+    if (events_.size() > limits_.max_events) {
+      throw InputError(fmt::format(
+          "the trace has more than {} events by {:.0f} s of its {:.0f} s: lower the arrival "
+          "rate or the burst size, lengthen the lifetimes, or shorten the duration",
+          limits_.max_events, t, config_.duration_s));
+    }
+  }
+
   void offer(double t) {
+    step(t);
     while (!releases_.empty() && releases_.top().first <= t) {
       idle_.push_back(releases_.top().second);
       releases_.pop();
@@ -127,7 +160,9 @@ class Generation {
   }
 
   const GeneratorConfig& config_;
+  const GeneratorLimits& limits_;
   Rng rng_;
+  std::uint64_t steps_ = 0;
   std::vector<Machine> machines_;
   std::vector<std::size_t> idle_;  // machines the application does not hold
   std::priority_queue<Release, std::vector<Release>, std::greater<>> releases_;
@@ -137,8 +172,8 @@ class Generation {
 
 }  // namespace
 
-Trace generate_trace(const GeneratorConfig& config) {
-  return Generation(config).run();
+Trace generate_trace(const GeneratorConfig& config, const GeneratorLimits& limits) {
+  return Generation(config, limits).run();
 }
 
 }  // namespace hearth::traces

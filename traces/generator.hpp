@@ -60,8 +60,19 @@ struct GeneratorConfig {
                         // younger than that); 0: evictions come without notice
 };
 
+// How much one trace may take. A config of a few numbers can ask for more than any simulation
+// could use (a billion offers an hour for a year): generation then stops with an InputError that
+// says which limit it met, instead of running for hours or filling memory. The defaults stop
+// within seconds and about a gigabyte (traces/GENERATORS.md); the fuzz harness sets smaller ones.
+struct GeneratorLimits {
+  std::uint64_t max_machines = 1'000'000;  // machines in the pool, all groups together
+  std::uint64_t max_steps = 100'000'000;   // random draws and offers, rejected ones included
+  std::uint64_t max_events = 5'000'000;    // events in the trace
+};
+
 // Times are rounded to the millisecond; ties keep the order in which things happened. Workers up
-// at duration_s stay up. Requires a config that check_generator_config accepts.
-Trace generate_trace(const GeneratorConfig& config);
+// at duration_s stay up. Requires a config that check_generator_config accepts; throws InputError
+// when the trace would pass one of `limits`.
+Trace generate_trace(const GeneratorConfig& config, const GeneratorLimits& limits = {});
 
 }  // namespace hearth::traces

@@ -19,6 +19,7 @@ using namespace hearth;
 using namespace hearth::sim;
 using Catch::Matchers::ContainsSubstring;
 using Catch::Matchers::Equals;
+using Catch::Matchers::StartsWith;
 using Catch::Matchers::WithinAbs;
 
 namespace {
@@ -291,6 +292,25 @@ inferences = 100
   CHECK_THROWS_WITH(load_scenario(path),
                     Equals(path + ": key trace.arrivals: 'poisson': expected poisson:RATE_PER_H or "
                                   "bursts:MEAN_GAP:SIZE"));
+}
+
+TEST_CASE("a generated trace past the generator's limits is refused at the trace table") {
+  auto dir = scratch("generator-limits");
+  write(dir / "cluster.toml", kClusterToml);
+  std::string path = write(dir / "g.toml", R"(
+cluster = "cluster.toml"
+[trace]
+generate = "campus"
+duration = "365d"
+arrivals = "poisson:1e12"
+[[contexts]]
+size_bytes = 1e9
+inferences = 100
+)");
+  ScenarioOverrides small;
+  small.generator_limits.max_steps = 1000;
+  CHECK_THROWS_WITH(load_scenario(path, small),
+                    StartsWith(path + ": key trace: the trace takes more than 1000 steps"));
 }
 
 TEST_CASE("a folder given as a scenario is called a folder, not an empty file") {

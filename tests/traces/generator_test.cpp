@@ -2,8 +2,10 @@
 // pool as GENERATORS.md describes it.
 
 #include <catch2/catch_test_macros.hpp>
+#include <catch2/matchers/catch_matchers_string.hpp>
 
 #include <cmath>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -208,6 +210,40 @@ TEST_CASE("malformed generator settings are rejected with what was expected") {
   CHECK(input_error([] { preset("cloud"); }) == "unknown preset 'cloud' (known: campus)");
   CHECK(input_error([] { check_generator_config(GeneratorConfig{}); }) ==
         "generate needs a pool (--pool or --preset)");
+}
+
+TEST_CASE("a trace past the generator's limits is refused, saying which limit it met") {
+  // The harness-sized limits; the defaults are the same code with larger numbers.
+  const GeneratorLimits limits{.max_machines = 1000, .max_steps = 20000, .max_events = 5000};
+  auto config = big_pool(1e9, 365 * 86400.0);  // a billion offers an hour for a year
+  config.pool = {{"T4-16GB", 600}, {"A10-24GB", 401}};
+  CHECK(input_error([&] { generate_trace(config, limits); }) ==
+        "the pool has more than 1000 machines, the most a generated trace takes");
+  config.pool = {{"T4-16GB", 600}, {"A10-24GB", std::numeric_limits<std::size_t>::max()}};
+  CHECK(input_error([&] { generate_trace(config, limits); }) ==
+        "the pool has more than 1000 machines, the most a generated trace takes");
+
+  // Offers every few microseconds, all refused once 10 are held: steps, not events, run out.
+  config.pool = {{"T4-16GB", 1000}};
+  config.max_held = 10;
+  CHECK_THAT(input_error([&] { generate_trace(config, limits); }),
+             Catch::Matchers::StartsWith(
+                 "the trace takes more than 20000 steps (random draws and offers) by 0 s of "
+                 "its 31536000 s: lower the arrival rate"));
+  // A burst of 10^18 offers at one instant is as many steps.
+  config.arrivals = {Arrivals::Kind::bursts, 0, 3600, std::size_t{1} << 60};
+  CHECK_THAT(input_error([&] { generate_trace(config, limits); }),
+             Catch::Matchers::StartsWith("the trace takes more than 20000 steps"));
+
+  // Short lives and many offers: the events run out first.
+  config.arrivals = {Arrivals::Kind::poisson, 3600, 0, 0};
+  config.lifetime = {Lifetime::Kind::exponential, 1, 0, 0, {}, {}};
+  CHECK_THAT(input_error([&] { generate_trace(config, limits); }),
+             Catch::Matchers::StartsWith("the trace has more than 5000 events by "));
+
+  // Within them, the same config makes its trace.
+  config.duration_s = 600;
+  CHECK(generate_trace(config, limits).events.size() > 100);
 }
 
 TEST_CASE("the campus preset's command line spells out every setting") {
