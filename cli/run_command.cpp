@@ -3,7 +3,6 @@
 // resumes where it stopped when run again. docs/real-backend.md is the manual.
 
 #include <fmt/core.h>
-#include <signal.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
@@ -18,6 +17,7 @@
 #include "cli/run_report.hpp"
 #include "os/logging.hpp"
 #include "os/network.hpp"
+#include "os/process.hpp"
 #include "policy/errors.hpp"
 #include "real_backend/factory/batch_factory.hpp"
 #include "real_backend/factory/local_workers.hpp"
@@ -32,12 +32,6 @@ namespace hearth::cli {
 namespace {
 
 using namespace hearth::real;
-
-std::atomic<bool> stop_requested{false};
-
-void request_stop(int) {
-  stop_requested = true;
-}
 
 struct RunArgs {
   std::string job;
@@ -177,10 +171,7 @@ void run(const RunArgs& a) {
     factory = batch_factory(kind, job, manager.address(), keys_file, worker_keys(options.keys));
   }
 
-  struct sigaction sa {};
-  sa.sa_handler = request_stop;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  const std::atomic<bool>& stop_requested = os::stop_on_interrupt();
   RunEnd end = manager.run(stop_requested, factory.get());
   factory.reset();
   if (!a.decision_log.empty()) {

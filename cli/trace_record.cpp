@@ -6,7 +6,6 @@
 // the same command again resumes from the snapshots.
 
 #include <fmt/core.h>
-#include <signal.h>
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -33,12 +32,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace hearth::traces;
-
-std::atomic<bool> stop_requested{false};
-
-extern "C" void request_stop(int) {
-  stop_requested = true;
-}
 
 struct RecordArgs {
   bool htcondor = false, slurm = false;
@@ -163,10 +156,7 @@ void record(const RecordArgs& a) {
       samples += !line.empty() && line.find(' ') == std::string::npos;
     fmt::print(stderr, "hearth: resuming {}: {} snapshots recorded before\n", a.output, samples);
   }
-  struct sigaction sa {};
-  sa.sa_handler = request_stop;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  const std::atomic<bool>& stop_requested = os::stop_on_interrupt();
   using Clock = std::chrono::steady_clock;
   auto after = [](double s) {
     return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));

@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -50,5 +51,9 @@ void kill_and_reap(pid_t pid);
 
 // A waitpid() status as an exit status: 128 + signal for a process killed by one.
 int exit_status(int wait_status);
+
+// From now on SIGINT and SIGTERM set the flag returned, instead of ending the process, so that a
+// long command (a run, a recording) ends cleanly at its next look.
+const std::atomic<bool>& stop_on_interrupt();
 
 }  // namespace hearth::os

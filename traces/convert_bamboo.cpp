@@ -24,9 +24,9 @@ namespace {
 
 // The instances in order of arrival, those still alive marked in a Fenwick tree, so that the k-th
 // alive one (the oldest, the newest, a random one) is found and removed in O(log n).
-class Arrivals {
+class AliveInstances {
  public:
-  explicit Arrivals(std::size_t capacity) : tree_(capacity + 1, 0) {}
+  explicit AliveInstances(std::size_t capacity) : tree_(capacity + 1, 0) {}
   void arrive(std::size_t i) { add(i, 1); }
   void leave(std::size_t i) { add(i, -1); }
   // The index of the k-th (0-based) instance alive, in order of arrival.
@@ -73,7 +73,7 @@ Trace trace_from_counts(const std::vector<CountPoint>& points, double end_s,
   trace.events.reserve(events);
   std::vector<std::string> names;
   names.reserve(arrivals);
-  Arrivals alive(arrivals);
+  AliveInstances alive(arrivals);
   std::size_t alive_count = 0;
   // mt19937_64 is the same sequence everywhere, and the draw below uses it directly: the same
   // seed gives the same trace on every platform.

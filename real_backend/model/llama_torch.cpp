@@ -18,10 +18,12 @@
 #include <fstream>
 #include <limits>
 
+#include "os/clock.hpp"
 #include "policy/errors.hpp"
 #include "real_backend/model/fast_loader.hpp"
 #include "real_backend/model/inference.hpp"
 #include "real_backend/model/model_files.hpp"
+#include "real_backend/model/torch_dtype.hpp"
 
 namespace hearth::real {
 
@@ -29,21 +31,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-at::ScalarType scalar_type(DType d) {
-  switch (d) {
-    case DType::f32:
-      return at::kFloat;
-    case DType::bf16:
-      return at::kBFloat16;
-    case DType::f16:
-      return at::kHalf;
-  }
-  throw std::logic_error("unknown dtype");
-}
+using os::seconds_since;
 
 struct Layer {
   at::Tensor input_norm, q, q_bias, k, k_bias, v, v_bias, o, o_bias, q_norm, k_norm;
@@ -526,7 +514,7 @@ Weights weights_of(const ModelDirectory& dir, const std::vector<at::Tensor>& reg
     auto it = dir.tensors.find(name);
     if (it == dir.tensors.end()) return {};
     const auto& [file, t] = it->second;
-    at::ScalarType type = scalar_type(t->dtype);
+    at::ScalarType type = torch_dtype(t->dtype);
     auto size = static_cast<std::int64_t>(c10::elementSize(type));
     at::Tensor bytes = regions[file].narrow(0, static_cast<std::int64_t>(t->begin),
                                             static_cast<std::int64_t>(t->end - t->begin));
@@ -585,7 +573,7 @@ std::shared_ptr<LoadedModel> load_llama(const ModelFiles& files, const std::stri
   // The CPU computes in fp32; CUDA in the checkpoint's dtype (the embedding's, where tensors mix).
   at::ScalarType dtype =
       d.is_cpu() ? at::kFloat
-                 : scalar_type(dir.tensors.at("model.embed_tokens.weight").second->dtype);
+                 : torch_dtype(dir.tensors.at("model.embed_tokens.weight").second->dtype);
   Weights weights = weights_of(dir, regions, dtype, copied, viewed);
   if (copied && report.path == "hf-view") report.path = "hf-plain";
   // Views into a pack on the CPU keep the pack alive.

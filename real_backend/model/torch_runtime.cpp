@@ -17,6 +17,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "os/clock.hpp"
 #include "real_backend/model/builtin_model.hpp"
 #include "real_backend/model/fast_loader.hpp"
 #include "real_backend/model/inference.hpp"
@@ -24,6 +25,7 @@
 #include "real_backend/model/model_files.hpp"
 #include "real_backend/model/model_runtime.hpp"
 #include "real_backend/model/raw_model.hpp"
+#include "real_backend/model/torch_dtype.hpp"
 
 namespace hearth::real {
 
@@ -31,13 +33,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-c10::ScalarType scalar_type(DType d) {
-  return d == DType::bf16 ? torch::kBFloat16 : torch::kFloat;
-}
+using os::seconds_since;
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -55,7 +51,7 @@ torch::jit::Module raw_module(const RawModelLayout& layout, const at::Tensor& bl
   for (const RawTensor& t : layout.tensors) {
     at::Tensor value =
         blob.narrow(0, static_cast<std::int64_t>(t.offset), static_cast<std::int64_t>(t.bytes))
-            .view(scalar_type(t.dtype))
+            .view(torch_dtype(t.dtype))
             .view(t.shape);
     m.register_parameter(t.name, value, t.buffer);
   }
@@ -293,7 +289,7 @@ class TorchRuntime final : public ModelRuntime {
     torch::jit::Module m("HearthBuiltin");
     for (const RawTensor& t : layout.tensors) {
       void* data = bytes.data() + layout.data_offset + t.offset;
-      m.register_parameter(t.name, torch::from_blob(data, t.shape, scalar_type(t.dtype)).clone(),
+      m.register_parameter(t.name, torch::from_blob(data, t.shape, torch_dtype(t.dtype)).clone(),
                            t.buffer);
     }
     m.define(layout.source);

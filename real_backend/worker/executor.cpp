@@ -6,6 +6,7 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "os/clock.hpp"
 #include "real_backend/model/model_files.hpp"
 #include "real_backend/model/model_runtime.hpp"
 #include "real_backend/text/tokenizer.hpp"
@@ -22,9 +23,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
+using os::seconds_since;
 
 }  // namespace
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <optional>
 
+#include "os/clock.hpp"
 #include "policy/errors.hpp"
 #include "real_backend/model/cuda_device.hpp"
 #include "real_backend/model/model_runtime.hpp"
@@ -21,9 +22,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
+using os::seconds_since;
 
 void send(zmq::socket_t& socket, const Message& m) {
   socket.send(zmq::buffer(encode(m)), zmq::send_flags::none);

@@ -36,7 +36,7 @@ std::string content(std::size_t n) {
   return bytes;
 }
 
-ContextInfo info_of(const std::string& bytes) {
+ContextInfo chunked_info_of(const std::string& bytes) {
   ContextInfo info;
   info.name.assign(1, 'm');
   info.size_bytes = bytes.size();
@@ -98,7 +98,7 @@ TEST_CASE("a bulk fetch takes chunks from two holders at once, encrypted or in t
   zmq::context_t zmq;
   KeyPair client = make_key_pair();
   std::string bytes = content(3 * kChunk * 10 + 1234);  // a short last chunk
-  ContextInfo info = info_of(bytes);
+  ContextInfo info = chunked_info_of(bytes);
   for (bool encrypt : {true, false}) {
     Served a_served, b_served;
     // Holder a answers only once b has served a chunk: both send part of the file.
@@ -127,7 +127,7 @@ TEST_CASE("a holder that sends wrong bytes is dropped, and the others send its c
   zmq::context_t zmq;
   KeyPair client = make_key_pair();
   std::string bytes = content(kChunk * 12);
-  ContextInfo info = info_of(bytes);
+  ContextInfo info = chunked_info_of(bytes);
   for (bool encrypt : {true, false}) {
     Served liar_served, honest_served;
     Holder liar(client, bytes, liar_served, [](std::string& out) { out[out.size() / 2] ^= 1; });
@@ -149,7 +149,7 @@ TEST_CASE("a chunk that does not decrypt, or a data connection without a ticket,
   zmq::context_t zmq;
   KeyPair client = make_key_pair();
   std::string bytes = content(kChunk * 4);
-  ContextInfo info = info_of(bytes);
+  ContextInfo info = chunked_info_of(bytes);
   Served served;
   Holder holder(client, bytes, served);
   std::atomic<bool> abort{false};
@@ -206,7 +206,7 @@ TEST_CASE("a peer server serves a transfer the manager admits, even once its fet
   // which may come just after the fetcher dials.
   TempDir dir;
   std::string bytes = content(kChunk * 5 + 7);
-  ContextInfo info = info_of(bytes);
+  ContextInfo info = chunked_info_of(bytes);
   auto held = std::make_shared<const std::string>(bytes);
   BulkServer peer("127.0.0.1", BulkSource{[&](ContextId) { return held; }, {}}, "test peer", 60);
   std::string ticket = random_bytes(kBulkTicketBytes), key = random_bytes(kBulkKeyBytes);
@@ -224,14 +224,14 @@ TEST_CASE("a peer server serves a transfer the manager admits, even once its fet
 
 TEST_CASE("chunk digests that do not fit the context are refused") {
   std::string bytes = content(kChunk * 2 + 5);
-  ContextInfo info = info_of(bytes);
+  ContextInfo info = chunked_info_of(bytes);
   CHECK(chunk_digests_error(info).empty());
   info.chunk_digests.pop_back();
   CHECK_THAT(chunk_digests_error(info), ContainsSubstring("expected 96 for 3 chunks"));
   Stage stage;
   stage.info = info;
   CHECK_THROWS_WITH(decode(encode(stage)), ContainsSubstring("chunk digests"));
-  info = info_of(bytes);
+  info = chunked_info_of(bytes);
   info.chunk_bytes = 100;
   CHECK_THAT(chunk_digests_error(info), ContainsSubstring("chunk size 100 is out of range"));
 }

@@ -78,7 +78,7 @@ max_new_tokens = 6
 }
 
 // (context, id) -> result.
-std::map<std::pair<std::string, int>, json> results_of(const fs::path& output) {
+std::map<std::pair<std::string, int>, json> results_by_row(const fs::path& output) {
   std::map<std::pair<std::string, int>, json> out;
   std::istringstream in(read_file(output));
   for (std::string line; std::getline(in, line);) {
@@ -152,8 +152,8 @@ TEST_CASE("a model directory runs batched as alone, with the reference's scores"
                 {"run", write_job(dir / sub, max_batch).string(), "--workers", "2", "-q"},
                 dir / sub / "run.log")) == 0);
   }
-  auto alone = results_of(dir / "alone/out.jsonl");
-  auto batched = results_of(dir / "batched/out.jsonl");
+  auto alone = results_by_row(dir / "alone/out.jsonl");
+  auto batched = results_by_row(dir / "batched/out.jsonl");
   REQUIRE(alone.size() == 3 * std::size(kClaims));
   REQUIRE(batched.size() == alone.size());
   for (const auto& [key, a] : alone) {
@@ -210,8 +210,8 @@ TEST_CASE("workers killed mid-task on a model directory lose no input and change
   gate.open();
   CHECK(exit_status(manager) == 0);
   CHECK(lines_with(dir / "faulty/run.log", ") lost: ") == 3);
-  auto clean = results_of(dir / "clean/out.jsonl");
-  auto faulty = results_of(dir / "faulty/out.jsonl");
+  auto clean = results_by_row(dir / "clean/out.jsonl");
+  auto faulty = results_by_row(dir / "faulty/out.jsonl");
   CHECK(faulty.size() == 3 * std::size(kClaims));
   for (const auto& [key, expected] : clean) {
     INFO(key.first << " " << key.second);

@@ -20,9 +20,9 @@ using testing::events_text;
 using testing::input_error;
 using testing::kTestDataDir;
 
-const char* const kHeader = "JobID|Partition|State|Start|End|NodeList|AllocTRES\n";
+const char* const kSacctHeader = "JobID|Partition|State|Start|End|NodeList|AllocTRES\n";
 
-Trace convert(const std::string& text, SlurmOptions options = {"A100-40GB", ""}) {
+Trace convert_sacct(const std::string& text, SlurmOptions options = {"A100-40GB", ""}) {
   return convert_slurm(text, "s.txt", options);
 }
 
@@ -46,34 +46,35 @@ TEST_CASE("slurm: a real partition's jobs become the GPUs they held, ends named"
 }
 
 TEST_CASE("slurm: steps, jobs that never started and jobs without GPUs are left out") {
-  const std::string rows = std::string(kHeader) +
+  const std::string rows = std::string(kSacctHeader) +
                            "7|gpu|COMPLETED|2026-01-01T00:00:00|2026-01-01T00:01:40|n1|"
                            "cpu=1,gres/gpu:a100=1,gres/gpu=1\n"
                            "7.batch|gpu|COMPLETED|2026-01-01T00:00:00|2026-01-01T00:01:40|n1|\n"
                            "8|gpu|PENDING|Unknown|Unknown|None assigned|\n"
                            "9|gpu|COMPLETED|2026-01-01T00:00:10|2026-01-01T00:00:20|n2|cpu=4\n";
-  CHECK(events_text(convert(rows, {"", ""})) ==
+  CHECK(events_text(convert_sacct(rows, {"", ""})) ==
         "0 up slurm-7 a100\n"
         "100 down slurm-7  slurm_state=COMPLETED\n");
 }
 
 TEST_CASE("slurm: malformed accounting is reported at its line") {
-  auto error = [](const std::string& text) { return input_error([&] { convert(text); }); };
+  auto error = [](const std::string& text) { return input_error([&] { convert_sacct(text); }); };
   CHECK(error("JobID|State|Start\n1|RUNNING|2026-01-01T00:00:00\n") ==
         "s.txt:1: no End column: expected sacct --parsable2 with a header, -o "
         "JobID,Partition,State,Start,End,NodeList,AllocTRES");
-  CHECK(error(std::string(kHeader) + "1|p|RUNNING|yesterday|Unknown|n|gres/gpu=1\n") ==
+  CHECK(error(std::string(kSacctHeader) + "1|p|RUNNING|yesterday|Unknown|n|gres/gpu=1\n") ==
         "s.txt:2: Start 'yesterday' is not a time like 2026-12-07T03:56:24");
-  CHECK(error(std::string(kHeader) + "1|p|RUNNING\n") ==
+  CHECK(error(std::string(kSacctHeader) + "1|p|RUNNING\n") ==
         "s.txt:2: 3 fields where the header has 7");
-  CHECK(error(std::string(kHeader) +
+  CHECK(error(std::string(kSacctHeader) +
               "1|p|RUNNING|2026-01-01T00:00:00|Unknown|n|gres/gpu=2000000000\n") ==
         "s.txt:2: job 1 holds 2000000000 GPUs, more than 100000 at once");
-  CHECK(error(std::string(kHeader) + "1|p|PENDING|Unknown|Unknown|n|gres/gpu=1\n") ==
+  CHECK(error(std::string(kSacctHeader) + "1|p|PENDING|Unknown|Unknown|n|gres/gpu=1\n") ==
         "s.txt:1: no job with GPUs ever started");
   CHECK(input_error([] {
-          convert(std::string(kHeader) + "1|p|RUNNING|2026-01-01T00:00:00|Unknown|n|gres/gpu=1\n",
-                  {"", ""});
+          convert_sacct(
+              std::string(kSacctHeader) + "1|p|RUNNING|2026-01-01T00:00:00|Unknown|n|gres/gpu=1\n",
+              {"", ""});
         }) == "s.txt:2: job 1 names no GPU type (gres/gpu:TYPE in AllocTRES): pass --gpu-type");
 }
 
