@@ -65,9 +65,9 @@ Trace trace_from_counts(const std::vector<CountPoint>& points, double end_s,
     arrivals += p.count > count ? p.count - count : 0;
     events += p.count > count ? p.count - count : count - p.count;
     count = p.count;
-    if (events > kMostCountEvents) {
+    if (events > options.max_events) {
       fail(source_name, p.line,
-           fmt::format("the series makes more than {} up and down events", kMostCountEvents));
+           fmt::format("the series makes more than {} up and down events", options.max_events));
     }
   }
   trace.events.reserve(events);
@@ -136,10 +136,10 @@ Trace convert_bamboo(std::string_view text, std::string_view source_name,
     if (count != std::floor(count)) {
       fail(source_name, line, fmt::format("count {} is not a whole number", fields[1]));
     }
-    if (count > kMostWorkersAtOnce) {
-      fail(
-          source_name, line,
-          fmt::format("count {} is more than {} instances at once", fields[1], kMostWorkersAtOnce));
+    if (count > options.max_at_once) {
+      fail(source_name, line,
+           fmt::format("count {} is more than {} instances at once", fields[1],
+                       options.max_at_once));
     }
     if (time_s < previous_s) {
       fail(source_name, line,
@@ -180,7 +180,7 @@ Trace convert_skypilot(std::string_view text, std::string_view source_name,
   for (std::size_t i = 0; i < data.size(); ++i) {
     const auto& v = data[i];
     const double n = v.is_boolean() ? v.get<bool>() : v.is_number() ? v.get<double>() : -1;
-    if (!(n >= 0) || n != std::floor(n) || n > kMostWorkersAtOnce) {
+    if (!(n >= 0) || n != std::floor(n) || n > options.max_at_once) {
       fail(source_name, 0,
            fmt::format("data[{}]: {} is not a whole number of instances", i, v.dump()));
     }

@@ -33,6 +33,8 @@ struct BambooOptions {
       "spot-";             // instances are named prefix + 1, 2, ... in order of arrival
   std::uint64_t seed = 1;  // of LeaveOrder::random: the same seed, the same trace
   bool header = false;     // the first row may be a `time,count` header (--from counts)
+  double max_at_once = kMostWorkersAtOnce;    // trace.hpp
+  std::size_t max_events = kMostCountEvents;  // trace.hpp
 };
 
 // Event lines are the lines of the series; the trace ends at the last row's time. Throws

@@ -159,10 +159,10 @@ Trace convert_htcondor(std::string_view text, std::string_view source_name,
       if (!slot.device.empty()) machines[slot.machine].gpu_type = slot.device;
     }
     for (const auto& [name, count] : offer) {
-      if (count != std::floor(count) || count > kMostWorkersAtOnce) {
+      if (count != std::floor(count) || count > options.max_at_once) {
         fail(trace.source, s.line,
              fmt::format("{} offers {} GPUs, not a whole number up to {}", name, count,
-                         kMostWorkersAtOnce));
+                         options.max_at_once));
       }
       Machine& m = machines[name];
       const auto target = static_cast<std::size_t>(count);
@@ -179,6 +179,10 @@ Trace convert_htcondor(std::string_view text, std::string_view source_name,
       while (m.offered.size() > target) {
         trace.events.push_back({time_s, m.offered.back(), EventKind::down, "", 0, s.line, {}});
         m.offered.pop_back();
+      }
+      if (trace.events.size() > options.max_events) {
+        fail(trace.source, s.line,
+             fmt::format("the snapshots make more than {} events", options.max_events));
       }
     }
   }

@@ -26,6 +26,8 @@ struct HtcondorOptions {
   // Every worker's GPU type. Empty: a machine's GPUs_DeviceName (condor_gpu_discovery's), which
   // -json snapshots carry on GPU machines; a snapshot without it is an error.
   std::string gpu_type;
+  double max_at_once = kMostWorkersAtOnce;    // trace.hpp
+  std::size_t max_events = kMostCountEvents;  // trace.hpp
 };
 
 // Throws InputError at the offending line for malformed snapshots, time going backwards, and a

@@ -100,10 +100,10 @@ Trace convert_slurm(std::string_view text, std::string_view source_name,
     const auto down = sacct_time(f[end], source_name, line, "End");
     std::string type;
     const int gpus = tres ? tres_gpus(f[*tres], type) : 1;
-    if (gpus > kMostWorkersAtOnce) {
+    if (gpus > options.max_at_once) {
       fail(source_name, line,
            fmt::format("job {} holds {} GPUs, more than {} at once", f[job], gpus,
-                       kMostWorkersAtOnce));
+                       options.max_at_once));
     }
     std::string gpu_type = options.gpu_type.empty() ? type : options.gpu_type;
     if (gpus > 0 && gpu_type.empty()) {
@@ -116,6 +116,9 @@ Trace convert_slurm(std::string_view text, std::string_view source_name,
       std::string worker =
           gpus == 1 ? fmt::format("slurm-{}", f[job]) : fmt::format("slurm-{}/gpu{}", f[job], g);
       held.push_back({*up, down, std::move(worker), gpu_type, end_state, line});
+    }
+    if (2 * held.size() > options.max_events) {
+      fail(source_name, line, fmt::format("the jobs make more than {} events", options.max_events));
     }
   }
   if (held.empty()) fail(source_name, lines.front().number, "no job with GPUs ever started");

@@ -16,6 +16,8 @@ namespace hearth::traces {
 struct SlurmOptions {
   std::string gpu_type;   // every worker's; empty: the GRES type in AllocTRES (gres/gpu:a100=2)
   std::string partition;  // only this partition's jobs (with a Partition column); empty: all
+  double max_at_once = kMostWorkersAtOnce;    // trace.hpp
+  std::size_t max_events = kMostCountEvents;  // trace.hpp
 };
 
 // Times are sacct's (local, as printed), counted from the first start; the trace ends at the

@@ -27,8 +27,10 @@ struct TraceEvent {
 // simulator is measured at, so that a forged count ("1e15 instances", or 500,000 in a 34-byte
 // file) is refused instead of making the converter work for minutes.
 inline constexpr double kMostWorkersAtOnce = 100'000;
-// The most events a count series may make (a few lines of large counts going up and down would
-// make any number).
+// The most events a converted trace may have (a few lines of large counts going up and down would
+// make any number). The converters that take counts have both as options (max_at_once,
+// max_events), which the fuzz harness sets smaller, so that an input's time stays within its
+// limit.
 inline constexpr std::size_t kMostCountEvents = 10'000'000;
 
 struct Trace {

@@ -181,6 +181,14 @@ TEST_CASE("bamboo: malformed series are rejected at their line") {
   for (int i = 0; i < 120; ++i)
     storm += fmt::format("{},{}\n", i, i % 2 == 0 ? 100000 : 0);
   CHECK(error(storm) == "b.csv:101: the series makes more than 10000000 up and down events");
+  // Both limits are options (the fuzz harness sets them smaller).
+  BambooOptions small = options();
+  small.max_at_once = 5;
+  small.max_events = 7;
+  CHECK(input_error([&] { convert_bamboo("0,6\n", "b.csv", small); }) ==
+        "b.csv:1: count 6 is more than 5 instances at once");
+  CHECK(input_error([&] { convert_bamboo("0,5\n1,0\n", "b.csv", small); }) ==
+        "b.csv:2: the series makes more than 7 up and down events");
   CHECK(error("0,1\n10,2\n5,3\n") == "b.csv:3: time 5 goes backwards (previous 10)");
   CHECK(error("0,0\n5,0\n") == "b.csv:1: no instance is ever alive");
 }

@@ -93,6 +93,19 @@ TEST_CASE("htcondor: without --gpu-type a machine's GPUs_DeviceName is its GPU t
         "s.json:1: g names no GPU type (GPUs_DeviceName): pass --gpu-type");
 }
 
+TEST_CASE("htcondor: the limits on GPUs at once and on events are the options'") {
+  // Two snapshots of 4 and then 2 GPUs on one machine: 4 ups, then 2 downs.
+  const std::string series =
+      "[" + ad("s@a", "Unclaimed", 4, 50) + "]\n[" + ad("s@a", "Unclaimed", 2, 60) + "]\n";
+  CHECK(convert_htcondor(series, "s.json", {"A100-40GB", 4, 6}).events.size() == 6);
+  CHECK(input_error([&] {
+          convert_htcondor(series, "s.json", {"A100-40GB", 3, 6});
+        }) == "s.json:1: a offers 4 GPUs, not a whole number up to 3");
+  CHECK(input_error([&] {
+          convert_htcondor(series, "s.json", {"A100-40GB", 4, 5});
+        }) == "s.json:2: the snapshots make more than 5 events");
+}
+
 TEST_CASE("htcondor: malformed snapshots are reported at their line") {
   auto error = [](const std::string& text) { return input_error([&] { convert(text); }); };
   CHECK(error("[" + ad("s@a", "Unclaimed", 1, 50) + "]\n[" + ad("s@a", "Unclaimed", 2, 40) + "]") ==

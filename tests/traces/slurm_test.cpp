@@ -57,6 +57,19 @@ TEST_CASE("slurm: steps, jobs that never started and jobs without GPUs are left 
         "100 down slurm-7  slurm_state=COMPLETED\n");
 }
 
+TEST_CASE("slurm: the limits on GPUs at once and on events are the options'") {
+  const std::string rows = std::string(kSacctHeader) +
+                           "1|p|COMPLETED|2026-01-01T00:00:00|2026-01-01T00:01:40|n1|gres/gpu=4\n"
+                           "2|p|COMPLETED|2026-01-01T00:00:00|2026-01-01T00:01:40|n1|gres/gpu=4\n";
+  CHECK(convert_sacct(rows, {"A100-40GB", "", 4, 16}).events.size() == 16);
+  CHECK(input_error([&] {
+          convert_sacct(rows, {"A100-40GB", "", 3, 16});
+        }) == "s.txt:2: job 1 holds 4 GPUs, more than 3 at once");
+  CHECK(input_error([&] {
+          convert_sacct(rows, {"A100-40GB", "", 4, 15});
+        }) == "s.txt:3: the jobs make more than 15 events");
+}
+
 TEST_CASE("slurm: malformed accounting is reported at its line") {
   auto error = [](const std::string& text) { return input_error([&] { convert_sacct(text); }); };
   CHECK(error("JobID|State|Start\n1|RUNNING|2026-01-01T00:00:00\n") ==
