@@ -169,6 +169,15 @@ bool recv_all(int fd, char* p, std::size_t n, const std::atomic<bool>& stop, dou
   return true;
 }
 
+// The text of an answer with a non-zero status (its first kMaxErrorBytes), or nothing if the
+// connection ended before it.
+std::optional<std::string> error_text(int fd, const Header& header, const std::atomic<bool>& stop,
+                                      double idle_s) {
+  std::string text(std::min(header.length, kMaxErrorBytes), '\0');
+  if (!recv_all(fd, text.data(), text.size(), stop, idle_s)) return std::nullopt;
+  return text;
+}
+
 // Sends every byte of the pieces; false on error, stop, or idle_s without progress.
 bool send_all(int fd, iovec* pieces, int count, const std::atomic<bool>& stop, double idle_s) {
   while (count > 0) {
@@ -610,16 +619,13 @@ std::string run_stream(const StreamJob& job, FetchState& state) {
   put_u32(hello + 4 + kBulkTicketBytes, job.stream);
   // When a send fails, the holder may have said why just before it closed (Linux keeps what
   // arrived before a reset readable): its error text, or "closed the connection".
+  const std::string closed = "closed the connection";
   auto why_closed = [&] {
     char header[kHeaderBytes];
-    if (!recv_all(fd.get(), header, sizeof header, job.stop, 1))
-      return std::string("closed the connection");
+    if (!recv_all(fd.get(), header, sizeof header, job.stop, 1)) return closed;
     Header got = Header::read(header);
-    if (got.status == 0) return std::string("closed the connection");
-    std::string text(std::min(got.length, kMaxErrorBytes), '\0');
-    if (!recv_all(fd.get(), text.data(), text.size(), job.stop, 1))
-      return std::string("closed the connection");
-    return text;
+    if (got.status == 0) return closed;
+    return error_text(fd.get(), got, job.stop, 1).value_or(closed);
   };
   iovec h{hello, sizeof hello};
   if (!send_all(fd.get(), &h, 1, job.stop, job.options.idle_timeout_s)) return why_closed();
@@ -662,9 +668,8 @@ std::string run_stream(const StreamJob& job, FetchState& state) {
     }
     Header got = Header::read(header);
     if (got.status != 0) {
-      std::string text(std::min(got.length, kMaxErrorBytes), '\0');
-      (void)recv_all(fd.get(), text.data(), text.size(), job.stop, job.options.idle_timeout_s);
-      return fail(text);
+      return fail(error_text(fd.get(), got, job.stop, job.options.idle_timeout_s)
+                      .value_or("sent an error and closed before its text"));
     }
     if (got.offset != i * chunk_bytes || got.length != length_of(i))
       return fail(
