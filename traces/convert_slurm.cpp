@@ -83,6 +83,7 @@ Trace convert_slurm(std::string_view text, std::string_view source_name,
     std::size_t line = 0;
   };
   std::vector<Held> held;
+  std::size_t events = 0;  // an up for each GPU, and a down for each that ended
   for (std::size_t i = 1; i < lines.size(); ++i) {
     const auto& [line, content] = lines[i];
     const auto f = split_fields(content, '|');
@@ -117,7 +118,8 @@ Trace convert_slurm(std::string_view text, std::string_view source_name,
           gpus == 1 ? fmt::format("slurm-{}", f[job]) : fmt::format("slurm-{}/gpu{}", f[job], g);
       held.push_back({*up, down, std::move(worker), gpu_type, end_state, line});
     }
-    if (2 * held.size() > options.max_events) {
+    events += static_cast<std::size_t>(gpus) * (down ? 2 : 1);
+    if (events > options.max_events) {
       fail(source_name, line, fmt::format("the jobs make more than {} events", options.max_events));
     }
   }

@@ -109,14 +109,14 @@ class Generation {
     }
   }
 
-  // Counts one unit of work (a random draw or an offer) at time t, and stops the generation
-  // past the limits.
+  // Counts one unit of work at time t (an offer, or one draw of the arrival or reclaim clock; an
+  // offer's own few draws count with it), and stops the generation past the limits.
   void step(double t) {
     if (++steps_ > limits_.max_steps) {
       throw InputError(fmt::format(
-          "the trace takes more than {} steps (random draws and offers) by {:.0f} s of its "
-          "{:.0f} s: lower the arrival rate, the burst size or the reclaim rate, or shorten the "
-          "duration",
+          "the trace takes more than {} steps (offers, and arrival and reclaim draws) by {:.0f} s "
+          "of its {:.0f} s: lower the arrival rate, the burst size or the reclaim rate, or "
+          "shorten the duration",
           limits_.max_steps, t, config_.duration_s));
     }
     if (events_.size() > limits_.max_events) {

@@ -66,7 +66,7 @@ struct GeneratorConfig {
 // within seconds and about a gigabyte (traces/GENERATORS.md); the fuzz harness sets smaller ones.
 struct GeneratorLimits {
   std::uint64_t max_machines = 1'000'000;  // machines in the pool, all groups together
-  std::uint64_t max_steps = 100'000'000;   // random draws and offers, rejected ones included
+  std::uint64_t max_steps = 100'000'000;   // offers (refused ones too), arrival and reclaim draws
   std::uint64_t max_events = 5'000'000;    // events in the trace
 };
 

@@ -226,10 +226,11 @@ TEST_CASE("a trace past the generator's limits is refused, saying which limit it
   // Offers every few microseconds, all refused once 10 are held: steps, not events, run out.
   config.pool = {{"T4-16GB", 1000}};
   config.max_held = 10;
-  CHECK_THAT(input_error([&] { generate_trace(config, limits); }),
-             Catch::Matchers::StartsWith(
-                 "the trace takes more than 20000 steps (random draws and offers) by 0 s of "
-                 "its 31536000 s: lower the arrival rate"));
+  CHECK_THAT(
+      input_error([&] { generate_trace(config, limits); }),
+      Catch::Matchers::StartsWith(
+          "the trace takes more than 20000 steps (offers, and arrival and reclaim draws) by 0 s of "
+          "its 31536000 s: lower the arrival rate"));
   // A burst of 10^18 offers at one instant is as many steps.
   config.arrivals = {Arrivals::Kind::bursts, 0, 3600, std::size_t{1} << 60};
   CHECK_THAT(input_error([&] { generate_trace(config, limits); }),

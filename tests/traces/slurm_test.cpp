@@ -68,6 +68,15 @@ TEST_CASE("slurm: the limits on GPUs at once and on events are the options'") {
   CHECK(input_error([&] {
           convert_sacct(rows, {"A100-40GB", "", 4, 15});
         }) == "s.txt:3: the jobs make more than 15 events");
+  // A job still running makes only its ups: four GPUs up and none down are four events.
+  const std::string running =
+      std::string(kSacctHeader) +
+      "1|p|COMPLETED|2026-01-01T00:00:00|2026-01-01T00:01:40|n1|gres/gpu=4\n"
+      "2|p|RUNNING|2026-01-01T00:00:00|Unknown|n1|gres/gpu=4\n";
+  CHECK(convert_sacct(running, {"A100-40GB", "", 4, 12}).events.size() == 12);
+  CHECK(input_error([&] {
+          convert_sacct(running, {"A100-40GB", "", 4, 11});
+        }) == "s.txt:3: the jobs make more than 11 events");
 }
 
 TEST_CASE("slurm: malformed accounting is reported at its line") {
