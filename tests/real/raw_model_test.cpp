@@ -104,6 +104,13 @@ TEST_CASE("a damaged raw model file is refused, saying what is wrong") {
   wrong.replace(wrong.find(" f32 "), 5, " f64 ");
   CHECK_THROWS_WITH(parse_raw_model(wrong, wrong.size(), "m.raw"),
                     ContainsSubstring("unknown dtype 'f64'"));
+  // f16 weights come in safetensors only: a raw file is neither written nor read with them.
+  wrong.replace(wrong.find(" f64 "), 5, " f16 ");
+  CHECK_THROWS_WITH(parse_raw_model(wrong, wrong.size(), "m.raw"),
+                    ContainsSubstring("m.raw: header line") &&
+                        ContainsSubstring("f16 tensors are not supported here"));
+  CHECK_THROWS_WITH(write_builtin_raw_model(small(), DType::f16, dir / "f16.raw", 1),
+                    "raw model files hold f32 or bf16, not f16");
   CHECK_THROWS_AS(read_raw_model_layout(dir / "missing.raw"), InputError);
   CHECK_FALSE(is_raw_model("PK\x03\x04 a zip"));
 }
