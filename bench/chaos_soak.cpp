@@ -207,11 +207,11 @@ int free_port() {
 // again whenever a manager does not know it (a restarted one).
 class GarbageWorker {
  public:
-  // Joins once `events` shows a finished task: a worker that turns bad while the run is under way
-  // (one that joins before any worker has finished a task of a fresh job cannot be told from a
-  // broken model, and ends the run as one).
-  GarbageWorker(const fs::path& keys, const fs::path& events, int port)
-      : thread_([this, keys, events, port] { serve(keys, events, port); }) {}
+  // Joins as soon as the manager has written its keys: in a fresh job, before any task has
+  // finished. Labels the job lacks are results no model makes, so the worker is quarantined from
+  // its first task, not taken for a broken model.
+  GarbageWorker(const fs::path& keys, int port)
+      : thread_([this, keys, port] { serve(keys, port); }) {}
   ~GarbageWorker() {
     stop_ = true;
     thread_.join();
@@ -220,9 +220,10 @@ class GarbageWorker {
   int joins() const { return joins_; }
 
  private:
-  void serve(const fs::path& keys, const fs::path& events, int port) {
-    while (!stop_ && read_file(events).find("\"task_finished\"") == std::string::npos)
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  void serve(const fs::path& keys, int port) {
+    std::error_code ignored;
+    while (!stop_ && !fs::exists(keys, ignored))
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     if (stop_) return;
     WorkerCredentials credentials = read_credentials(keys);
     zmq::context_t zmq;
@@ -393,7 +394,7 @@ int main(int argc, char** argv) {
     auto round_started = Clock::now();
     Faults faults;
     int last_status = 0;
-    GarbageWorker garbage(dir / "job.state/keys/worker.key", dir / "events.jsonl", port);
+    GarbageWorker garbage(dir / "job.state/keys/worker.key", port);
     pid_t manager = start_manager();
     auto next_worker_kill = Clock::now() + exponential(o.worker_kill_s);
     auto next_manager_kill = Clock::now() + exponential(o.manager_kill_s);

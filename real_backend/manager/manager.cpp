@@ -281,12 +281,16 @@ struct Manager::Impl {
   // failures in a row once another worker (or an earlier run) has finished a task of one of
   // those contexts (until then it may be the context that is broken, not the worker: its tasks
   // are given up, and a context whose tasks fail everywhere ends the run), or, after 8 tasks,
-  // more than half failed while the rest of the pool fails under a sixth as often.
-  void task_outcome(WorkerId w, ContextId c, std::uint64_t inferences, bool ok,
+  // more than half failed while the rest of the pool fails under a sixth as often. Results that
+  // no hearth worker sends, whatever its model, quarantine at once, even in a fresh job.
+  void task_outcome(WorkerId w, ContextId c, std::uint64_t inferences, WireCluster::Outcome outcome,
                     const std::string& reason) {
     if (w >= health.size()) health.resize(w + 1);
     Health& h = health[w];
-    if (ok) {
+    if (outcome == WireCluster::Outcome::malformed) {
+      return quarantine(w, reason);  // "its results are malformed: ..."
+    }
+    if (outcome == WireCluster::Outcome::finished) {
       ++h.finished;
       h.in_a_row = 0;
       h.streak.clear();
@@ -505,8 +509,8 @@ struct Manager::Impl {
 
   WireCluster::Hooks hooks() {
     WireCluster::Hooks h;
-    h.task_outcome = [this](WorkerId w, ContextId c, std::uint64_t n, bool ok,
-                            const std::string& reason) { task_outcome(w, c, n, ok, reason); };
+    h.task_outcome = [this](WorkerId w, ContextId c, std::uint64_t n, WireCluster::Outcome o,
+                            const std::string& reason) { task_outcome(w, c, n, o, reason); };
     h.stage_failed = [this](WorkerId w, ContextId c, Tier tier, const Source& source,
                             const std::string& reason) {
       stage_failed(w, c, tier, source, reason);

@@ -15,73 +15,94 @@ using nlohmann::json;
 // A tie between the best scores is broken by label order; allow that much rounding.
 constexpr double kScoreSlack = 1e-6;
 
-std::string classify_problem(const InferenceSettings& s, const json& r) {
-  if (!r.contains("label") || !r["label"].is_string()) return "no label";
-  if (!r.contains("scores") || !r["scores"].is_object()) return "no scores";
+ResultProblem malformed(std::string what) {
+  return {std::move(what), true};
+}
+
+ResultProblem classify_problem(const InferenceSettings& s, const json& r) {
+  if (!r.contains("label") || !r["label"].is_string()) return malformed("no label");
+  if (!r.contains("scores") || !r["scores"].is_object()) return malformed("no scores");
   const std::string label = r["label"].get<std::string>();
   if (std::find(s.labels.begin(), s.labels.end(), label) == s.labels.end()) {
-    return fmt::format("label \"{}\" is not one of the job's", label);
+    return malformed(fmt::format("label \"{}\" is not one of the job's", label));
   }
   const json& scores = r["scores"];
   if (scores.size() != s.labels.size()) {
-    return fmt::format("{} scores for {} labels", scores.size(), s.labels.size());
+    return malformed(fmt::format("{} scores for {} labels", scores.size(), s.labels.size()));
   }
+  for (const std::string& l : s.labels) {
+    const auto it = scores.find(l);
+    if (it == scores.end()) return malformed(fmt::format("no score for label \"{}\"", l));
+    if (!it->is_number() && !it->is_null()) {
+      return malformed(fmt::format("the score of \"{}\" is {}", l, it->dump()));
+    }
+  }
+  // The shape is right; what is left a broken model can give (NaN is null in JSON).
   double best = -INFINITY;
   for (const std::string& l : s.labels) {
-    auto it = scores.find(l);
-    if (it == scores.end()) return fmt::format("no score for label \"{}\"", l);
-    if (!it->is_number()) return fmt::format("the score of \"{}\" is not a number", l);
-    double v = it->get<double>();
+    const json& score = scores[l];
+    if (!score.is_number()) return {fmt::format("the score of \"{}\" is not a number", l)};
+    double v = score.get<double>();
     if (!std::isfinite(v) || v > kScoreSlack) {
-      return fmt::format("the score of \"{}\" is {}, not a log-probability", l, v);
+      return {fmt::format("the score of \"{}\" is {}, not a log-probability", l, v)};
     }
     best = std::max(best, v);
   }
   if (scores[label].get<double>() < best - kScoreSlack) {
-    return fmt::format("label \"{}\" is not the best scored", label);
+    return {fmt::format("label \"{}\" is not the best scored", label)};
   }
   return {};
 }
 
-std::string generate_problem(const InferenceSettings& s, const json& r) {
-  if (!r.contains("text") || !r["text"].is_string()) return "no text";
-  if (!r.contains("tokens") || !r["tokens"].is_array()) return "no tokens";
-  if (!r.contains("finish") || !r["finish"].is_string()) return "no finish";
+// Every problem of a generated result is the worker's: a model only picks tokens.
+ResultProblem generate_problem(const InferenceSettings& s, const json& r) {
+  if (!r.contains("text") || !r["text"].is_string()) return malformed("no text");
+  if (!r.contains("tokens") || !r["tokens"].is_array()) return malformed("no tokens");
+  if (!r.contains("finish") || !r["finish"].is_string()) return malformed("no finish");
   const json& tokens = r["tokens"];
   for (const json& t : tokens) {
-    if (!t.is_number_integer() || t.get<std::int64_t>() < 0) return "a token that is not an id";
+    if (!t.is_number_integer() || t.get<std::int64_t>() < 0) {
+      return malformed("a token that is not an id");
+    }
   }
   std::string finish = r["finish"].get<std::string>();
-  if (finish != "stop" && finish != "length") return fmt::format("finish \"{}\"", finish);
+  if (finish != "stop" && finish != "length") {
+    return malformed(fmt::format("finish \"{}\"", finish));
+  }
   if (tokens.size() > s.max_new_tokens) {
-    return fmt::format("{} tokens, more than max_new_tokens {}", tokens.size(), s.max_new_tokens);
+    return malformed(
+        fmt::format("{} tokens, more than max_new_tokens {}", tokens.size(), s.max_new_tokens));
   }
   if (finish == "length" && tokens.size() != s.max_new_tokens) {
-    return fmt::format("finish \"length\" after {} of {} tokens", tokens.size(), s.max_new_tokens);
+    return malformed(
+        fmt::format("finish \"length\" after {} of {} tokens", tokens.size(), s.max_new_tokens));
   }
   return {};
 }
 
-std::string one_problem(const InferenceSettings& s, const std::string& text) {
+ResultProblem one_problem(const InferenceSettings& s, const std::string& text) {
   json r = json::parse(text, nullptr, false);
-  if (r.is_discarded()) return "not JSON";
+  if (r.is_discarded()) return malformed("not JSON");
   if (r.is_object() && r.size() == 1 && r.contains("error")) {
-    return r["error"].is_string() ? "" : "an error that is not text";
+    return r["error"].is_string() ? ResultProblem{} : malformed("an error that is not text");
   }
-  if (!s.has_model || s.task == TaskKind::noop) return r.is_null() ? "" : "a value for no model";
-  if (!r.is_object()) return "not an object";
+  if (!s.has_model || s.task == TaskKind::noop) {
+    return r.is_null() ? ResultProblem{} : malformed("a value for no model");
+  }
+  if (!r.is_object()) return malformed("not an object");
   return s.task == TaskKind::classify ? classify_problem(s, r) : generate_problem(s, r);
 }
 
 }  // namespace
 
-std::string result_problem(const InferenceSettings& s, const std::vector<std::string>& results,
-                           std::size_t count) {
+ResultProblem result_problem(const InferenceSettings& s, const std::vector<std::string>& results,
+                             std::size_t count) {
   if (results.size() != count)
-    return fmt::format("{} results for {} inputs", results.size(), count);
+    return malformed(fmt::format("{} results for {} inputs", results.size(), count));
   for (std::size_t i = 0; i < results.size(); ++i) {
-    if (std::string p = one_problem(s, results[i]); !p.empty()) {
-      return fmt::format("result {}: {}", i, p);
+    if (ResultProblem p = one_problem(s, results[i]); !p.what.empty()) {
+      p.what = fmt::format("result {}: {}", i, p.what);
+      return p;
     }
   }
   return {};

@@ -16,10 +16,20 @@
 
 namespace hearth::real {
 
-// Empty if `results` are right for a task of `count` inputs under `settings`; else what is wrong
-// ("result 3: label \"maybe\" is not one of the job's").
-std::string result_problem(const InferenceSettings& settings,
-                           const std::vector<std::string>& results, std::size_t count);
+// What is wrong with a task's results, and whether the worker alone can be to blame.
+struct ResultProblem {
+  std::string what;  // empty if the results are right ("result 3: label \"maybe\" is not one of
+                     // the job's")
+  // Results that no hearth worker sends, whatever its model computes: not JSON, another count or
+  // shape, a label the job lacks, more tokens than asked for. A model gone wrong gives scores
+  // that are NaN (null in JSON), infinite or positive, which a healthy model never does: those
+  // may be the context's fault, these are the worker's.
+  bool malformed = false;
+};
+
+// The problem, if any, of `results` for a task of `count` inputs under `settings`.
+ResultProblem result_problem(const InferenceSettings& settings,
+                             const std::vector<std::string>& results, std::size_t count);
 
 // Empty if two checked result sets of one task agree: the same labels with every score within
 // `tolerance` (absolute, on log-probabilities), the same generated tokens, the same errors. Else

@@ -26,6 +26,14 @@ const char* source_name(const Source& source, const RunPlan& plan, ContextId c) 
   return plan.job().contexts[c].origin == ContextOrigin::manager ? "manager" : "shared";
 }
 
+std::string failure_reason(const ResultProblem& p) {
+  return fmt::format("its results are {}: {}", p.malformed ? "malformed" : "wrong", p.what);
+}
+
+WireCluster::Outcome outcome_of(const ResultProblem& p) {
+  return p.malformed ? WireCluster::Outcome::malformed : WireCluster::Outcome::failed;
+}
+
 }  // namespace
 
 WireCluster::WireCluster(RunPlan& plan, const WorkerRegistry& workers, RunMonitor& monitor,
@@ -154,9 +162,9 @@ void WireCluster::task_finished(WorkerId w, const TaskFinished& m) {
     return;
   }
   const TaskSpec t = it->second.task;
-  if (std::string problem = result_problem(plan_.info(t.context).inference, m.results, t.count);
-      !problem.empty()) {
-    return task_failed(w, m.attempt, "its results are wrong: " + problem);
+  if (ResultProblem p = result_problem(plan_.info(t.context).inference, m.results, t.count);
+      !p.what.empty()) {
+    return task_failed(w, m.attempt, failure_reason(p), outcome_of(p));
   }
   double bytes = 0;
   for (const std::string& r : m.results)
@@ -169,7 +177,7 @@ void WireCluster::task_finished(WorkerId w, const TaskFinished& m) {
   if (t.task >= recorded_.size()) recorded_.resize(t.task + 1);
   recorded_[t.task] = true;
   monitor_.task_finished(w, m.attempt);
-  if (hooks_.task_outcome) hooks_.task_outcome(w, t.context, t.count, true, "");
+  if (hooks_.task_outcome) hooks_.task_outcome(w, t.context, t.count, Outcome::finished, "");
   if (verify_share_ > 0 && sampled(t.task)) {
     Check c;
     c.task = t;
@@ -181,7 +189,8 @@ void WireCluster::task_finished(WorkerId w, const TaskFinished& m) {
   post([w, attempt = m.attempt, bytes](ClusterEvents& e) { e.task_finished(w, attempt, bytes); });
 }
 
-void WireCluster::task_failed(WorkerId w, AttemptId attempt, const std::string& reason) {
+void WireCluster::task_failed(WorkerId w, AttemptId attempt, const std::string& reason,
+                              Outcome outcome) {
   auto it = attempts_.find(attempt);
   if (it == attempts_.end() || it->second.worker != w) return;
   if (it->second.check != 0) {
@@ -195,7 +204,7 @@ void WireCluster::task_failed(WorkerId w, AttemptId attempt, const std::string& 
   // The worker is judged first. If this failure gets it quarantined, lost() takes the attempt
   // back and the core requeues the task as lost, not failed: a bad worker on its own must not
   // use up a task's tries and have its rows given up.
-  if (hooks_.task_outcome) hooks_.task_outcome(w, t.context, t.count, false, reason);
+  if (hooks_.task_outcome) hooks_.task_outcome(w, t.context, t.count, outcome, reason);
   if (monitor_.quarantined(w)) return;
   attempts_.erase(attempt);
   post([this, w, attempt, reason, t](ClusterEvents& e) {
@@ -299,9 +308,10 @@ void WireCluster::verification_finished(WorkerId w, AttemptRecord a, const TaskF
   Check& c = it->second;
   c.running = 0;
   const InferenceSettings& settings = plan_.info(a.task.context).inference;
-  if (std::string problem = result_problem(settings, m.results, a.task.count); !problem.empty()) {
-    monitor_.task_failed(w, a.task.attempt, "its results are wrong: " + problem);
-    if (hooks_.task_outcome) hooks_.task_outcome(w, a.task.context, a.task.count, false, problem);
+  if (ResultProblem p = result_problem(settings, m.results, a.task.count); !p.what.empty()) {
+    monitor_.task_failed(w, a.task.attempt, failure_reason(p));
+    if (hooks_.task_outcome)
+      hooks_.task_outcome(w, a.task.context, a.task.count, outcome_of(p), failure_reason(p));
     return;
   }
   monitor_.task_finished(w, a.task.attempt);

@@ -38,10 +38,14 @@ class WireCluster final : public Cluster {
  public:
   // Sends a message to a live worker; the manager's loop may find the worker gone and lose it.
   using Send = std::function<void(WorkerId, const Message&)>;
+  // How a task attempt ended, as the manager judges its worker: finished; failed (the worker or
+  // the context may be at fault); or with results no hearth worker sends, whatever its model
+  // (result_check.hpp): the worker's fault alone.
+  enum class Outcome { finished, failed, malformed };
   // What the manager hears besides the core's events.
   struct Hooks {
-    // A task attempt of the core ended on `worker`: ok, or failed for `reason`.
-    std::function<void(WorkerId, ContextId, std::uint64_t inferences, bool ok,
+    // A task attempt of the core (or a verification's) ended on `worker`, failing for `reason`.
+    std::function<void(WorkerId, ContextId, std::uint64_t inferences, Outcome,
                        const std::string& reason)>
         task_outcome;
     // A stage failed (source: where it read from) / reached `tier`.
@@ -71,7 +75,8 @@ class WireCluster final : public Cluster {
   void stage_ended(WorkerId worker, const StageReady& m);
   void stage_ended(WorkerId worker, const StageFailed& m);
   void task_finished(WorkerId worker, const TaskFinished& m);
-  void task_failed(WorkerId worker, AttemptId attempt, const std::string& reason);
+  void task_failed(WorkerId worker, AttemptId attempt, const std::string& reason,
+                   Outcome outcome = Outcome::failed);
   // The worker is gone (already marked so in the registry): forgets what it was doing, and fails
   // the stages reading from it, telling their receivers to abort.
   void lost(WorkerId worker);

@@ -551,19 +551,28 @@ std::string worker_of(const std::string& line) {
 
 }  // namespace
 
-TEST_CASE("a worker that answers with garbage is quarantined, and every row is done right") {
+namespace {
+
+// What a model gone NaN makes, as a worker sends it: the shape is right, the scores are null.
+std::optional<std::vector<std::string>> nan_scores(const Task& t) {
+  return std::vector<std::string>(
+      t.inputs.size(),
+      R"({"label":"SUPPORTS","scores":{"SUPPORTS":null,"REFUTES":null,"NOT-ENOUGH-INFO":null}})");
+}
+
+}  // namespace
+
+TEST_CASE(
+    "a worker whose scores fail the check is quarantined once others finish, rows all right") {
   Fixture f(60, 5, Work::classify);
-  auto garbage = [](const Task& t) {
-    return std::optional(
-        std::vector<std::string>(t.inputs.size(), R"({"label":"maybe","scores":{}})"));
-  };
   {
     // a finishes two tasks and waits in its third; then bad comes and gets task after task: each
-    // fails the manager's check, its retry goes to another worker first, and the third failure in
-    // a row, with a doing fine, quarantines it.
+    // fails the manager's check (a broken model could give such scores, so one failure does not
+    // condemn the worker), its retry goes to another worker first, and the third failure in a
+    // row, with a doing fine, quarantines it.
     GatedWorker a(f, "a");
     a.run_until_blocked(11);
-    BadWorker bad(f, "bad", garbage);
+    BadWorker bad(f, "bad", nan_scores);
     REQUIRE(f.log.wait("(bad) quarantined: 3 failed tasks in a row while others finished theirs", 1,
                        120));
     // Three tasks failed; pipelined, it was sent the one it would have run next as well.
@@ -589,23 +598,50 @@ TEST_CASE("a worker that answers with garbage is quarantined, and every row is d
   CHECK(status["progress"]["done"] == 60);
 }
 
+TEST_CASE("a worker sending results no model makes is quarantined at once, even alone and fresh") {
+  // A fresh job, and the first to join answers with a label the job lacks. No model makes that,
+  // so the worker is to blame from its first task, before any task of the context has finished:
+  // with one failure giving a task up (max_task_failures = 1), the task goes back as lost, and a
+  // good worker joining later does every row.
+  Fixture f(60, 5, Work::classify, {}, [](JobFile& j) { j.engine.max_task_failures = 1; });
+  auto garbage = [](const Task& t) {
+    return std::optional(
+        std::vector<std::string>(t.inputs.size(), R"({"label":"maybe","scores":{}})"));
+  };
+  {
+    BadWorker bad(f, "bad", garbage);
+    REQUIRE(
+        f.log.wait("(bad) quarantined: its results are malformed: result 0: label \"maybe\" "
+                   "is not one of the job's",
+                   1, 120));
+    CHECK(bad.worker.tasks_taken >= 1);
+    CHECK(bad.worker.tasks_taken <= 2);  // its task, and the next one pipelined
+    WorkerThread good(f.worker("good"));
+    CHECK(f.manager->join() == RunEnd::finished);
+  }
+  CHECK(f.m().counters().quarantines == 1);
+  CHECK(f.m().stats().tasks_failed == 0);
+  std::vector<std::string> lines = f.output();
+  CHECK(ids_in(lines) == expected_ids(60));
+  CHECK(std::all_of(lines.begin(), lines.end(), [](const std::string& l) {
+    return worker_of(l) == "good" && l.find(R"("result":{"label":")") != std::string::npos;
+  }));
+}
+
 TEST_CASE("after a restart, a garbage worker alone is quarantined and no row is given up") {
   // A manager started again on a job whose context finished rows before: the first to join is a
-  // worker that answers garbage. One failure quarantines (quarantine_after = 1), and one gives a
-  // task up (max_task_failures = 1): the quarantine must come first, so that the task goes back
-  // to the queue as lost rather than be given up.
+  // worker whose scores fail the check. One failure quarantines (quarantine_after = 1), and one
+  // gives a task up (max_task_failures = 1): the quarantine must come first, so that the task
+  // goes back to the queue as lost rather than be given up.
   Fixture f(
-      60, 5, Work::noop, {},
+      60, 5, Work::classify, {},
       [](JobFile& j) {
         j.quarantine_after = 1;
         j.engine.max_task_failures = 1;
       },
       10);
-  auto garbage = [](const Task& t) {
-    return std::optional(std::vector<std::string>(t.inputs.size(), "42"));
-  };
   {
-    BadWorker bad(f, "bad", garbage);
+    BadWorker bad(f, "bad", nan_scores);
     REQUIRE(f.log.wait("(bad) quarantined: 1 failed tasks in a row while others finished theirs", 1,
                        120));
     WorkerThread good(f.worker("good"));
@@ -621,11 +657,9 @@ TEST_CASE("after a restart, a garbage worker alone is quarantined and no row is 
 }
 
 TEST_CASE("tasks that fail on every worker end the run, and no worker is blamed") {
+  // Two workers whose model gives NaN: the context is broken, not they.
   Fixture f(60, 5, Work::classify);
-  auto garbage = [](const Task& t) {
-    return std::optional(std::vector<std::string>(t.inputs.size(), R"({"label":"maybe"})"));
-  };
-  BadWorker x(f, "x", garbage), y(f, "y", garbage);
+  BadWorker x(f, "x", nan_scores), y(f, "y", nan_scores);
   CHECK(f.manager->join() == RunEnd::failed);
   CHECK(
       f.m().failure().starts_with("the tasks of context verdict fail on every worker (2 given "

@@ -27,36 +27,60 @@ InferenceSettings classify_settings() {
 
 }  // namespace
 
+namespace {
+
+// A problem as "what" when the context may be to blame, "malformed: what" when only the worker can.
+std::string problem(const InferenceSettings& s, const std::vector<std::string>& results,
+                    std::size_t count) {
+  ResultProblem p = result_problem(s, results, count);
+  return p.malformed ? "malformed: " + p.what : p.what;
+}
+
+}  // namespace
+
 TEST_CASE("results are checked against the task: labels, scores, tokens, counts") {
   InferenceSettings c = classify_settings();
   const std::string good = R"({"label":"yes","scores":{"yes":-0.1,"no":-2.5}})";
-  CHECK(result_problem(c, {good, R"({"error":"too long"})"}, 2).empty());
-  CHECK(result_problem(c, {good}, 2) == "1 results for 2 inputs");
-  CHECK(result_problem(c, {"{"}, 1) == "result 0: not JSON");
-  CHECK(result_problem(c, {R"({"label":"maybe","scores":{"yes":-1,"no":-2}})"}, 1) ==
-        "result 0: label \"maybe\" is not one of the job's");
-  CHECK(result_problem(c, {R"({"label":"yes","scores":{"yes":-1}})"}, 1) ==
-        "result 0: 1 scores for 2 labels");
-  CHECK(result_problem(c, {R"({"label":"yes","scores":{"yes":2,"no":1}})"}, 1) ==
+  CHECK(problem(c, {good, R"({"error":"too long"})"}, 2).empty());
+  CHECK(problem(c, {good}, 2) == "malformed: 1 results for 2 inputs");
+  CHECK(problem(c, {"{"}, 1) == "malformed: result 0: not JSON");
+  CHECK(problem(c, {R"({"error":3})"}, 1) == "malformed: result 0: an error that is not text");
+  CHECK(problem(c, {"[]"}, 1) == "malformed: result 0: not an object");
+  CHECK(problem(c, {R"({"label":"maybe","scores":{"yes":-1,"no":-2}})"}, 1) ==
+        "malformed: result 0: label \"maybe\" is not one of the job's");
+  CHECK(problem(c, {R"({"label":"yes"})"}, 1) == "malformed: result 0: no scores");
+  CHECK(problem(c, {R"({"label":"yes","scores":{"yes":-1}})"}, 1) ==
+        "malformed: result 0: 1 scores for 2 labels");
+  CHECK(problem(c, {R"({"label":"yes","scores":{"yes":-1,"maybe":-2}})"}, 1) ==
+        "malformed: result 0: no score for label \"no\"");
+  CHECK(problem(c, {R"({"label":"yes","scores":{"yes":-1,"no":"low"}})"}, 1) ==
+        "malformed: result 0: the score of \"no\" is \"low\"");
+  // What a model gone wrong gives (NaN is null in JSON): maybe the context's fault.
+  CHECK(problem(c, {R"({"label":"yes","scores":{"yes":null,"no":null}})"}, 1) ==
+        "result 0: the score of \"yes\" is not a number");
+  CHECK(problem(c, {R"({"label":"yes","scores":{"yes":2,"no":1}})"}, 1) ==
         "result 0: the score of \"yes\" is 2, not a log-probability");
-  CHECK(result_problem(c, {R"({"label":"no","scores":{"yes":-0.1,"no":-2}})"}, 1) ==
+  CHECK(problem(c, {R"({"label":"no","scores":{"yes":-0.1,"no":-2}})"}, 1) ==
         "result 0: label \"no\" is not the best scored");
+  // The first problem is the one told, with its blame.
+  CHECK(problem(c, {good, R"({"label":"yes","scores":{"yes":null,"no":-1}})", "{"}, 3) ==
+        "result 1: the score of \"yes\" is not a number");
 
   InferenceSettings g;
   g.task = TaskKind::generate;
   g.max_new_tokens = 3;
-  CHECK(result_problem(g, {R"({"text":"ab","tokens":[5,6],"finish":"stop"})"}, 1).empty());
-  CHECK(result_problem(g, {R"({"text":"ab","tokens":[5,6],"finish":"length"})"}, 1) ==
-        "result 0: finish \"length\" after 2 of 3 tokens");
-  CHECK(result_problem(g, {R"({"text":"abcd","tokens":[5,6,7,8],"finish":"stop"})"}, 1) ==
-        "result 0: 4 tokens, more than max_new_tokens 3");
-  CHECK(result_problem(g, {R"({"tokens":[5],"finish":"stop"})"}, 1) == "result 0: no text");
+  CHECK(problem(g, {R"({"text":"ab","tokens":[5,6],"finish":"stop"})"}, 1).empty());
+  CHECK(problem(g, {R"({"text":"ab","tokens":[5,6],"finish":"length"})"}, 1) ==
+        "malformed: result 0: finish \"length\" after 2 of 3 tokens");
+  CHECK(problem(g, {R"({"text":"abcd","tokens":[5,6,7,8],"finish":"stop"})"}, 1) ==
+        "malformed: result 0: 4 tokens, more than max_new_tokens 3");
+  CHECK(problem(g, {R"({"tokens":[5],"finish":"stop"})"}, 1) == "malformed: result 0: no text");
 
   InferenceSettings none;
   none.has_model = false;
   none.task = TaskKind::noop;
-  CHECK(result_problem(none, {"null"}, 1).empty());
-  CHECK(result_problem(none, {"1"}, 1) == "result 0: a value for no model");
+  CHECK(problem(none, {"null"}, 1).empty());
+  CHECK(problem(none, {"1"}, 1) == "malformed: result 0: a value for no model");
 }
 
 TEST_CASE("two workers' results agree within the tolerance, or the first difference is named") {
