@@ -132,6 +132,35 @@ bool has_property(Property property, char32_t cp) {
   return in_ranges(ranges_of(property), cp);
 }
 
+void add_bmp_range(BmpSet& set, char32_t first, char32_t last) {
+  last = std::min<char32_t>(last, 0xFFFF);
+  if (first > last) return;
+  const std::size_t head = first / 64, tail = last / 64;
+  const auto from = [](char32_t cp) { return ~std::uint64_t{0} << (cp % 64); };       // cp.. 63
+  const auto upto = [](char32_t cp) { return ~std::uint64_t{0} >> (63 - cp % 64); };  // 0.. cp
+  if (head == tail) {
+    set[head] |= from(first) & upto(last);
+    return;
+  }
+  set[head] |= from(first);
+  for (std::size_t w = head + 1; w < tail; ++w)
+    set[w] = ~std::uint64_t{0};
+  set[tail] |= upto(last);
+}
+
+const BmpSet& bmp_with(Property property) {
+  constexpr std::size_t kProperties = static_cast<std::size_t>(Property::kWhiteSpace) + 1;
+  static const auto sets = [] {
+    std::array<BmpSet, kProperties> out{};
+    for (std::size_t p = 0; p < kProperties; ++p) {
+      for (const CodepointRange& r : ranges_of(static_cast<Property>(p)))
+        add_bmp_range(out[p], r.first, r.last);
+    }
+    return out;
+  }();
+  return sets[static_cast<std::size_t>(property)];
+}
+
 std::string to_valid_utf8(std::string_view text) {
   std::size_t valid_prefix = 0;
   std::string out;

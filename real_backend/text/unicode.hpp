@@ -2,7 +2,9 @@
 // Code points in UTF-8 text: decoding (lossy, as a browser's TextDecoder does), encoding, the
 // Unicode properties the pre-tokenizer regexes use, and NFC.
 
+#include <array>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -23,11 +25,21 @@ enum class Property {
   kDecimalNumber,
   kPunctuation,
   kSymbol,
-  kWhiteSpace,
+  kWhiteSpace,  // the last
 };
 
 // Whether `cp` has `property`.
 bool has_property(Property property, char32_t cp);
+
+// A set of the code points below U+10000: bit cp % 64 of word cp / 64.
+constexpr std::size_t kBmpWords = 0x10000 / 64;
+using BmpSet = std::array<std::uint64_t, kBmpWords>;
+
+// The code points below U+10000 with `property`, built once from its ranges.
+const BmpSet& bmp_with(Property property);
+
+// Adds [first, last], or its part below U+10000, to `set` (nothing if last < first).
+void add_bmp_range(BmpSet& set, char32_t first, char32_t last);
 
 // `text` with each ill-formed subsequence replaced by U+FFFD, following the WHATWG Encoding
 // standard (maximal subparts), as TextDecoder and Rust's from_utf8_lossy do. Returns text

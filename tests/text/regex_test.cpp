@@ -3,10 +3,12 @@
 
 #include <catch2/catch_test_macros.hpp>
 
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "real_backend/text/regex.hpp"
+#include "real_backend/text/unicode.hpp"
 
 namespace {
 
@@ -49,6 +51,56 @@ TEST_CASE("a whitespace run before a word leaves its last space to the word") {
 TEST_CASE("letters and numbers are Unicode properties, not ASCII ranges") {
   CHECK(matches("\\p{L}+|\\p{N}+", "Ωμέγα٣٤x") == std::vector<std::string>{"Ωμέγα", "٣٤", "x"});
   CHECK(matches("[^\\p{L}]+", "ab12 cd") == std::vector<std::string>{"12 "});
+}
+
+TEST_CASE("a class holds exactly its code points, in the plane its bitmap covers and past it") {
+  using hearth::text::unicode::has_property;
+  using P = hearth::text::unicode::Property;
+  // Every scalar value below U+10000 and a few past it, each once.
+  std::vector<char32_t> points;
+  for (char32_t cp = 0; cp < 0x10000; ++cp) {
+    if (cp < 0xD800 || cp > 0xDFFF) points.push_back(cp);
+  }
+  for (char32_t cp : {0x10000, 0x1D7CE, 0x20000, 0x1F600, 0xE0001, 0x10FFFF})
+    points.push_back(cp);
+  std::string text;
+  for (char32_t cp : points)
+    hearth::text::unicode::append_utf8(text, cp);
+  const auto white = [&](char32_t c) { return has_property(P::kWhiteSpace, c); };
+  const auto letter = [&](char32_t c) { return has_property(P::kLetter, c); };
+  const auto number = [&](char32_t c) { return has_property(P::kNumber, c); };
+  struct Case {
+    const char* pattern;
+    std::function<bool(char32_t)> holds;  // by the property tables' own lookup
+  };
+  const std::vector<Case> cases = {
+      {"[^\\s\\p{L}\\p{N}]", [&](char32_t c) { return !white(c) && !letter(c) && !number(c); }},
+      {"[^\\r\\n\\p{L}\\p{N}]",
+       [&](char32_t c) { return c != '\r' && c != '\n' && !letter(c) && !number(c); }},
+      {"[a-f\\x{3B1}-\\x{3C9}\\p{Lu}\\x{FFFE}-\\x{10001}]",
+       [&](char32_t c) {
+         return (c >= 'a' && c <= 'f') || (c >= 0x3B1 && c <= 0x3C9) ||
+                has_property(P::kUppercaseLetter, c) || (c >= 0xFFFE && c <= 0x10001);
+       }},
+      {"[\\P{L}\\d]", [&](char32_t c) { return !letter(c) || has_property(P::kDecimalNumber, c); }},
+      {"[^\\P{N}x-z]", [&](char32_t c) { return number(c) && !(c >= 'x' && c <= 'z'); }},
+      {"\\S", [&](char32_t c) { return !white(c); }},
+      {"[\\x{40}-\\x{7F}\\x{80}-\\x{BF}]", [](char32_t c) { return c >= 0x40 && c <= 0xBF; }},
+  };
+  for (const Case& k : cases) {
+    CAPTURE(k.pattern);
+    std::size_t at = 0, next = 0, wrong = 0;
+    std::vector<hearth::text::Match> found = Regex(k.pattern).find_all(text);
+    for (char32_t cp : points) {
+      std::size_t begin = at;
+      hearth::text::unicode::next_code_point(text, at);
+      const bool matched = next < found.size() && found[next].begin == begin;
+      if (matched) ++next;
+      if (matched != k.holds(cp) && ++wrong <= 5) FAIL_CHECK("U+" << std::hex << unsigned{cp});
+    }
+    CHECK(next == found.size());
+    CHECK(wrong == 0);
+  }
 }
 
 TEST_CASE("alternation is leftmost-first and quantifiers greedy unless lazy") {
