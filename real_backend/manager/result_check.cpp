@@ -15,6 +15,13 @@ using nlohmann::json;
 // A tie between the best scores is broken by label order; allow that much rounding.
 constexpr double kScoreSlack = 1e-6;
 
+// A worker's text in a problem, cut short: a worker chooses what goes into the log.
+std::string shown(const std::string& text) {
+  constexpr std::size_t kMost = 60;
+  if (text.size() <= kMost) return text;
+  return fmt::format("{}... ({} bytes)", text.substr(0, kMost), text.size());
+}
+
 ResultProblem malformed(std::string what) {
   return {std::move(what), true};
 }
@@ -24,7 +31,7 @@ ResultProblem classify_problem(const InferenceSettings& s, const json& r) {
   if (!r.contains("scores") || !r["scores"].is_object()) return malformed("no scores");
   const std::string label = r["label"].get<std::string>();
   if (std::find(s.labels.begin(), s.labels.end(), label) == s.labels.end()) {
-    return malformed(fmt::format("label \"{}\" is not one of the job's", label));
+    return malformed(fmt::format("label \"{}\" is not one of the job's", shown(label)));
   }
   const json& scores = r["scores"];
   if (scores.size() != s.labels.size()) {
@@ -34,7 +41,8 @@ ResultProblem classify_problem(const InferenceSettings& s, const json& r) {
     const auto it = scores.find(l);
     if (it == scores.end()) return malformed(fmt::format("no score for label \"{}\"", l));
     if (!it->is_number() && !it->is_null()) {
-      return malformed(fmt::format("the score of \"{}\" is {}", l, it->dump()));
+      // Its type, not its text (which may be of any size).
+      return malformed(fmt::format("the score of \"{}\" is {}, not a number", l, it->type_name()));
     }
   }
   // The shape is right; what is left a broken model can give (NaN is null in JSON).
@@ -67,7 +75,7 @@ ResultProblem generate_problem(const InferenceSettings& s, const json& r) {
   }
   std::string finish = r["finish"].get<std::string>();
   if (finish != "stop" && finish != "length") {
-    return malformed(fmt::format("finish \"{}\"", finish));
+    return malformed(fmt::format("finish \"{}\"", shown(finish)));
   }
   if (tokens.size() > s.max_new_tokens) {
     return malformed(

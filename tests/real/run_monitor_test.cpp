@@ -48,13 +48,18 @@ TEST_CASE("results are checked against the task: labels, scores, tokens, counts"
   CHECK(problem(c, {"[]"}, 1) == "malformed: result 0: not an object");
   CHECK(problem(c, {R"({"label":"maybe","scores":{"yes":-1,"no":-2}})"}, 1) ==
         "malformed: result 0: label \"maybe\" is not one of the job's");
+  CHECK(problem(c, {R"({"label":")" + std::string(5000, 'x') + R"(","scores":{}})"}, 1) ==
+        "malformed: result 0: label \"" + std::string(60, 'x') +
+            "... (5000 bytes)\" is not one of the job's");
   CHECK(problem(c, {R"({"label":"yes"})"}, 1) == "malformed: result 0: no scores");
   CHECK(problem(c, {R"({"label":"yes","scores":{"yes":-1}})"}, 1) ==
         "malformed: result 0: 1 scores for 2 labels");
   CHECK(problem(c, {R"({"label":"yes","scores":{"yes":-1,"maybe":-2}})"}, 1) ==
         "malformed: result 0: no score for label \"no\"");
   CHECK(problem(c, {R"({"label":"yes","scores":{"yes":-1,"no":"low"}})"}, 1) ==
-        "malformed: result 0: the score of \"no\" is \"low\"");
+        "malformed: result 0: the score of \"no\" is string, not a number");
+  CHECK(problem(c, {R"({"label":"yes","scores":{"yes":-1,"no":[[[1,2,3]]]}})"}, 1) ==
+        "malformed: result 0: the score of \"no\" is array, not a number");
   // What a model gone wrong gives (NaN is null in JSON): maybe the context's fault.
   CHECK(problem(c, {R"({"label":"yes","scores":{"yes":null,"no":null}})"}, 1) ==
         "result 0: the score of \"yes\" is not a number");
